@@ -1,0 +1,465 @@
+//! Taking the bearer token off a request, RFC 6750 §2
+//! (<https://www.rfc-editor.org/rfc/rfc6750#section-2>).
+//!
+//! By default only the `Authorization: Bearer <b64token>` header is read
+//! (§2.1). A custom header, a cookie and the `access_token` query parameter
+//! (§2.3) can be switched on; whichever sources are on, a request that carries
+//! more than one credential is refused with 400 `invalid_request`.
+//!
+//! | request | result |
+//! | --- | --- |
+//! | no credential, or `Authorization: Basic ...` | `Ok(None)`: 401 with a bare `Bearer` challenge |
+//! | `Bearer` with nothing after it | 400 `invalid_request` |
+//! | characters outside `b64token`, or more than one token | 400 `invalid_request` |
+//! | two `Authorization` headers, or two sources at once | 400 `invalid_request` |
+//! | longer than the bound (16 KiB) | 401 `invalid_token`, before any parsing |
+
+use std::fmt;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+use crate::error::{AuthError, InvalidRequest, InvalidToken};
+use crate::principal::Fingerprint;
+
+/// The default bound on a token's length, checked before any parsing.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A bearer token taken off a request.
+///
+/// Holds the bytes without copying the header (a `HeaderValue` clone shares
+/// them). `Debug` shows only a fingerprint, never the token.
+#[derive(Clone)]
+pub struct BearerToken {
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Header { value: HeaderValue, start: usize },
+    Owned(Box<str>),
+}
+
+impl BearerToken {
+    /// Wraps a token string (for tests and non-HTTP transports).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self { repr: Repr::Owned(token.into().into_boxed_str()) }
+    }
+
+    /// The token. Treat it as a secret: never log it.
+    pub fn as_str(&self) -> &str {
+        match &self.repr {
+            // Checked to be ASCII when the token was extracted.
+            Repr::Header { value, start } => {
+                std::str::from_utf8(&value.as_bytes()[*start..]).unwrap_or_default()
+            }
+            Repr::Owned(s) => s,
+        }
+    }
+
+    /// A short, non-reversible fingerprint for logs.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(self.as_str())
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BearerToken").field(&self.fingerprint()).finish()
+    }
+}
+
+/// Where tokens are looked for, and how large one may be.
+///
+/// The default reads only the `Authorization` header, as RFC 6750 §2.1
+/// recommends; the other sources leak tokens into logs, caches and browser
+/// history more easily and are opt-in.
+#[derive(Clone, Debug)]
+pub struct BearerExtractor {
+    authorization: bool,
+    header: Option<HeaderName>,
+    cookie: Option<String>,
+    query: bool,
+    max_len: usize,
+}
+
+impl Default for BearerExtractor {
+    fn default() -> Self {
+        Self {
+            authorization: true,
+            header: None,
+            cookie: None,
+            query: false,
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+}
+
+impl BearerExtractor {
+    /// The default: `Authorization: Bearer` only, 16 KiB bound.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also reads the raw token from the custom header `name` (the whole value
+    /// is the token, without a scheme).
+    #[must_use]
+    pub fn header(mut self, name: HeaderName) -> Self {
+        self.header = Some(name);
+        self
+    }
+
+    /// Also reads the token from the cookie `name`.
+    #[must_use]
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookie = Some(name.into());
+        self
+    }
+
+    /// Also reads the `access_token` query parameter (RFC 6750 §2.3).
+    ///
+    /// # Security
+    /// URLs are logged by proxies and servers; RFC 6750 §5.3 advises against it.
+    #[must_use]
+    pub fn query(mut self) -> Self {
+        self.query = true;
+        self
+    }
+
+    /// Stops reading the `Authorization` header (for example when only a
+    /// cookie is used).
+    #[must_use]
+    pub fn without_authorization(mut self) -> Self {
+        self.authorization = false;
+        self
+    }
+
+    /// Sets the largest accepted token, in bytes (default 16 KiB).
+    #[must_use]
+    pub fn max_len(mut self, bytes: usize) -> Self {
+        self.max_len = bytes;
+        self
+    }
+
+    /// Takes the one bearer token off a request.
+    ///
+    /// `Ok(None)` when the request carries no bearer credential.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRequest`] for malformed or multiple credentials,
+    /// [`AuthError::InvalidToken`] with [`InvalidToken::TooLarge`] for a token
+    /// over the bound.
+    pub fn extract(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<BearerToken>, AuthError> {
+        let mut found: Option<BearerToken> = None;
+        let mut put = |t: BearerToken| -> Result<(), AuthError> {
+            if found.replace(t).is_some() {
+                return Err(InvalidRequest::MultipleCredentials.into());
+            }
+            Ok(())
+        };
+
+        if self.authorization {
+            let mut values = headers.get_all(AUTHORIZATION).iter();
+            if let Some(value) = values.next() {
+                if values.next().is_some() {
+                    return Err(InvalidRequest::MultipleCredentials.into());
+                }
+                if let Some(t) = self.from_authorization(value)? {
+                    put(t)?;
+                }
+            }
+        }
+        if let Some(name) = &self.header {
+            let mut values = headers.get_all(name).iter();
+            if let Some(value) = values.next() {
+                if values.next().is_some() {
+                    return Err(InvalidRequest::MultipleCredentials.into());
+                }
+                put(self.raw_value(value, 0)?)?;
+            }
+        }
+        if let Some(name) = &self.cookie {
+            for t in self.from_cookies(headers, name)? {
+                put(t)?;
+            }
+        }
+        if self.query
+            && let Some(q) = uri.query()
+        {
+            for t in self.from_query(q)? {
+                put(t)?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn too_large(&self, len: usize) -> bool {
+        len > self.max_len
+    }
+
+    fn from_authorization(&self, value: &HeaderValue) -> Result<Option<BearerToken>, AuthError> {
+        let bytes = value.as_bytes();
+        // Bound first: "Bearer" + spaces + token.
+        if self.too_large(bytes.len().saturating_sub(7)) {
+            // Only a Bearer credential is ours to judge.
+            if bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer") {
+                return Err(InvalidToken::TooLarge.into());
+            }
+            return Ok(None);
+        }
+        let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
+            Some(i) => (&bytes[..i], &bytes[i..]),
+            None => (bytes, &bytes[bytes.len()..]),
+        };
+        if !scheme.eq_ignore_ascii_case(b"bearer") {
+            return Ok(None);
+        }
+        let skip = rest.iter().take_while(|b| **b == b' ').count();
+        let start = scheme.len() + skip;
+        if start == bytes.len() {
+            return Err(InvalidRequest::EmptyCredential.into());
+        }
+        self.raw_value(value, start).map(Some)
+    }
+
+    /// The token is `value[start..]`, checked against the b64token grammar.
+    fn raw_value(&self, value: &HeaderValue, start: usize) -> Result<BearerToken, AuthError> {
+        let token = &value.as_bytes()[start..];
+        if self.too_large(token.len()) {
+            return Err(InvalidToken::TooLarge.into());
+        }
+        check_b64token(token)?;
+        Ok(BearerToken { repr: Repr::Header { value: value.clone(), start } })
+    }
+
+    fn owned(&self, token: Vec<u8>) -> Result<BearerToken, AuthError> {
+        if self.too_large(token.len()) {
+            return Err(InvalidToken::TooLarge.into());
+        }
+        check_b64token(&token)?;
+        // b64token is ASCII, so this cannot fail.
+        let s = String::from_utf8(token).map_err(|_| InvalidRequest::MalformedCredential)?;
+        Ok(BearerToken::new(s))
+    }
+
+    fn from_cookies(&self, headers: &HeaderMap, name: &str) -> Result<Vec<BearerToken>, AuthError> {
+        let mut out = Vec::new();
+        for header in headers.get_all(COOKIE) {
+            let Ok(s) = header.to_str() else { continue };
+            for pair in s.split(';') {
+                let pair = pair.trim();
+                if let Some((k, v)) = pair.split_once('=')
+                    && k.trim() == name
+                {
+                    let v = v.trim().trim_matches('"');
+                    if self.too_large(v.len()) {
+                        return Err(InvalidToken::TooLarge.into());
+                    }
+                    if v.is_empty() {
+                        return Err(InvalidRequest::EmptyCredential.into());
+                    }
+                    out.push(self.owned(v.as_bytes().to_vec())?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn from_query(&self, query: &str) -> Result<Vec<BearerToken>, AuthError> {
+        let mut out = Vec::new();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k != "access_token" {
+                continue;
+            }
+            if self.too_large(v.len() / 3) {
+                return Err(InvalidToken::TooLarge.into());
+            }
+            let v = form_decode(v).ok_or(InvalidRequest::MalformedCredential)?;
+            if v.is_empty() {
+                return Err(InvalidRequest::EmptyCredential.into());
+            }
+            out.push(self.owned(v)?);
+        }
+        Ok(out)
+    }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+fn check_b64token(token: &[u8]) -> Result<(), AuthError> {
+    let body_len = token
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        .count();
+    if token.is_empty() {
+        return Err(InvalidRequest::EmptyCredential.into());
+    }
+    if body_len == 0 || !token[body_len..].iter().all(|b| *b == b'=') {
+        return Err(InvalidRequest::MalformedCredential.into());
+    }
+    Ok(())
+}
+
+/// application/x-www-form-urlencoded value decoding; `None` on a bad escape.
+fn form_decode(v: &str) -> Option<Vec<u8>> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3)?;
+                let s = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(s, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &str) -> HeaderValue {
+        HeaderValue::from_str(s).unwrap()
+    }
+
+    fn run(ex: &BearerExtractor, auth: &[&str], uri: &str) -> Result<Option<String>, AuthError> {
+        let mut h = HeaderMap::new();
+        for a in auth {
+            h.append(AUTHORIZATION, hv(a));
+        }
+        let uri: Uri = uri.parse().unwrap();
+        ex.extract(&h, &uri).map(|o| o.map(|t| t.as_str().to_owned()))
+    }
+
+    #[test]
+    fn authorization_header_table() {
+        let ex = BearerExtractor::new();
+        let ok = |s: &str| Ok(Some(s.to_owned()));
+        let mal = Err(AuthError::InvalidRequest(InvalidRequest::MalformedCredential));
+        let empty = Err(AuthError::InvalidRequest(InvalidRequest::EmptyCredential));
+        let cases: Vec<(&[&str], Result<Option<String>, AuthError>)> = vec![
+            (&[], Ok(None)),
+            (&["Bearer abc.def.ghi"], ok("abc.def.ghi")),
+            (&["bearer abc"], ok("abc")),
+            (&["BEARER abc"], ok("abc")),
+            (&["BeArEr abc"], ok("abc")),
+            (&["Bearer   abc"], ok("abc")),
+            (&["Bearer a-._~+/Z9=="], ok("a-._~+/Z9==")),
+            (&["Basic dXNlcjpwYXNz"], Ok(None)),
+            (&["Bearerabc"], Ok(None)),
+            (&["Token abc"], Ok(None)),
+            (&["Bearer"], empty.clone()),
+            (&["Bearer "], empty.clone()),
+            (&["Bearer    "], empty),
+            (&["Bearer abc def"], mal.clone()),
+            (&["Bearer abc,def"], mal.clone()),
+            (&["Bearer ab=c"], mal.clone()),
+            (&["Bearer =abc"], mal.clone()),
+            (&["Bearer ===="], mal.clone()),
+            (&["Bearer abc\t"], mal.clone()),
+            (&["Bearer \"abc\""], mal.clone()),
+            (&["Bearer abc "], mal.clone()),
+            (&["Bearer abc", "Bearer abc"], Err(InvalidRequest::MultipleCredentials.into())),
+            (&["Bearer abc", "Basic eA=="], Err(InvalidRequest::MultipleCredentials.into())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(&ex, input, "/"), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_header_is_malformed() {
+        let ex = BearerExtractor::new();
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer abc\xff").unwrap());
+        assert_eq!(
+            ex.extract(&h, &Uri::from_static("/")).map(|o| o.is_some()),
+            Err(InvalidRequest::MalformedCredential.into())
+        );
+    }
+
+    #[test]
+    fn size_bound_before_parsing() {
+        let ex = BearerExtractor::new().max_len(10);
+        let long = format!("Bearer {}", "a".repeat(11));
+        assert_eq!(run(&ex, &[&long], "/"), Err(InvalidToken::TooLarge.into()));
+        let long_bad = format!("Bearer {}", "\"".repeat(100));
+        assert_eq!(run(&ex, &[&long_bad], "/"), Err(InvalidToken::TooLarge.into()));
+        assert_eq!(run(&ex, &["Bearer aaaaaaaaaa"], "/"), Ok(Some("a".repeat(10))));
+        let long_basic = format!("Basic {}", "a".repeat(100));
+        assert_eq!(run(&ex, &[&long_basic], "/"), Ok(None));
+        let ex = BearerExtractor::new();
+        let at_bound = format!("Bearer {}", "a".repeat(DEFAULT_MAX_TOKEN_LEN));
+        assert!(run(&ex, &[&at_bound], "/").unwrap().is_some());
+        let over = format!("Bearer {}", "a".repeat(DEFAULT_MAX_TOKEN_LEN + 1));
+        assert_eq!(run(&ex, &[&over], "/"), Err(InvalidToken::TooLarge.into()));
+    }
+
+    #[test]
+    fn query_is_off_by_default() {
+        let ex = BearerExtractor::new();
+        assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(None));
+        let ex = BearerExtractor::new().query();
+        assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(Some("abc".into())));
+        assert_eq!(run(&ex, &[], "/x?a=1&access_token=a%2Bb%3D"), Ok(Some("a+b=".into())));
+        assert_eq!(
+            run(&ex, &["Bearer abc"], "/x?access_token=abc"),
+            Err(InvalidRequest::MultipleCredentials.into())
+        );
+        assert_eq!(
+            run(&ex, &[], "/x?access_token=a&access_token=b"),
+            Err(InvalidRequest::MultipleCredentials.into())
+        );
+        assert_eq!(
+            run(&ex, &[], "/x?access_token="),
+            Err(InvalidRequest::EmptyCredential.into())
+        );
+        assert_eq!(
+            run(&ex, &[], "/x?access_token=a+b"),
+            Err(InvalidRequest::MalformedCredential.into())
+        );
+        assert_eq!(
+            run(&ex, &[], "/x?access_token=%zz"),
+            Err(InvalidRequest::MalformedCredential.into())
+        );
+        // Another scheme in the header does not count as a second credential.
+        assert_eq!(run(&ex, &["Basic eA=="], "/x?access_token=abc"), Ok(Some("abc".into())));
+    }
+
+    #[test]
+    fn custom_header_and_cookie() {
+        let ex = BearerExtractor::new()
+            .header(HeaderName::from_static("x-access-token"))
+            .cookie("at");
+        let mut h = HeaderMap::new();
+        h.insert("x-access-token", hv("abc"));
+        let u = Uri::from_static("/");
+        assert_eq!(ex.extract(&h, &u).unwrap().unwrap().as_str(), "abc");
+        h.insert(AUTHORIZATION, hv("Bearer abc"));
+        assert_eq!(ex.extract(&h, &u).map(|_| ()), Err(InvalidRequest::MultipleCredentials.into()));
+
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, hv("theme=dark; at=tok.en; other=1"));
+        assert_eq!(ex.extract(&h, &u).unwrap().unwrap().as_str(), "tok.en");
+        h.insert("x-access-token", hv("abc"));
+        assert_eq!(ex.extract(&h, &u).map(|_| ()), Err(InvalidRequest::MultipleCredentials.into()));
+
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, hv("at=bad token"));
+        assert_eq!(ex.extract(&h, &u).map(|_| ()), Err(InvalidRequest::MalformedCredential.into()));
+    }
+
+    #[test]
+    fn debug_never_shows_token() {
+        let t = BearerToken::new("secret-token-value");
+        let d = format!("{t:?}");
+        assert!(!d.contains("secret"), "{d}");
+    }
+}

@@ -1,0 +1,256 @@
+//! Rendering rejections: the RFC 6750 §3 `WWW-Authenticate` challenge
+//! (<https://www.rfc-editor.org/rfc/rfc6750#section-3>) with the RFC 9728 §5.1
+//! `resource_metadata` parameter, and the gRPC trailers-only form
+//! (<https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
+
+use std::sync::Arc;
+
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::error::AuthError;
+
+/// Which wire format a rejection takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// gRPC when the request's `content-type` starts with `application/grpc`,
+    /// HTTP otherwise. The default.
+    #[default]
+    Auto,
+    /// Always an HTTP status with a `WWW-Authenticate` challenge.
+    Http,
+    /// Always a gRPC trailers-only response: HTTP 200 with `grpc-status`.
+    Grpc,
+}
+
+impl Protocol {
+    /// Whether a request with these headers gets a gRPC rejection.
+    pub fn is_grpc(self, headers: &http::HeaderMap) -> bool {
+        match self {
+            Protocol::Http => false,
+            Protocol::Grpc => true,
+            Protocol::Auto => headers
+                .get(CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc")),
+        }
+    }
+}
+
+/// The parameters of the `Bearer` challenge that do not depend on the error.
+///
+/// By default there are none, so a request without credentials gets exactly
+/// `WWW-Authenticate: Bearer`.
+#[derive(Debug, Clone, Default)]
+pub struct Challenge {
+    realm: Option<Arc<str>>,
+    resource_metadata: Option<Arc<str>>,
+    protocol: Protocol,
+}
+
+impl Challenge {
+    /// A challenge with no realm, no resource metadata, protocol [`Protocol::Auto`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the `realm` attribute (RFC 6750 §3).
+    #[must_use]
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into().into());
+        self
+    }
+
+    /// Sets the `resource_metadata` attribute: the URL of this resource's
+    /// RFC 9728 metadata document.
+    #[must_use]
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into().into());
+        self
+    }
+
+    /// Chooses the wire format of rejections.
+    #[must_use]
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The configured protocol.
+    pub fn get_protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The `WWW-Authenticate` value for `error`, or `None` for errors that
+    /// carry no challenge (503).
+    pub fn www_authenticate(&self, error: &AuthError) -> Option<HeaderValue> {
+        if matches!(error, AuthError::Unavailable(_)) {
+            return None;
+        }
+        let mut out = String::with_capacity(128);
+        out.push_str("Bearer");
+        let mut first = true;
+        let mut param = |out: &mut String, name: &str, value: &str| {
+            out.push_str(if first { " " } else { ", " });
+            first = false;
+            out.push_str(name);
+            out.push_str("=\"");
+            push_quoted(out, value);
+            out.push('"');
+        };
+        if let Some(realm) = &self.realm {
+            param(&mut out, "realm", realm);
+        }
+        if let Some(code) = error.error_code() {
+            param(&mut out, "error", code);
+            param(&mut out, "error_description", error.description());
+        }
+        if let AuthError::InsufficientScope { required } = error {
+            param(&mut out, "scope", required);
+        }
+        if let Some(url) = &self.resource_metadata {
+            param(&mut out, "resource_metadata", url);
+        }
+        // Every byte pushed is visible ASCII or SP (push_quoted drops the rest).
+        HeaderValue::from_str(&out).ok()
+    }
+
+    /// Renders `error` as a response in the wire format chosen for a request
+    /// with `request_headers`.
+    pub fn response<B: Default>(
+        &self,
+        error: &AuthError,
+        request_headers: &http::HeaderMap,
+    ) -> Response<B> {
+        if self.protocol.is_grpc(request_headers) {
+            self.grpc_response(error)
+        } else {
+            self.http_response(error)
+        }
+    }
+
+    /// Renders `error` as an HTTP response: the status, the challenge, an
+    /// empty body; 503 adds `Retry-After`.
+    pub fn http_response<B: Default>(&self, error: &AuthError) -> Response<B> {
+        let mut res = Response::new(B::default());
+        *res.status_mut() = error.status();
+        if let Some(v) = self.www_authenticate(error) {
+            res.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+        if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        res
+    }
+
+    /// Renders `error` as a gRPC trailers-only response: HTTP 200,
+    /// `content-type: application/grpc`, `grpc-status`, `grpc-message`, and
+    /// the RFC 6750 challenge in `www-authenticate` metadata.
+    pub fn grpc_response<B: Default>(&self, error: &AuthError) -> Response<B> {
+        let mut res = Response::new(B::default());
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(error.grpc_code().as_u16()),
+        );
+        // Descriptions are fixed ASCII without '%': no percent-encoding needed.
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static(error.description()),
+        );
+        if let Some(v) = self.www_authenticate(error) {
+            headers.insert(WWW_AUTHENTICATE, v);
+        }
+        res
+    }
+}
+
+/// Appends `value` as the content of an RFC 9110 quoted-string: `"` and `\`
+/// are backslash-escaped, control characters and non-ASCII are dropped.
+fn push_quoted(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' | '\t' => out.push(c),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{InvalidRequest, InvalidToken, Unavailable};
+
+    fn www(c: &Challenge, e: AuthError) -> Option<String> {
+        c.www_authenticate(&e)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn challenges_are_exact() {
+        let c = Challenge::new();
+        assert_eq!(www(&c, AuthError::MissingToken).as_deref(), Some("Bearer"));
+        assert_eq!(
+            www(&c, InvalidToken::Expired.into()).as_deref(),
+            Some(r#"Bearer error="invalid_token", error_description="the token has expired""#)
+        );
+        assert_eq!(
+            www(&c, InvalidRequest::MultipleCredentials.into()).as_deref(),
+            Some(
+                r#"Bearer error="invalid_request", error_description="more than one credential was sent""#
+            )
+        );
+        assert_eq!(
+            www(&c, AuthError::InsufficientScope { required: "a b".into() }).as_deref(),
+            Some(
+                r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="a b""#
+            )
+        );
+        assert_eq!(www(&c, Unavailable::NoKeys.into()), None);
+    }
+
+    #[test]
+    fn realm_and_metadata_are_quoted_and_escaped() {
+        let c = Challenge::new()
+            .realm(r#"my "api" \ zone"#)
+            .resource_metadata("https://api.example/.well-known/oauth-protected-resource");
+        assert_eq!(
+            www(&c, AuthError::MissingToken).as_deref(),
+            Some(
+                r#"Bearer realm="my \"api\" \\ zone", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+            )
+        );
+        let c = Challenge::new().realm("a\r\nb\u{e9}");
+        assert_eq!(www(&c, AuthError::MissingToken).as_deref(), Some(r#"Bearer realm="ab""#));
+    }
+
+    #[test]
+    fn grpc_rendering() {
+        let c = Challenge::new();
+        let res: Response<()> = c.grpc_response(&InvalidToken::Expired.into());
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["grpc-status"], "16");
+        assert_eq!(res.headers()["content-type"], "application/grpc");
+        let res: Response<()> =
+            c.grpc_response(&AuthError::InsufficientScope { required: "x".into() });
+        assert_eq!(res.headers()["grpc-status"], "7");
+        let res: Response<()> = c.grpc_response(&Unavailable::NoKeys.into());
+        assert_eq!(res.headers()["grpc-status"], "14");
+        assert!(res.headers().get("www-authenticate").is_none());
+    }
+
+    #[test]
+    fn auto_detects_grpc() {
+        let mut h = http::HeaderMap::new();
+        assert!(!Protocol::Auto.is_grpc(&h));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+        assert!(Protocol::Auto.is_grpc(&h));
+        assert!(!Protocol::Http.is_grpc(&h));
+    }
+}

@@ -1,0 +1,207 @@
+//! [`RequireScopeLayer`]: per-route scope checks on the [`Principal`] that
+//! [`RequireBearerLayer`](crate::RequireBearerLayer) put into the request.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::challenge::Challenge;
+use crate::error::AuthError;
+use crate::principal::{Principal, Scopes};
+
+/// What scopes a request needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScopeRequirement {
+    /// Every listed scope.
+    All(Scopes),
+    /// At least one listed scope.
+    Any(Scopes),
+}
+
+impl ScopeRequirement {
+    /// Whether `granted` satisfies the requirement. An empty requirement is
+    /// always satisfied.
+    pub fn is_satisfied_by(&self, granted: &Scopes) -> bool {
+        match self {
+            ScopeRequirement::All(req) => granted.contains_all(req.iter()),
+            ScopeRequirement::Any(req) => req.is_empty() || granted.contains_any(req.iter()),
+        }
+    }
+
+    /// The scopes named, for the `scope` attribute of the challenge.
+    pub fn scopes(&self) -> &Scopes {
+        match self {
+            ScopeRequirement::All(s) | ScopeRequirement::Any(s) => s,
+        }
+    }
+
+    /// Checks `principal` (none means the request was not authenticated).
+    ///
+    /// # Errors
+    /// [`AuthError::MissingToken`] without a principal,
+    /// [`AuthError::InsufficientScope`] when the scopes fall short.
+    pub fn check(&self, principal: Option<&Principal>) -> Result<(), AuthError> {
+        let p = principal.ok_or(AuthError::MissingToken)?;
+        if self.is_satisfied_by(p.scopes()) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope { required: self.scopes().to_string() })
+        }
+    }
+}
+
+/// Refuses requests whose principal lacks the required scopes: 403
+/// `insufficient_scope` with `scope="..."` in the challenge (gRPC
+/// PERMISSION_DENIED), or 401 when no principal is present.
+///
+/// Put it inside (after) [`RequireBearerLayer`](crate::RequireBearerLayer),
+/// for example as an axum `route_layer`.
+///
+/// ```
+/// use warden_core::RequireScopeLayer;
+/// let read = RequireScopeLayer::all(["orders:read"]);
+/// let either = RequireScopeLayer::any(["orders:write", "orders:admin"]);
+/// # let _ = (read, either);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireScopeLayer {
+    requirement: Arc<ScopeRequirement>,
+    challenge: Challenge,
+}
+
+impl RequireScopeLayer {
+    /// Every listed scope is required.
+    pub fn all<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::new(ScopeRequirement::All(scopes.into_iter().collect()))
+    }
+
+    /// At least one listed scope is required.
+    pub fn any<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::new(ScopeRequirement::Any(scopes.into_iter().collect()))
+    }
+
+    /// From a requirement.
+    pub fn new(requirement: ScopeRequirement) -> Self {
+        Self { requirement: Arc::new(requirement), challenge: Challenge::default() }
+    }
+
+    /// The challenge parameters and wire format of rejections.
+    #[must_use]
+    pub fn challenge(mut self, challenge: Challenge) -> Self {
+        self.challenge = challenge;
+        self
+    }
+}
+
+impl<S> Layer<S> for RequireScopeLayer {
+    type Service = RequireScope<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScope { inner, requirement: self.requirement.clone(), challenge: self.challenge.clone() }
+    }
+}
+
+/// The service made by [`RequireScopeLayer`].
+#[derive(Clone, Debug)]
+pub struct RequireScope<S> {
+    inner: S,
+    requirement: Arc<ScopeRequirement>,
+    challenge: Challenge,
+}
+
+impl<S> RequireScope<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequireScope`].
+    #[project = ScopeFutureProj]
+    pub enum ScopeFuture<F, B> {
+        /// The request was allowed.
+        Allowed {
+            /// The inner service's future.
+            #[pin]
+            fut: F,
+        },
+        /// The request was refused.
+        Refused {
+            /// The rejection, taken when polled.
+            res: Option<Response<B>>,
+        },
+    }
+}
+
+impl<F, B, E> Future for ScopeFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ScopeFutureProj::Allowed { fut } => fut.poll(cx),
+            ScopeFutureProj::Refused { res } => match res.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ScopeFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScope<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    ResB: Default,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ScopeFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        match self.requirement.check(req.extensions().get::<Principal>()) {
+            Ok(()) => ScopeFuture::Allowed { fut: self.inner.call(req) },
+            Err(err) => {
+                tracing::debug!(error = %err, "request refused by scope guard");
+                ScopeFuture::Refused { res: Some(self.challenge.response(&err, req.headers())) }
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! warden-core: the tower layers and types that every part of warden shares.
+//!
+//! - [`BearerExtractor`] takes the bearer token off a request (RFC 6750 §2,
+//!   <https://www.rfc-editor.org/rfc/rfc6750#section-2>).
+//! - [`TokenValidator`] turns it into a [`Principal`]; warden-jwt and others
+//!   implement it.
+//! - [`RequireBearerLayer`] authenticates each request and puts the
+//!   [`Principal`] into its extensions; [`RequireScopeLayer`] checks scopes.
+//! - [`AuthError`] is every way a request can be refused, rendered by
+//!   [`Challenge`] as an RFC 6750 §3 challenge or a gRPC status.
+//!
+//! This crate does no network I/O and pulls in no crypto backend.
+#![forbid(unsafe_code)]
+
+pub mod bearer;
+pub mod challenge;
+pub mod clock;
+pub mod error;
+pub mod layer;
+pub mod principal;
+pub mod validator;
+
+pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
+pub use challenge::{Challenge, Protocol};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};
+pub use layer::{
+    RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture, ScopeFuture,
+    ScopeRequirement,
+};
+pub use principal::{Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
+pub use validator::{TokenValidator, ValidatorFn, validator_fn};

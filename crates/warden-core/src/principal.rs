@@ -1,0 +1,258 @@
+//! The authenticated caller: standard claims (RFC 7519 §4.1,
+//! <https://www.rfc-editor.org/rfc/rfc7519#section-4.1>; RFC 9068 §2.2),
+//! scopes (RFC 6749 §3.3) and the user's own claims type.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+/// A short, non-reversible token fingerprint for logs: the first 8 bytes of
+/// the token's SHA-256, shown as 16 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 8]);
+
+impl Fingerprint {
+    /// The fingerprint of `token`.
+    pub fn of(token: &str) -> Self {
+        let digest = Sha256::digest(token.as_bytes());
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        Self(out)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// A set of scopes (RFC 6749 §3.3): sorted, without duplicates.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(Vec<Box<str>>);
+
+impl Scopes {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a space-separated `scope` string (empty tokens ignored).
+    pub fn from_space_separated(s: &str) -> Self {
+        s.split(' ').filter(|t| !t.is_empty()).collect()
+    }
+
+    /// Whether `scope` is in the set.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+    }
+
+    /// Whether every scope in `required` is in the set.
+    pub fn contains_all<'a>(&self, required: impl IntoIterator<Item = &'a str>) -> bool {
+        required.into_iter().all(|s| self.contains(s))
+    }
+
+    /// Whether at least one scope in `any` is in the set.
+    pub fn contains_any<'a>(&self, any: impl IntoIterator<Item = &'a str>) -> bool {
+        any.into_iter().any(|s| self.contains(s))
+    }
+
+    /// The scopes, in sorted order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+
+    /// The number of scopes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds the scopes of `other`.
+    pub fn extend(&mut self, other: Scopes) {
+        self.0.extend(other.0);
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Scopes {
+    fn from_iter<T: IntoIterator<Item = S>>(iter: T) -> Self {
+        let mut v: Vec<Box<str>> = iter.into_iter().map(|s| s.as_ref().into()).collect();
+        v.sort_unstable();
+        v.dedup();
+        Self(v)
+    }
+}
+
+impl fmt::Display for Scopes {
+    /// Space-separated, as in a `scope` claim or challenge attribute.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// The registered claims every validator fills in, whatever the token format.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StandardClaims {
+    /// `iss`.
+    pub issuer: Option<String>,
+    /// `sub`.
+    pub subject: Option<String>,
+    /// `aud`, a string or an array in the token, always a list here.
+    pub audiences: Vec<String>,
+    /// `exp`.
+    pub expires_at: Option<SystemTime>,
+    /// `nbf`.
+    pub not_before: Option<SystemTime>,
+    /// `iat`.
+    pub issued_at: Option<SystemTime>,
+    /// `jti`.
+    pub jwt_id: Option<String>,
+    /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3), else `azp`, else Okta's `cid`.
+    pub client_id: Option<String>,
+    /// The union of `scope` and `scp`, whether space-separated strings or arrays.
+    pub scopes: Scopes,
+}
+
+impl StandardClaims {
+    /// Empty claims, to fill in field by field (the struct is non-exhaustive).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The claims type used when the user asks for none: deserializes from
+/// anything and keeps nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoCustomClaims;
+
+impl<'de> serde::Deserialize<'de> for NoCustomClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| NoCustomClaims)
+    }
+}
+
+/// The authenticated caller, put into request extensions by
+/// [`RequireBearer`](crate::RequireBearer).
+///
+/// Cheap to clone (one `Arc`). The user's own claims type is reachable through
+/// [`custom`](Self::custom); it is whatever type the validator was built with.
+#[derive(Clone)]
+pub struct Principal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    claims: StandardClaims,
+    custom: Box<dyn Any + Send + Sync>,
+    fingerprint: Fingerprint,
+}
+
+impl Principal {
+    /// A principal with standard claims and a custom claims value.
+    pub fn new<C: Any + Send + Sync>(claims: StandardClaims, custom: C, fingerprint: Fingerprint) -> Self {
+        Self {
+            inner: Arc::new(Inner { claims, custom: Box::new(custom), fingerprint }),
+        }
+    }
+
+    /// The standard claims.
+    pub fn claims(&self) -> &StandardClaims {
+        &self.inner.claims
+    }
+
+    /// `sub`, if the token has one.
+    pub fn subject(&self) -> Option<&str> {
+        self.inner.claims.subject.as_deref()
+    }
+
+    /// The client the token was issued to (`client_id`, `azp` or `cid`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.claims.client_id.as_deref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &Scopes {
+        &self.inner.claims.scopes
+    }
+
+    /// `exp`.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.inner.claims.expires_at
+    }
+
+    /// The fingerprint of the token this principal came from (for logs).
+    pub fn token_fingerprint(&self) -> Fingerprint {
+        self.inner.fingerprint
+    }
+
+    /// The user's claims, if the validator was built with type `C`.
+    pub fn custom<C: Any>(&self) -> Option<&C> {
+        self.inner.custom.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("claims", &self.inner.claims)
+            .field("token", &self.inner.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_query() {
+        let s = Scopes::from_space_separated("b a  c a");
+        assert_eq!(s.to_string(), "a b c");
+        assert!(s.contains("a") && !s.contains("d"));
+        assert!(s.contains_all(["a", "c"]));
+        assert!(!s.contains_all(["a", "d"]));
+        assert!(s.contains_any(["d", "c"]));
+        assert!(Scopes::from_space_separated("  ").is_empty());
+    }
+
+    #[test]
+    fn principal_downcasts() {
+        #[derive(Debug, PartialEq)]
+        struct Mine(u8);
+        let p = Principal::new(StandardClaims::new(), Mine(3), Fingerprint::of("t"));
+        assert_eq!(p.custom::<Mine>(), Some(&Mine(3)));
+        assert_eq!(p.custom::<u8>(), None);
+        assert_eq!(Fingerprint::of("t").to_string().len(), 16);
+    }
+}
