@@ -143,19 +143,17 @@ impl<S> RequireScope<S> {
 
 pin_project! {
     /// The response future of [`RequireScope`].
-    #[project = ScopeFutureProj]
-    pub enum ScopeFuture<F, B> {
-        /// The request was allowed.
-        Allowed {
-            /// The inner service's future.
-            #[pin]
-            fut: F,
-        },
-        /// The request was refused.
-        Refused {
-            /// The rejection, taken when polled.
-            res: Option<Response<B>>,
-        },
+    pub struct ScopeFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Allowed { #[pin] fut: F },
+        Refused { res: Option<Response<B>> },
     }
 }
 
@@ -166,9 +164,9 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ScopeFutureProj::Allowed { fut } => fut.poll(cx),
-            ScopeFutureProj::Refused { res } => match res.take() {
+        match self.project().state.project() {
+            StateProj::Allowed { fut } => fut.poll(cx),
+            StateProj::Refused { res } => match res.take() {
                 Some(r) => Poll::Ready(Ok(r)),
                 None => Poll::Pending,
             },
@@ -197,10 +195,12 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         match self.requirement.check(req.extensions().get::<Principal>()) {
-            Ok(()) => ScopeFuture::Allowed { fut: self.inner.call(req) },
+            Ok(()) => ScopeFuture { state: State::Allowed { fut: self.inner.call(req) } },
             Err(err) => {
                 tracing::debug!(error = %err, "request refused by scope guard");
-                ScopeFuture::Refused { res: Some(self.challenge.response(&err, req.headers())) }
+                ScopeFuture {
+                    state: State::Refused { res: Some(self.challenge.response(&err, req.headers())) },
+                }
             }
         }
     }
