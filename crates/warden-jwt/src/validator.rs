@@ -1,0 +1,745 @@
+//! [`JwtValidator`]: JWT access tokens (RFC 7519, RFC 9068
+//! <https://www.rfc-editor.org/rfc/rfc9068#section-4>) validated by the
+//! rules of RFC 8725 (<https://www.rfc-editor.org/rfc/rfc8725#section-3>).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use warden_core::{
+    AuthError, Clock, Fingerprint, InvalidToken, NoCustomClaims, Principal, Scopes, StandardClaims,
+    SystemClock, TokenValidator, Unavailable,
+};
+
+use crate::alg::{Algorithm, AlgorithmSet};
+use crate::error::JwtError;
+use crate::fetch::{Fetch, default_client};
+use crate::jwks::{JwksCacheConfig, KeyCache, KeySetStatus, Remote, check_url};
+use crate::keys::KeySet;
+
+/// The default clock leeway for `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// At most this many keys are tried for a token without `kid`.
+const MAX_CANDIDATES: usize = 8;
+
+enum Keys {
+    Static(KeySet),
+    Remote(Arc<KeyCache>),
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Inner {
+    keys: Keys,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    check_issuer: bool,
+    check_audience: bool,
+    algorithms: AlgorithmSet,
+    leeway: f64,
+    strict_typ: bool,
+    max_len: usize,
+    clock: Arc<dyn Clock>,
+    _task: Option<AbortOnDrop>,
+}
+
+/// Validates JWT access tokens; a [`TokenValidator`] for
+/// [`RequireBearerLayer`](warden_core::RequireBearerLayer).
+///
+/// `C` is the type your own claims deserialize into (roles live in a
+/// different claim at every issuer); it is reachable with
+/// [`Principal::custom`]. Cheap to clone; the key cache and its background
+/// refresh are shared and stop when the last clone is dropped.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), warden_jwt::JwtError> {
+/// let validator = warden_jwt::JwtValidator::builder()
+///     .issuer("https://id.example.com/realms/shop")
+///     .audience("api://orders")
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct JwtValidator<C = NoCustomClaims> {
+    inner: Arc<Inner>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for JwtValidator<C> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), _claims: PhantomData }
+    }
+}
+
+impl<C> fmt::Debug for JwtValidator<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtValidator")
+            .field("issuer", &self.inner.issuer)
+            .field("audiences", &self.inner.audiences)
+            .field("algorithms", &self.inner.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtValidator<NoCustomClaims> {
+    /// Starts a builder. Issuer and audience are required.
+    pub fn builder() -> JwtValidatorBuilder<NoCustomClaims> {
+        JwtValidatorBuilder::default()
+    }
+}
+
+impl<C> JwtValidator<C> {
+    /// The state of the key set (for readiness probes and metrics).
+    pub fn status(&self) -> KeySetStatus {
+        match &self.inner.keys {
+            Keys::Static(set) => KeySetStatus {
+                ready: !set.is_empty(),
+                keys: set.len(),
+                fetched_at: None,
+                age: None,
+                stale: false,
+                last_error: None,
+                fetches: 0,
+                failures: 0,
+            },
+            Keys::Remote(cache) => cache.status(),
+        }
+    }
+
+    /// Whether signing keys are usable now: the readiness answer.
+    pub fn is_ready(&self) -> bool {
+        match &self.inner.keys {
+            Keys::Static(set) => !set.is_empty(),
+            Keys::Remote(cache) => cache.usable().is_some(),
+        }
+    }
+
+    /// Waits until keys are usable, at most `timeout`.
+    ///
+    /// # Errors
+    /// The last fetch error (for example [`JwtError::IssuerMismatch`]), or a
+    /// [`JwtError::Fetch`] timeout when nothing was fetched in time.
+    pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), JwtError> {
+        let Keys::Remote(cache) = &self.inner.keys else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if cache.usable().is_some() {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(cache.status().last_error.unwrap_or(JwtError::Fetch {
+                    url: "key set".into(),
+                    reason: format!("no keys after {timeout:?}"),
+                }));
+            }
+            cache.changed((deadline - now).min(Duration::from_millis(250))).await;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    crit: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(default, deserialize_with = "present")]
+    iss: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    sub: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    aud: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    jti: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    client_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    azp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    cid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    scope: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    scp: Option<Value>,
+}
+
+/// A present claim, `null` included (so that `null` is a wrong type, not absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+fn opt_string(v: Option<Value>, name: &'static str) -> Result<Option<String>, InvalidToken> {
+    match v {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(InvalidToken::InvalidClaim(name)),
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a JSON number, never a string or null.
+fn numeric_date(v: Option<&Value>, name: &'static str) -> Result<Option<f64>, InvalidToken> {
+    match v {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.is_finite() && (0.0..1e11).contains(&f) => Ok(Some(f)),
+            _ => Err(InvalidToken::InvalidClaim(name)),
+        },
+        Some(_) => Err(InvalidToken::InvalidClaim(name)),
+    }
+}
+
+fn to_time(secs: Option<f64>) -> Option<SystemTime> {
+    secs.map(|s| UNIX_EPOCH + Duration::from_secs_f64(s))
+}
+
+/// `scope` / `scp`: a space-separated string or an array of strings.
+fn scopes(v: Option<Value>, name: &'static str) -> Result<Scopes, InvalidToken> {
+    match v {
+        None => Ok(Scopes::new()),
+        Some(Value::String(s)) => Ok(Scopes::from_space_separated(&s)),
+        Some(Value::Array(a)) => {
+            let mut out = Vec::with_capacity(a.len());
+            for item in &a {
+                let s = item.as_str().ok_or(InvalidToken::InvalidClaim(name))?;
+                out.extend(s.split(' ').filter(|t| !t.is_empty()));
+            }
+            Ok(out.into_iter().collect())
+        }
+        Some(_) => Err(InvalidToken::InvalidClaim(name)),
+    }
+}
+
+fn audiences(v: Option<Value>) -> Result<Vec<String>, InvalidToken> {
+    match v {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s]),
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|x| match x {
+                Value::String(s) => Ok(s),
+                _ => Err(InvalidToken::InvalidClaim("aud")),
+            })
+            .collect(),
+        Some(_) => Err(InvalidToken::InvalidClaim("aud")),
+    }
+}
+
+enum KeyLookup {
+    UnknownKid,
+    Failed(InvalidToken),
+}
+
+fn verify_with(set: &KeySet, kid: Option<&str>, alg: Algorithm, message: &[u8], sig: &str) -> Result<(), KeyLookup> {
+    let mut any_kid = false;
+    let mut tried = 0;
+    for key in set.candidates(kid) {
+        any_kid = true;
+        if !key.algs.contains(alg) {
+            continue;
+        }
+        if tried == MAX_CANDIDATES {
+            break;
+        }
+        tried += 1;
+        if let Ok(true) = jsonwebtoken::crypto::verify(sig, message, &key.key, alg.to_jwt()) {
+            return Ok(());
+        }
+    }
+    match (any_kid, tried) {
+        (false, _) if kid.is_some() => Err(KeyLookup::UnknownKid),
+        (false, _) => Err(KeyLookup::Failed(InvalidToken::UnknownKey)),
+        (true, 0) if kid.is_some() => Err(KeyLookup::Failed(InvalidToken::DisallowedAlgorithm)),
+        (true, 0) => Err(KeyLookup::Failed(InvalidToken::UnknownKey)),
+        _ => Err(KeyLookup::Failed(InvalidToken::BadSignature)),
+    }
+}
+
+impl<C> JwtValidator<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    /// Validates `token`, returning the principal.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for any bad token;
+    /// [`AuthError::Unavailable`] when no usable keys can be had.
+    pub async fn validate_token(&self, token: &str) -> Result<Principal, AuthError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_len {
+            return Err(InvalidToken::TooLarge.into());
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(InvalidToken::Malformed.into());
+        };
+        if h64.is_empty() || p64.is_empty() || s64.is_empty() {
+            return Err(InvalidToken::Malformed.into());
+        }
+        let header_json = URL_SAFE_NO_PAD.decode(h64).map_err(|_| InvalidToken::Malformed)?;
+        let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| InvalidToken::Malformed)?;
+
+        // RFC 8725 §3.1: never `none`, in any casing; only known, allowed names.
+        let alg: Algorithm = header.alg.parse().map_err(|_| InvalidToken::DisallowedAlgorithm)?;
+        if !inner.algorithms.contains(alg) {
+            return Err(InvalidToken::DisallowedAlgorithm.into());
+        }
+        // RFC 7515 §4.1.11: we understand no extension, so any `crit` is fatal.
+        if header.crit.is_some() {
+            return Err(InvalidToken::UnsupportedCritical.into());
+        }
+        // RFC 9068 §2.1 / RFC 8725 §3.11.
+        match header.typ.as_deref() {
+            None if !inner.strict_typ => {}
+            None => return Err(InvalidToken::WrongType.into()),
+            Some(t) => {
+                let t = t.to_ascii_lowercase();
+                let t = t.strip_prefix("application/").unwrap_or(&t);
+                match t {
+                    "at+jwt" => {}
+                    "jwt" if !inner.strict_typ => {}
+                    _ => return Err(InvalidToken::WrongType.into()),
+                }
+            }
+        }
+
+        let message = &token.as_bytes()[..h64.len() + 1 + p64.len()];
+        self.verify(header.kid.as_deref(), alg, message, s64).await?;
+
+        // Only signed bytes are parsed from here on.
+        let payload = URL_SAFE_NO_PAD.decode(p64).map_err(|_| InvalidToken::Malformed)?;
+        let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| InvalidToken::Malformed)?;
+        let claims = self.check_claims(raw)?;
+        let custom: C = serde_json::from_slice(&payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
+        Ok(Principal::new(claims, custom, Fingerprint::of(token)))
+    }
+
+    async fn verify(&self, kid: Option<&str>, alg: Algorithm, message: &[u8], sig: &str) -> Result<(), AuthError> {
+        let cache = match &self.inner.keys {
+            Keys::Static(set) => {
+                return verify_with(set, kid, alg, message, sig).map_err(|e| match e {
+                    KeyLookup::UnknownKid => InvalidToken::UnknownKey.into(),
+                    KeyLookup::Failed(r) => r.into(),
+                });
+            }
+            Keys::Remote(cache) => cache,
+        };
+        let seen = cache.generation();
+        let first = match cache.usable() {
+            Some(snap) => match verify_with(&snap.keys, kid, alg, message, sig) {
+                Ok(()) => return Ok(()),
+                Err(KeyLookup::Failed(r)) => return Err(r.into()),
+                Err(KeyLookup::UnknownKid) => true,
+            },
+            None => false,
+        };
+        // Unknown kid, or no usable keys: one shared refetch, unless in cooldown.
+        if !cache.refetch(seen).await {
+            return Err(if first { InvalidToken::UnknownKey.into() } else { Unavailable::NoKeys.into() });
+        }
+        match cache.usable() {
+            Some(snap) => verify_with(&snap.keys, kid, alg, message, sig).map_err(|e| match e {
+                KeyLookup::UnknownKid => InvalidToken::UnknownKey.into(),
+                KeyLookup::Failed(r) => r.into(),
+            }),
+            None => Err(Unavailable::NoKeys.into()),
+        }
+    }
+
+    fn check_claims(&self, raw: RawClaims) -> Result<StandardClaims, InvalidToken> {
+        let inner = &*self.inner;
+        let now = inner
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let exp = numeric_date(raw.exp.as_ref(), "exp")?.ok_or(InvalidToken::MissingClaim("exp"))?;
+        let nbf = numeric_date(raw.nbf.as_ref(), "nbf")?;
+        let iat = numeric_date(raw.iat.as_ref(), "iat")?;
+        if now >= exp + inner.leeway {
+            return Err(InvalidToken::Expired);
+        }
+        if let Some(nbf) = nbf
+            && nbf > now + inner.leeway
+        {
+            return Err(InvalidToken::NotYetValid);
+        }
+        if let Some(iat) = iat
+            && iat > now + inner.leeway
+        {
+            return Err(InvalidToken::IssuedInFuture);
+        }
+
+        let issuer = opt_string(raw.iss, "iss")?;
+        if inner.check_issuer {
+            match (&issuer, &inner.issuer) {
+                (None, _) => return Err(InvalidToken::MissingClaim("iss")),
+                (Some(got), Some(want)) if got == want => {}
+                _ => return Err(InvalidToken::WrongIssuer),
+            }
+        }
+        let aud = audiences(raw.aud)?;
+        if inner.check_audience {
+            if raw_missing(&aud) {
+                return Err(InvalidToken::WrongAudience);
+            }
+            if !aud.iter().any(|a| inner.audiences.iter().any(|w| w == a)) {
+                return Err(InvalidToken::WrongAudience);
+            }
+        }
+        let mut scopes_set = scopes(raw.scope, "scope")?;
+        scopes_set.extend(scopes(raw.scp, "scp")?);
+        let client_id = match opt_string(raw.client_id, "client_id")? {
+            Some(c) => Some(c),
+            None => match opt_string(raw.azp, "azp")? {
+                Some(c) => Some(c),
+                None => opt_string(raw.cid, "cid")?,
+            },
+        };
+        let mut claims = StandardClaims::new();
+        claims.issuer = issuer;
+        claims.subject = opt_string(raw.sub, "sub")?;
+        claims.audiences = aud;
+        claims.expires_at = to_time(Some(exp));
+        claims.not_before = to_time(nbf);
+        claims.issued_at = to_time(iat);
+        claims.jwt_id = opt_string(raw.jti, "jti")?;
+        claims.client_id = client_id;
+        claims.scopes = scopes_set;
+        Ok(claims)
+    }
+}
+
+fn raw_missing(aud: &[String]) -> bool {
+    aud.is_empty()
+}
+
+impl<C> TokenValidator for JwtValidator<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    fn validate(&self, token: &str) -> impl Future<Output = Result<Principal, AuthError>> + Send {
+        self.validate_token(token)
+    }
+}
+
+/// Builds a [`JwtValidator`]. Issuer and audience are required; everything
+/// else has a safe default (see the crate documentation).
+#[must_use]
+pub struct JwtValidatorBuilder<C> {
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    keys: Option<KeySet>,
+    jwks_url: Option<String>,
+    http: Option<Arc<dyn Fetch>>,
+    cache: JwksCacheConfig,
+    algorithms: AlgorithmSet,
+    leeway: Duration,
+    strict_typ: bool,
+    max_len: usize,
+    clock: Arc<dyn Clock>,
+    allow_http: bool,
+    skip_issuer: bool,
+    skip_audience: bool,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for JwtValidatorBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtValidatorBuilder")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("jwks_url", &self.jwks_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for JwtValidatorBuilder<NoCustomClaims> {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audiences: Vec::new(),
+            keys: None,
+            jwks_url: None,
+            http: None,
+            cache: JwksCacheConfig::default(),
+            algorithms: AlgorithmSet::ASYMMETRIC,
+            leeway: DEFAULT_LEEWAY,
+            strict_typ: false,
+            max_len: warden_core::DEFAULT_MAX_TOKEN_LEN,
+            clock: Arc::new(SystemClock),
+            allow_http: false,
+            skip_issuer: false,
+            skip_audience: false,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> JwtValidatorBuilder<C> {
+    /// The expected `iss`, compared exactly. Also the discovery base unless
+    /// [`jwks_url`](Self::jwks_url) or [`keys`](Self::keys) is given; the
+    /// discovery document's `issuer` must equal it exactly.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// An accepted `aud` value; call again to accept several.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accepted `aud` values.
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Fetch keys from this JWKS URL instead of discovering it.
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// Use these keys and never fetch (static JWKS, PEM, or a shared secret).
+    pub fn keys(mut self, keys: KeySet) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Restricts the accepted algorithms (default: all asymmetric ones; HMAC
+    /// is added automatically only for keys made with
+    /// [`KeySet::from_shared_secret`]).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Strict RFC 9068 mode: the header `typ` must be `at+jwt`.
+    pub fn strict_typ(mut self, strict: bool) -> Self {
+        self.strict_typ = strict;
+        self
+    }
+
+    /// The largest accepted token (default 16 KiB).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_len = bytes;
+        self
+    }
+
+    /// Tuning of the key cache.
+    pub fn jwks_cache(mut self, config: JwksCacheConfig) -> Self {
+        self.cache = config;
+        self
+    }
+
+    /// The HTTP client for discovery and JWKS (share one across validators).
+    pub fn http_client(mut self, client: impl Fetch) -> Self {
+        self.http = Some(Arc::new(client));
+        self
+    }
+
+    /// The clock for time claims and cache ages (tests use a manual one).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Deserialize the payload into `C2` as well, reachable with
+    /// [`Principal::custom`].
+    pub fn claims<C2: DeserializeOwned + Send + Sync + 'static>(self) -> JwtValidatorBuilder<C2> {
+        JwtValidatorBuilder {
+            issuer: self.issuer,
+            audiences: self.audiences,
+            keys: self.keys,
+            jwks_url: self.jwks_url,
+            http: self.http,
+            cache: self.cache,
+            algorithms: self.algorithms,
+            leeway: self.leeway,
+            strict_typ: self.strict_typ,
+            max_len: self.max_len,
+            clock: self.clock,
+            allow_http: self.allow_http,
+            skip_issuer: self.skip_issuer,
+            skip_audience: self.skip_audience,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The door to settings that weaken security.
+    pub fn dangerous(self) -> Dangerous<C> {
+        Dangerous(self)
+    }
+
+    /// Builds the validator and, for remote keys, starts fetching them in the
+    /// background (the first fetch begins at once; requests wait for it).
+    ///
+    /// # Errors
+    /// A [`JwtError`] naming the missing or contradictory setting.
+    pub fn build(self) -> Result<JwtValidator<C>, JwtError>
+    where
+        C: DeserializeOwned + Send + Sync + 'static,
+    {
+        ensure_crypto_backend()?;
+        if self.issuer.is_none() && !self.skip_issuer {
+            return Err(JwtError::MissingIssuer);
+        }
+        if self.audiences.is_empty() && !self.skip_audience {
+            return Err(JwtError::MissingAudience);
+        }
+        let mut algorithms = self.algorithms;
+        let keys = match (self.keys, self.jwks_url, &self.issuer) {
+            (Some(_), Some(_), _) => return Err(JwtError::ConflictingKeySources(".keys(..) and .jwks_url(..)")),
+            (Some(set), None, _) => {
+                if set.is_empty() {
+                    return Err(JwtError::InvalidKey("the key set has no usable key".into()));
+                }
+                // Shared secrets are explicit; admit their algorithms.
+                for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                    if set.admits(alg) {
+                        algorithms = algorithms.union(AlgorithmSet::one(alg));
+                    }
+                }
+                Keys::Static(set)
+            }
+            (None, url, issuer) => {
+                let remote = match (url, issuer) {
+                    (Some(url), _) => {
+                        check_url(&url, self.allow_http)?;
+                        Remote::Jwks { url }
+                    }
+                    (None, Some(issuer)) => {
+                        check_url(issuer, self.allow_http)?;
+                        Remote::Discovery { issuer: issuer.clone() }
+                    }
+                    (None, None) => return Err(JwtError::MissingKeySource),
+                };
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(JwtError::NoRuntime);
+                }
+                let client = self.http.unwrap_or_else(|| Arc::new(default_client()));
+                Keys::Remote(Arc::new(KeyCache::new(
+                    remote,
+                    self.allow_http,
+                    client,
+                    self.clock.clone(),
+                    self.cache,
+                )))
+            }
+        };
+        let task = match &keys {
+            Keys::Remote(cache) => Some(AbortOnDrop(cache.spawn())),
+            Keys::Static(_) => None,
+        };
+        Ok(JwtValidator {
+            inner: Arc::new(Inner {
+                keys,
+                issuer: self.issuer,
+                audiences: self.audiences,
+                check_issuer: !self.skip_issuer,
+                check_audience: !self.skip_audience,
+                algorithms,
+                leeway: self.leeway.as_secs_f64(),
+                strict_typ: self.strict_typ,
+                max_len: self.max_len,
+                clock: self.clock,
+                _task: task,
+            }),
+            _claims: PhantomData,
+        })
+    }
+}
+
+/// Settings that weaken security, reached through
+/// [`JwtValidatorBuilder::dangerous`].
+#[must_use]
+pub struct Dangerous<C>(JwtValidatorBuilder<C>);
+
+impl<C> fmt::Debug for Dangerous<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Dangerous").field(&self.0).finish()
+    }
+}
+
+impl<C> Dangerous<C> {
+    /// Allows `http://` issuer, discovery and JWKS URLs (loopback development).
+    ///
+    /// # Security
+    /// Keys fetched over plain HTTP can be replaced by anyone on the path.
+    pub fn allow_http(mut self) -> JwtValidatorBuilder<C> {
+        self.0.allow_http = true;
+        self.0
+    }
+
+    /// Accepts tokens whatever their `aud`.
+    ///
+    /// # Security
+    /// A token minted for any other service of the same issuer is accepted
+    /// here (RFC 8725 §3.9).
+    pub fn skip_audience_check(mut self) -> JwtValidatorBuilder<C> {
+        self.0.skip_audience = true;
+        self.0
+    }
+
+    /// Accepts tokens whatever their `iss` (keys must then be given explicitly).
+    ///
+    /// # Security
+    /// RFC 8725 §3.8: any issuer trusted with these keys is accepted.
+    pub fn skip_issuer_check(mut self) -> JwtValidatorBuilder<C> {
+        self.0.skip_issuer = true;
+        self.0
+    }
+}
+
+/// Fails with a clear error when jsonwebtoken has no crypto backend; prefers
+/// aws-lc-rs when both backends are compiled in.
+fn ensure_crypto_backend() -> Result<(), JwtError> {
+    #[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]
+    {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    }
+    jsonwebtoken::crypto::CryptoProvider::try_get_default()
+        .map(|_| ())
+        .ok_or(JwtError::NoCryptoBackend)
+}
