@@ -28,5 +28,5 @@ pub use layer::{
     RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture, ScopeFuture,
     ScopeRequirement,
 };
-pub use principal::{Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
+pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use validator::{TokenValidator, ValidatorFn, validator_fn};

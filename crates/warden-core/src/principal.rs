@@ -162,6 +162,12 @@ impl<'de> serde::Deserialize<'de> for NoCustomClaims {
     }
 }
 
+/// Put into request extensions by an optional
+/// [`RequireBearerLayer`](crate::RequireBearerLayer) when the request carried
+/// no token: the layer ran, and the caller is anonymous.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Anonymous;
+
 /// The authenticated caller, put into request extensions by
 /// [`RequireBearer`](crate::RequireBearer).
 ///
@@ -174,7 +180,7 @@ pub struct Principal {
 
 struct Inner {
     claims: StandardClaims,
-    custom: Box<dyn Any + Send + Sync>,
+    custom: Arc<dyn Any + Send + Sync>,
     fingerprint: Fingerprint,
 }
 
@@ -182,7 +188,7 @@ impl Principal {
     /// A principal with standard claims and a custom claims value.
     pub fn new<C: Any + Send + Sync>(claims: StandardClaims, custom: C, fingerprint: Fingerprint) -> Self {
         Self {
-            inner: Arc::new(Inner { claims, custom: Box::new(custom), fingerprint }),
+            inner: Arc::new(Inner { claims, custom: Arc::new(custom), fingerprint }),
         }
     }
 
@@ -219,6 +225,12 @@ impl Principal {
     /// The user's claims, if the validator was built with type `C`.
     pub fn custom<C: Any>(&self) -> Option<&C> {
         self.inner.custom.downcast_ref()
+    }
+
+    /// The user's claims as a shared pointer, if the validator was built with
+    /// type `C`.
+    pub fn custom_arc<C: Any + Send + Sync>(&self) -> Option<Arc<C>> {
+        self.inner.custom.clone().downcast().ok()
     }
 }
 

@@ -222,6 +222,7 @@ where
         let token = match extracted {
             Ok(Some(token)) => token,
             Ok(None) if self.config.optional => {
+                req.extensions_mut().insert(crate::principal::Anonymous);
                 return ResponseFuture { inner: Box::pin(inner.call(req)) };
             }
             Ok(None) => {

@@ -1,0 +1,228 @@
+//! Signing keys for the issuer: generation (aws-lc-rs), JWS signing
+//! (RFC 7518 §3, <https://www.rfc-editor.org/rfc/rfc7518#section-3>) and the
+//! public JWK (RFC 7517 §4) each one publishes.
+
+use std::fmt;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+/// An algorithm the issuer can sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit key).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// ECDSA P-384 with SHA-384.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+    /// HMAC SHA-256 (shared secret; never published in the JWKS).
+    HS256,
+}
+
+impl SigningAlg {
+    /// The JWS `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::RS384 => "RS384",
+            SigningAlg::RS512 => "RS512",
+            SigningAlg::PS256 => "PS256",
+            SigningAlg::PS384 => "PS384",
+            SigningAlg::PS512 => "PS512",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::ES384 => "ES384",
+            SigningAlg::EdDSA => "EdDSA",
+            SigningAlg::HS256 => "HS256",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+enum Material {
+    Rsa(signature::RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+    Hmac(Vec<u8>),
+}
+
+/// A private signing key with its `kid` and algorithm.
+pub struct SigningKey {
+    kid: String,
+    alg: SigningAlg,
+    material: Material,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key could not be generated or used.
+#[derive(Debug, thiserror::Error)]
+#[error("key error: {0}")]
+pub struct KeyError(pub &'static str);
+
+impl SigningKey {
+    /// Generates a fresh key for `alg` (RSA keys are 2048-bit).
+    ///
+    /// # Errors
+    /// When the crypto library fails to generate one.
+    pub fn generate(alg: SigningAlg, kid: impl Into<String>) -> Result<Self, KeyError> {
+        let material = match alg {
+            SigningAlg::RS256
+            | SigningAlg::RS384
+            | SigningAlg::RS512
+            | SigningAlg::PS256
+            | SigningAlg::PS384
+            | SigningAlg::PS512 => Material::Rsa(
+                signature::RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError("rsa keygen"))?,
+            ),
+            SigningAlg::ES256 => Material::Ec(
+                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| KeyError("p-256 keygen"))?,
+            ),
+            SigningAlg::ES384 => Material::Ec(
+                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                    .map_err(|_| KeyError("p-384 keygen"))?,
+            ),
+            SigningAlg::EdDSA => {
+                Material::Ed(Ed25519KeyPair::generate().map_err(|_| KeyError("ed25519 keygen"))?)
+            }
+            SigningAlg::HS256 => {
+                let mut secret = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut secret).map_err(|_| KeyError("random"))?;
+                Material::Hmac(secret)
+            }
+        };
+        Ok(Self { kid: kid.into(), alg, material })
+    }
+
+    /// An HMAC key from a given secret (for algorithm-confusion tests, the
+    /// secret can be anything, such as another key's public bytes).
+    pub fn hmac(secret: impl Into<Vec<u8>>, kid: impl Into<String>) -> Self {
+        Self { kid: kid.into(), alg: SigningAlg::HS256, material: Material::Hmac(secret.into()) }
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// Signs `message` (the JWS signing input).
+    ///
+    /// # Errors
+    /// When the crypto library fails.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match &self.material {
+            Material::Rsa(kp) => {
+                let padding: &'static dyn signature::RsaEncoding = match self.alg {
+                    SigningAlg::RS256 => &signature::RSA_PKCS1_SHA256,
+                    SigningAlg::RS384 => &signature::RSA_PKCS1_SHA384,
+                    SigningAlg::RS512 => &signature::RSA_PKCS1_SHA512,
+                    SigningAlg::PS256 => &signature::RSA_PSS_SHA256,
+                    SigningAlg::PS384 => &signature::RSA_PSS_SHA384,
+                    _ => &signature::RSA_PSS_SHA512,
+                };
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(padding, &rng, message, &mut sig).map_err(|_| KeyError("rsa sign"))?;
+                Ok(sig)
+            }
+            Material::Ec(kp) => Ok(kp.sign(&rng, message).map_err(|_| KeyError("ecdsa sign"))?.as_ref().to_vec()),
+            Material::Ed(kp) => Ok(kp.sign(message).as_ref().to_vec()),
+            Material::Hmac(secret) => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                Ok(aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec())
+            }
+        }
+    }
+
+    /// The public JWK, with `kid`, `alg` and `use: sig`; `None` for HMAC keys.
+    pub fn public_jwk(&self) -> Option<Value> {
+        let b = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let mut jwk = match &self.material {
+            Material::Rsa(kp) => {
+                let pk = kp.public_key();
+                json!({
+                    "kty": "RSA",
+                    "n": b(pk.modulus().big_endian_without_leading_zero()),
+                    "e": b(pk.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            Material::Ec(kp) => {
+                let point = kp.public_key().as_ref();
+                let (crv, len) = if self.alg == SigningAlg::ES384 { ("P-384", 48) } else { ("P-256", 32) };
+                json!({
+                    "kty": "EC",
+                    "crv": crv,
+                    "x": b(&point[1..1 + len]),
+                    "y": b(&point[1 + len..]),
+                })
+            }
+            Material::Ed(kp) => json!({"kty": "OKP", "crv": "Ed25519", "x": b(kp.public_key().as_ref())}),
+            Material::Hmac(_) => return None,
+        };
+        jwk["kid"] = json!(self.kid);
+        jwk["alg"] = json!(self.alg.as_str());
+        jwk["use"] = json!("sig");
+        Some(jwk)
+    }
+
+    /// The raw public key bytes as published (RSA: the X.509 SPKI DER; EC:
+    /// the uncompressed point; Ed25519: the 32-byte key); empty for HMAC.
+    pub fn public_key_bytes(&self) -> Vec<u8> {
+        match &self.material {
+            Material::Rsa(kp) => kp.public_key().as_der().map(|d| d.as_ref().to_vec()).unwrap_or_default(),
+            Material::Ec(kp) => kp.public_key().as_ref().to_vec(),
+            Material::Ed(kp) => kp.public_key().as_ref().to_vec(),
+            Material::Hmac(_) => Vec::new(),
+        }
+    }
+
+    /// The public key as PEM (`PUBLIC KEY`, SPKI), for RSA keys.
+    pub fn public_pem(&self) -> Option<String> {
+        let Material::Rsa(_) = &self.material else { return None };
+        let der = self.public_key_bytes();
+        let b64 = STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        Some(pem)
+    }
+}
