@@ -1,1 +1,64 @@
-//! placeholder
+//! Helpers for warden's end-to-end tests: serving a router on loopback and
+//! calling it over real HTTP.
+
+use std::net::SocketAddr;
+
+/// Serves `app` on `127.0.0.1:0` in the background and returns its address.
+///
+/// # Panics
+/// When the loopback listener cannot be bound (a broken test machine).
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// What a test call got back.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The `WWW-Authenticate` header, if any.
+    pub www: Option<String>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// GETs `url` with the given extra headers (appended, so repeats are kept).
+///
+/// # Panics
+/// When the request cannot be sent at all.
+pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let client = reqwest::Client::new();
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.expect("request sent");
+    let h = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap_or("<non-ascii>").to_owned());
+    let status = res.status().as_u16();
+    let www = h("www-authenticate");
+    let retry_after = h("retry-after");
+    let body = res.text().await.unwrap_or_default();
+    Reply { status, www, retry_after, body }
+}
+
+/// GETs `url` with `Authorization: Bearer <token>`.
+pub async fn get_bearer(url: &str, token: &str) -> Reply {
+    get(url, &[("authorization", &format!("Bearer {token}"))]).await
+}
+
+/// The exact challenge for an `invalid_token` error with `description`.
+pub fn invalid_token(description: &str) -> String {
+    format!(r#"Bearer error="invalid_token", error_description="{description}""#)
+}
+
+/// The exact challenge for an `invalid_request` error with `description`.
+pub fn invalid_request(description: &str) -> String {
+    format!(r#"Bearer error="invalid_request", error_description="{description}""#)
+}

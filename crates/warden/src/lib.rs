@@ -1,1 +1,32 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub use warden_core::{
+    Anonymous, AuthError, BearerExtractor, BearerToken, Challenge, Clock, Fingerprint, GrpcCode,
+    InvalidRequest, InvalidToken, ManualClock, NoCustomClaims, Principal, Protocol, RequireBearer,
+    RequireBearerLayer, RequireScope, RequireScopeLayer, ScopeRequirement, Scopes, StandardClaims,
+    SystemClock, TokenValidator, Unavailable, validator_fn,
+};
+
+/// The shared layers and types ([`warden_core`]).
+pub mod core {
+    pub use warden_core::*;
+}
+
+/// JWT validation ([`warden_jwt`]).
+#[cfg(feature = "jwt")]
+pub mod jwt {
+    pub use warden_jwt::*;
+}
+
+#[cfg(feature = "jwt")]
+pub use warden_jwt::{JwtError, JwtValidator, KeySet};
+
+/// axum extractors ([`warden_axum`]).
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use warden_axum::*;
+}
+
+#[cfg(feature = "axum")]
+pub use warden_axum::{Auth, Claims};
