@@ -304,6 +304,9 @@ where
             return Err(InvalidToken::Malformed.into());
         }
         let header_json = URL_SAFE_NO_PAD.decode(h64).map_err(|_| InvalidToken::Malformed)?;
+        if !is_json_object(&header_json) {
+            return Err(InvalidToken::Malformed.into());
+        }
         let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| InvalidToken::Malformed)?;
 
         // RFC 8725 §3.1: never `none`, in any casing; only known, allowed names.
@@ -335,6 +338,9 @@ where
 
         // Only signed bytes are parsed from here on.
         let payload = URL_SAFE_NO_PAD.decode(p64).map_err(|_| InvalidToken::Malformed)?;
+        if !is_json_object(&payload) {
+            return Err(InvalidToken::Malformed.into());
+        }
         let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| InvalidToken::Malformed)?;
         let claims = self.check_claims(raw)?;
         let custom: C = serde_json::from_slice(&payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
@@ -436,6 +442,12 @@ where
         claims.scopes = scopes_set;
         Ok(claims)
     }
+}
+
+/// RFC 7515 §4 / RFC 7519 §7.2: header and claims are JSON objects (serde
+/// would also read a struct from an array).
+fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 fn raw_missing(aud: &[String]) -> bool {
