@@ -126,11 +126,15 @@ impl<C> JwtValidator<C> {
         }
     }
 
-    /// Waits until keys are usable, at most `timeout`.
+    /// Waits until keys are usable, at most `timeout`; returns early with the
+    /// error of a failed fetch. For start-up checks: a service that must not
+    /// start without keys calls this, one that must start anyway (and heal
+    /// later) does not.
     ///
     /// # Errors
-    /// The last fetch error (for example [`JwtError::IssuerMismatch`]), or a
-    /// [`JwtError::Fetch`] timeout when nothing was fetched in time.
+    /// The error of the last failed fetch (for example
+    /// [`JwtError::IssuerMismatch`]), or a [`JwtError::Fetch`] timeout when
+    /// nothing was fetched in time.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), JwtError> {
         let Keys::Remote(cache) = &self.inner.keys else {
             return Ok(());
@@ -139,6 +143,9 @@ impl<C> JwtValidator<C> {
         loop {
             if cache.usable().is_some() {
                 return Ok(());
+            }
+            if let Some(err) = cache.status().last_error {
+                return Err(err);
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
