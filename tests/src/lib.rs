@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 /// # Panics
 /// When the loopback listener cannot be bound (a broken test machine).
 pub async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -40,12 +42,21 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
         req = req.header(*k, *v);
     }
     let res = req.send().await.expect("request sent");
-    let h = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap_or("<non-ascii>").to_owned());
+    let h = |n: &str| {
+        res.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap_or("<non-ascii>").to_owned())
+    };
     let status = res.status().as_u16();
     let www = h("www-authenticate");
     let retry_after = h("retry-after");
     let body = res.text().await.unwrap_or_default();
-    Reply { status, www, retry_after, body }
+    Reply {
+        status,
+        www,
+        retry_after,
+        body,
+    }
 }
 
 /// GETs `url` with `Authorization: Bearer <token>`.

@@ -31,7 +31,10 @@ async fn env() -> Env {
         .build()
         .unwrap();
     let addr = serve(example_resource_server::app(validator, "orders:read")).await;
-    Env { issuer, base: format!("http://{addr}") }
+    Env {
+        issuer,
+        base: format!("http://{addr}"),
+    }
 }
 
 impl Env {
@@ -56,7 +59,11 @@ impl Env {
 async fn assert_rejected(env: &Env, name: &str, token: &str, description: &str) {
     let r = env.protected(token).await;
     assert_eq!(r.status, 401, "{name}: {r:?}");
-    assert_eq!(r.www.as_deref(), Some(invalid_token(description).as_str()), "{name}");
+    assert_eq!(
+        r.www.as_deref(),
+        Some(invalid_token(description).as_str()),
+        "{name}"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +74,10 @@ async fn valid_tokens_of_every_algorithm_are_accepted() {
         let r = env.protected(&token).await;
         assert_eq!(r.status, 200, "{kid}: {r:?}");
         let body: Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(body, json!({"sub": "alice", "client_id": "web-app", "scopes": ["orders:read"]}));
+        assert_eq!(
+            body,
+            json!({"sub": "alice", "client_id": "web-app", "scopes": ["orders:read"]})
+        );
     }
 }
 
@@ -105,15 +115,43 @@ async fn hs256_keyed_with_the_rsa_public_key() {
             json!({"alg": "HS256", "typ": "at+jwt"}),
         ] {
             let t = sign_jwt(&header, &env.claims(), &forged).unwrap();
-            assert_rejected(&env, "hs256 confusion", &t, "the token algorithm is not allowed").await;
+            assert_rejected(
+                &env,
+                "hs256 confusion",
+                &t,
+                "the token algorithm is not allowed",
+            )
+            .await;
         }
     }
     // A token claiming another algorithm of a different family than its key.
     let es = env.issuer.key("ES256-1").unwrap();
-    let t = sign_jwt(&json!({"alg": "RS256", "kid": "ES256-1"}), &env.claims(), &es).unwrap();
-    assert_rejected(&env, "alg/key family mismatch", &t, "the token algorithm is not allowed").await;
-    let t = sign_jwt(&json!({"alg": "ES384", "kid": "ES256-1"}), &env.claims(), &es).unwrap();
-    assert_rejected(&env, "curve mismatch", &t, "the token algorithm is not allowed").await;
+    let t = sign_jwt(
+        &json!({"alg": "RS256", "kid": "ES256-1"}),
+        &env.claims(),
+        &es,
+    )
+    .unwrap();
+    assert_rejected(
+        &env,
+        "alg/key family mismatch",
+        &t,
+        "the token algorithm is not allowed",
+    )
+    .await;
+    let t = sign_jwt(
+        &json!({"alg": "ES384", "kid": "ES256-1"}),
+        &env.claims(),
+        &es,
+    )
+    .unwrap();
+    assert_rejected(
+        &env,
+        "curve mismatch",
+        &t,
+        "the token algorithm is not allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -135,7 +173,8 @@ async fn embedded_and_remote_key_hints_are_ignored() {
         assert_rejected(&env, &h.to_string(), &t, "the token signature is invalid").await;
     }
     // With the attacker's own kid and a jku pointing at the attacker's JWKS.
-    let h = json!({"alg": "RS256", "kid": evil_key.kid().to_owned() + "-evil", "jku": evil.jwks_url()});
+    let h =
+        json!({"alg": "RS256", "kid": evil_key.kid().to_owned() + "-evil", "jku": evil.jwks_url()});
     let t = sign_jwt(&h, &env.claims(), &evil_key).unwrap();
     assert_rejected(&env, "jku", &t, "the token signing key is unknown").await;
     assert_eq!(evil.jwks_hits(), 0, "a jku/x5u URL must never be fetched");
@@ -145,12 +184,24 @@ async fn embedded_and_remote_key_hints_are_ignored() {
 #[tokio::test]
 async fn unknown_crit_is_rejected() {
     let env = env().await;
-    for crit in [json!(["exp"]), json!(["b64"]), json!(["urn:example:ext"]), json!([]), json!("exp")] {
+    for crit in [
+        json!(["exp"]),
+        json!(["b64"]),
+        json!(["urn:example:ext"]),
+        json!([]),
+        json!("exp"),
+    ] {
         let mut h = env.header("RS256-1");
         h["crit"] = crit.clone();
         h["urn:example:ext"] = json!(true);
         let t = env.sign(&h, &env.claims(), "RS256-1");
-        assert_rejected(&env, &crit.to_string(), &t, "the token has an unsupported critical header").await;
+        assert_rejected(
+            &env,
+            &crit.to_string(),
+            &t,
+            "the token has an unsupported critical header",
+        )
+        .await;
     }
 }
 
@@ -160,11 +211,19 @@ async fn psychic_ecdsa_signature() {
     let h = env.header("ES256-1");
     for sig in [vec![0u8; 64], vec![], vec![0u8; 1], vec![0xffu8; 64]] {
         let t = assemble(&h, &env.claims(), &sig);
-        let want = if sig.is_empty() { "the token is malformed" } else { "the token signature is invalid" };
+        let want = if sig.is_empty() {
+            "the token is malformed"
+        } else {
+            "the token signature is invalid"
+        };
         assert_rejected(&env, "psychic", &t, want).await;
     }
     // r = s = 0 in DER form too.
-    let t = assemble(&h, &env.claims(), &[0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]);
+    let t = assemble(
+        &h,
+        &env.claims(),
+        &[0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00],
+    );
     assert_rejected(&env, "psychic der", &t, "the token signature is invalid").await;
 }
 
@@ -187,7 +246,13 @@ async fn wrong_key_with_a_legit_kid() {
     let mut c = env.claims();
     c["scope"] = json!("orders:read orders:admin");
     parts[1] = b64(c.to_string().as_bytes());
-    assert_rejected(&env, "tampered", &parts.join("."), "the token signature is invalid").await;
+    assert_rejected(
+        &env,
+        "tampered",
+        &parts.join("."),
+        "the token signature is invalid",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -198,17 +263,57 @@ async fn malformed_tokens() {
     let header_only = parts[0].to_string();
     let cases: Vec<(String, &str)> = vec![
         ("abc".into(), "the token is malformed"),
-        (format!("{}.{}", parts[0], parts[1]), "the token is malformed"),
+        (
+            format!("{}.{}", parts[0], parts[1]),
+            "the token is malformed",
+        ),
         (format!("{good}.extra"), "the token is malformed"),
-        (format!("{}.{}.{}.{}.{}", parts[0], parts[1], parts[2], parts[2], parts[2]), "the token is malformed"),
+        (
+            format!(
+                "{}.{}.{}.{}.{}",
+                parts[0], parts[1], parts[2], parts[2], parts[2]
+            ),
+            "the token is malformed",
+        ),
         (format!("..{}", parts[2]), "the token is malformed"),
-        (format!("{header_only}~.{}.{}", parts[1], parts[2]), "the token is malformed"),
-        (format!("{}.{}.{}", b64(b"not json"), parts[1], parts[2]), "the token is malformed"),
-        (format!("{}.{}.{}", b64(b"[1,2]"), parts[1], parts[2]), "the token is malformed"),
-        (format!("{}.{}.{}", b64(b"{\"kid\":\"RS256-1\"}"), parts[1], parts[2]), "the token is malformed"),
-        (format!("{}.{}.{}", b64(b"{\"alg\":7}"), parts[1], parts[2]), "the token is malformed"),
-        (format!("{}.{}.{}", b64(b"{\"alg\":\"RS256\",\"alg\":\"none\"}"), parts[1], parts[2]), "the token is malformed"),
-        (format!("{}.{}.{}", b64(b"{\"alg\":\"XS999\"}"), parts[1], parts[2]), "the token algorithm is not allowed"),
+        (
+            format!("{header_only}~.{}.{}", parts[1], parts[2]),
+            "the token is malformed",
+        ),
+        (
+            format!("{}.{}.{}", b64(b"not json"), parts[1], parts[2]),
+            "the token is malformed",
+        ),
+        (
+            format!("{}.{}.{}", b64(b"[1,2]"), parts[1], parts[2]),
+            "the token is malformed",
+        ),
+        (
+            format!(
+                "{}.{}.{}",
+                b64(b"{\"kid\":\"RS256-1\"}"),
+                parts[1],
+                parts[2]
+            ),
+            "the token is malformed",
+        ),
+        (
+            format!("{}.{}.{}", b64(b"{\"alg\":7}"), parts[1], parts[2]),
+            "the token is malformed",
+        ),
+        (
+            format!(
+                "{}.{}.{}",
+                b64(b"{\"alg\":\"RS256\",\"alg\":\"none\"}"),
+                parts[1],
+                parts[2]
+            ),
+            "the token is malformed",
+        ),
+        (
+            format!("{}.{}.{}", b64(b"{\"alg\":\"XS999\"}"), parts[1], parts[2]),
+            "the token algorithm is not allowed",
+        ),
     ];
     for (t, want) in cases {
         assert_rejected(&env, &t, &t, want).await;
@@ -217,7 +322,10 @@ async fn malformed_tokens() {
     let padded = format!("{}=.{}.{}", parts[0], parts[1], parts[2]);
     let r = env.protected(&padded).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.www.as_deref(), Some(warden_tests::invalid_request("the bearer credential is malformed").as_str()));
+    assert_eq!(
+        r.www.as_deref(),
+        Some(warden_tests::invalid_request("the bearer credential is malformed").as_str())
+    );
     // Correctly signed, but the payload is not base64url / not JSON / duplicated claims.
     let key = env.issuer.key("RS256-1").unwrap();
     let h64 = b64(env.header("RS256-1").to_string().as_bytes());
@@ -226,7 +334,13 @@ async fn malformed_tokens() {
         "ab+/cd".to_string(),
         b64(b"not json"),
         b64(b"[]"),
-        b64(format!(r#"{{"iss":"{}","aud":"{AUD}","exp":{},"exp":{}}}"#, env.issuer.issuer(), now + 60, now + 99).as_bytes()),
+        b64(format!(
+            r#"{{"iss":"{}","aud":"{AUD}","exp":{},"exp":{}}}"#,
+            env.issuer.issuer(),
+            now + 60,
+            now + 99
+        )
+        .as_bytes()),
     ];
     for p in payloads {
         let input = format!("{h64}.{p}");
@@ -242,33 +356,144 @@ async fn claim_types_and_values() {
     let now = now_secs() as i64;
     let iss = env.issuer.issuer().to_owned();
     let wrong_type = "the token has a claim of the wrong type";
-    let mut cases: Vec<(&str, Box<dyn Fn(&mut Value)>, Option<&str>)> = vec![
-        ("exp string", Box::new(move |c| c["exp"] = json!((now + 300).to_string())), Some(wrong_type)),
-        ("exp null", Box::new(|c| c["exp"] = Value::Null), Some(wrong_type)),
-        ("exp bool", Box::new(|c| c["exp"] = json!(true)), Some(wrong_type)),
-        ("exp huge", Box::new(|c| c["exp"] = json!(1e300)), Some(wrong_type)),
-        ("exp missing", Box::new(|c| { c.as_object_mut().unwrap().remove("exp"); }), Some("the token lacks a required claim")),
-        ("nbf string", Box::new(move |c| c["nbf"] = json!(now.to_string())), Some(wrong_type)),
-        ("nbf null", Box::new(|c| c["nbf"] = Value::Null), Some(wrong_type)),
-        ("iat string", Box::new(move |c| c["iat"] = json!(now.to_string())), Some(wrong_type)),
-        ("expired", Box::new(move |c| c["exp"] = json!(now - 120)), Some("the token has expired")),
-        ("expired within leeway", Box::new(move |c| c["exp"] = json!(now - 30)), None),
-        ("fractional exp", Box::new(move |c| c["exp"] = json!(now as f64 + 100.5)), None),
-        ("not yet valid", Box::new(move |c| c["nbf"] = json!(now + 600)), Some("the token is not yet valid")),
-        ("nbf within leeway", Box::new(move |c| c["nbf"] = json!(now + 30)), None),
-        ("issued in the future", Box::new(move |c| c["iat"] = json!(now + 600)), Some("the token was issued in the future")),
-        ("wrong iss", Box::new(|c| c["iss"] = json!("https://evil.example")), Some("the token issuer is not accepted")),
-        ("iss trailing slash", Box::new(move |c| c["iss"] = json!(format!("{iss}/"))), Some("the token issuer is not accepted")),
-        ("iss missing", Box::new(|c| { c.as_object_mut().unwrap().remove("iss"); }), Some("the token lacks a required claim")),
-        ("iss number", Box::new(|c| c["iss"] = json!(5)), Some(wrong_type)),
-        ("wrong aud", Box::new(|c| c["aud"] = json!("api://billing")), Some("the token audience is not accepted")),
-        ("aud missing", Box::new(|c| { c.as_object_mut().unwrap().remove("aud"); }), Some("the token audience is not accepted")),
-        ("aud empty array", Box::new(|c| c["aud"] = json!([])), Some("the token audience is not accepted")),
-        ("aud array without ours", Box::new(|c| c["aud"] = json!(["a", "b"])), Some("the token audience is not accepted")),
-        ("aud array with ours", Box::new(|c| c["aud"] = json!(["account", AUD])), None),
-        ("aud object", Box::new(|c| c["aud"] = json!({"x": AUD})), Some(wrong_type)),
-        ("scope number", Box::new(|c| c["scope"] = json!(3)), Some(wrong_type)),
-        ("sub number", Box::new(|c| c["sub"] = json!(3)), Some(wrong_type)),
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let mut cases: Vec<(&str, Edit, Option<&str>)> = vec![
+        (
+            "exp string",
+            Box::new(move |c| c["exp"] = json!((now + 300).to_string())),
+            Some(wrong_type),
+        ),
+        (
+            "exp null",
+            Box::new(|c| c["exp"] = Value::Null),
+            Some(wrong_type),
+        ),
+        (
+            "exp bool",
+            Box::new(|c| c["exp"] = json!(true)),
+            Some(wrong_type),
+        ),
+        (
+            "exp huge",
+            Box::new(|c| c["exp"] = json!(1e300)),
+            Some(wrong_type),
+        ),
+        (
+            "exp missing",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+            Some("the token lacks a required claim"),
+        ),
+        (
+            "nbf string",
+            Box::new(move |c| c["nbf"] = json!(now.to_string())),
+            Some(wrong_type),
+        ),
+        (
+            "nbf null",
+            Box::new(|c| c["nbf"] = Value::Null),
+            Some(wrong_type),
+        ),
+        (
+            "iat string",
+            Box::new(move |c| c["iat"] = json!(now.to_string())),
+            Some(wrong_type),
+        ),
+        (
+            "expired",
+            Box::new(move |c| c["exp"] = json!(now - 120)),
+            Some("the token has expired"),
+        ),
+        (
+            "expired within leeway",
+            Box::new(move |c| c["exp"] = json!(now - 30)),
+            None,
+        ),
+        (
+            "fractional exp",
+            Box::new(move |c| c["exp"] = json!(now as f64 + 100.5)),
+            None,
+        ),
+        (
+            "not yet valid",
+            Box::new(move |c| c["nbf"] = json!(now + 600)),
+            Some("the token is not yet valid"),
+        ),
+        (
+            "nbf within leeway",
+            Box::new(move |c| c["nbf"] = json!(now + 30)),
+            None,
+        ),
+        (
+            "issued in the future",
+            Box::new(move |c| c["iat"] = json!(now + 600)),
+            Some("the token was issued in the future"),
+        ),
+        (
+            "wrong iss",
+            Box::new(|c| c["iss"] = json!("https://evil.example")),
+            Some("the token issuer is not accepted"),
+        ),
+        (
+            "iss trailing slash",
+            Box::new(move |c| c["iss"] = json!(format!("{iss}/"))),
+            Some("the token issuer is not accepted"),
+        ),
+        (
+            "iss missing",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            }),
+            Some("the token lacks a required claim"),
+        ),
+        (
+            "iss number",
+            Box::new(|c| c["iss"] = json!(5)),
+            Some(wrong_type),
+        ),
+        (
+            "wrong aud",
+            Box::new(|c| c["aud"] = json!("api://billing")),
+            Some("the token audience is not accepted"),
+        ),
+        (
+            "aud missing",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            }),
+            Some("the token audience is not accepted"),
+        ),
+        (
+            "aud empty array",
+            Box::new(|c| c["aud"] = json!([])),
+            Some("the token audience is not accepted"),
+        ),
+        (
+            "aud array without ours",
+            Box::new(|c| c["aud"] = json!(["a", "b"])),
+            Some("the token audience is not accepted"),
+        ),
+        (
+            "aud array with ours",
+            Box::new(|c| c["aud"] = json!(["account", AUD])),
+            None,
+        ),
+        (
+            "aud object",
+            Box::new(|c| c["aud"] = json!({"x": AUD})),
+            Some(wrong_type),
+        ),
+        (
+            "scope number",
+            Box::new(|c| c["scope"] = json!(3)),
+            Some(wrong_type),
+        ),
+        (
+            "sub number",
+            Box::new(|c| c["sub"] = json!(3)),
+            Some(wrong_type),
+        ),
     ];
     for (name, edit, want) in cases.drain(..) {
         let mut c = env.claims();
@@ -304,7 +529,13 @@ async fn typ_header() {
         if ok {
             assert_eq!(env.protected(&t).await.status, 200, "{typ:?}");
         } else {
-            assert_rejected(&env, typ.unwrap_or("-"), &t, "the token type is not an access token").await;
+            assert_rejected(
+                &env,
+                typ.unwrap_or("-"),
+                &t,
+                "the token type is not an access token",
+            )
+            .await;
         }
     }
 }
@@ -322,7 +553,12 @@ async fn strict_rfc9068_typ() {
         .build()
         .unwrap();
     let key = issuer.active_key();
-    for (typ, ok) in [(Some("at+jwt"), true), (Some("application/at+jwt"), true), (Some("JWT"), false), (None, false)] {
+    for (typ, ok) in [
+        (Some("at+jwt"), true),
+        (Some("application/at+jwt"), true),
+        (Some("JWT"), false),
+        (None, false),
+    ] {
         let mut h = json!({"alg": "RS256", "kid": key.kid()});
         if let Some(t) = typ {
             h["typ"] = json!(t);
@@ -367,7 +603,9 @@ async fn scope_shapes_from_real_issuers() {
     assert_eq!(r.status, 403);
     assert_eq!(
         r.www.as_deref(),
-        Some(r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:read""#)
+        Some(
+            r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:read""#
+        )
     );
     // /public needs nothing.
     assert_eq!(get(&format!("{}/public", env.base), &[]).await.status, 200);
@@ -379,18 +617,36 @@ async fn shared_secret_is_the_only_way_to_hmac() {
     let v = JwtValidator::builder()
         .issuer("https://id.example")
         .audience(AUD)
-        .keys(warden::KeySet::from_shared_secret(warden::jwt::Algorithm::HS256, &secret, None).unwrap())
+        .keys(
+            warden::KeySet::from_shared_secret(warden::jwt::Algorithm::HS256, &secret, None)
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let now = now_secs();
     let claims = json!({"iss": "https://id.example", "aud": AUD, "exp": now + 60, "sub": "svc"});
-    let t = sign_jwt(&json!({"alg": "HS256"}), &claims, &SigningKey::hmac(secret.to_vec(), "k")).unwrap();
+    let t = sign_jwt(
+        &json!({"alg": "HS256"}),
+        &claims,
+        &SigningKey::hmac(secret.to_vec(), "k"),
+    )
+    .unwrap();
     let p = v.validate_token(&t).await.unwrap();
     assert_eq!(p.subject(), Some("svc"));
-    let t = sign_jwt(&json!({"alg": "HS256"}), &claims, &SigningKey::hmac(vec![8u8; 32], "k")).unwrap();
+    let t = sign_jwt(
+        &json!({"alg": "HS256"}),
+        &claims,
+        &SigningKey::hmac(vec![8u8; 32], "k"),
+    )
+    .unwrap();
     assert!(v.validate_token(&t).await.is_err());
     // HS384 was not configured.
-    let t = sign_jwt(&json!({"alg": "HS384"}), &claims, &SigningKey::hmac(secret.to_vec(), "k")).unwrap();
+    let t = sign_jwt(
+        &json!({"alg": "HS384"}),
+        &claims,
+        &SigningKey::hmac(secret.to_vec(), "k"),
+    )
+    .unwrap();
     assert_eq!(
         v.validate_token(&t).await.unwrap_err(),
         warden::AuthError::InvalidToken(warden::InvalidToken::DisallowedAlgorithm)

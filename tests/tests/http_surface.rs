@@ -41,22 +41,88 @@ async fn extraction_table() {
     let malformed = invalid_request("the bearer credential is malformed");
     let empty = invalid_request("the bearer credential is empty");
     let multiple = invalid_request("more than one credential was sent");
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, Option<String>)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, Option<String>);
+    let cases: Vec<Case> = vec![
         ("no header", vec![], 401, Some("Bearer".into())),
-        ("basic scheme", vec![("authorization", "Basic dXNlcjpwYXNz")], 401, Some("Bearer".into())),
-        ("digest scheme", vec![("authorization", "Digest username=\"x\"")], 401, Some("Bearer".into())),
-        ("scheme glued to token", vec![("authorization", "Bearerabc")], 401, Some("Bearer".into())),
+        (
+            "basic scheme",
+            vec![("authorization", "Basic dXNlcjpwYXNz")],
+            401,
+            Some("Bearer".into()),
+        ),
+        (
+            "digest scheme",
+            vec![("authorization", "Digest username=\"x\"")],
+            401,
+            Some("Bearer".into()),
+        ),
+        (
+            "scheme glued to token",
+            vec![("authorization", "Bearerabc")],
+            401,
+            Some("Bearer".into()),
+        ),
         ("bearer", vec![("authorization", &bearer)], 200, None),
-        ("lowercase scheme", vec![("authorization", &lower)], 200, None),
-        ("uppercase scheme", vec![("authorization", &upper)], 200, None),
-        ("several spaces", vec![("authorization", &spaced)], 200, None),
-        ("empty credential", vec![("authorization", "Bearer")], 400, Some(empty.clone())),
-        ("blank credential", vec![("authorization", "Bearer   ")], 400, Some(empty)),
-        ("two tokens", vec![("authorization", &two_tokens)], 400, Some(malformed.clone())),
-        ("comma", vec![("authorization", &comma)], 400, Some(malformed.clone())),
-        ("quoted", vec![("authorization", &quoted)], 400, Some(malformed.clone())),
-        ("bad chars", vec![("authorization", "Bearer a$b")], 400, Some(malformed.clone())),
-        ("inner padding", vec![("authorization", "Bearer ab=c")], 400, Some(malformed)),
+        (
+            "lowercase scheme",
+            vec![("authorization", &lower)],
+            200,
+            None,
+        ),
+        (
+            "uppercase scheme",
+            vec![("authorization", &upper)],
+            200,
+            None,
+        ),
+        (
+            "several spaces",
+            vec![("authorization", &spaced)],
+            200,
+            None,
+        ),
+        (
+            "empty credential",
+            vec![("authorization", "Bearer")],
+            400,
+            Some(empty.clone()),
+        ),
+        (
+            "blank credential",
+            vec![("authorization", "Bearer   ")],
+            400,
+            Some(empty),
+        ),
+        (
+            "two tokens",
+            vec![("authorization", &two_tokens)],
+            400,
+            Some(malformed.clone()),
+        ),
+        (
+            "comma",
+            vec![("authorization", &comma)],
+            400,
+            Some(malformed.clone()),
+        ),
+        (
+            "quoted",
+            vec![("authorization", &quoted)],
+            400,
+            Some(malformed.clone()),
+        ),
+        (
+            "bad chars",
+            vec![("authorization", "Bearer a$b")],
+            400,
+            Some(malformed.clone()),
+        ),
+        (
+            "inner padding",
+            vec![("authorization", "Bearer ab=c")],
+            400,
+            Some(malformed),
+        ),
         (
             "two authorization headers",
             vec![("authorization", &bearer), ("authorization", &bearer)],
@@ -69,8 +135,18 @@ async fn extraction_table() {
             400,
             Some(multiple),
         ),
-        ("not a jwt", vec![("authorization", "Bearer abc")], 401, Some(invalid_token("the token is malformed"))),
-        ("too large", vec![("authorization", &big)], 401, Some(invalid_token("the token is too large"))),
+        (
+            "not a jwt",
+            vec![("authorization", "Bearer abc")],
+            401,
+            Some(invalid_token("the token is malformed")),
+        ),
+        (
+            "too large",
+            vec![("authorization", &big)],
+            401,
+            Some(invalid_token("the token is too large")),
+        ),
     ];
     for (name, headers, status, www) in cases {
         let r = get(&format!("{base}/protected"), &headers).await;

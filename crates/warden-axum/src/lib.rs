@@ -120,7 +120,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Auth {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(principal(parts)?.map(Auth))
     }
 }
@@ -143,7 +146,10 @@ impl<S: Send + Sync, C: Any + Send + Sync> FromRequestParts<S> for Claims<C> {
 impl<S: Send + Sync, C: Any + Send + Sync> OptionalFromRequestParts<S> for Claims<C> {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         match principal(parts)? {
             Some(p) => claims(&p).map(Some),
             None => Ok(None),
@@ -159,7 +165,9 @@ mod tests {
     use axum::routing::get;
     use http::Request;
     use tower::ServiceExt;
-    use warden_core::{Fingerprint, InvalidToken, RequireBearerLayer, StandardClaims, validator_fn};
+    use warden_core::{
+        Fingerprint, InvalidToken, RequireBearerLayer, StandardClaims, validator_fn,
+    };
 
     #[derive(Debug, PartialEq)]
     struct Roles(Vec<String>);
@@ -169,7 +177,11 @@ mod tests {
             if t == "good" {
                 let mut c = StandardClaims::new();
                 c.subject = Some("alice".into());
-                Ok(Principal::new(c, Roles(vec!["admin".into()]), Fingerprint::of(&t)))
+                Ok(Principal::new(
+                    c,
+                    Roles(vec!["admin".into()]),
+                    Fingerprint::of(&t),
+                ))
             } else {
                 Err(AuthError::from(InvalidToken::BadSignature))
             }
@@ -183,25 +195,40 @@ mod tests {
         }
         let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
         let status = res.status();
-        let www = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let www = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
         (status, String::from_utf8_lossy(&body).into_owned(), www)
     }
 
     #[tokio::test]
     async fn required_and_optional() {
         let app = Router::new()
-            .route("/", get(|Auth(p): Auth, Claims(r): Claims<Roles>| async move {
-                format!("{} {:?}", p.subject().unwrap_or("-"), r.0)
-            }))
+            .route(
+                "/",
+                get(|Auth(p): Auth, Claims(r): Claims<Roles>| async move {
+                    format!("{} {:?}", p.subject().unwrap_or("-"), r.0)
+                }),
+            )
             .layer(RequireBearerLayer::new(validator()));
-        assert_eq!(call(app.clone(), Some("Bearer good")).await.1, "alice [\"admin\"]");
+        assert_eq!(
+            call(app.clone(), Some("Bearer good")).await.1,
+            "alice [\"admin\"]"
+        );
         assert_eq!(call(app.clone(), None).await.0, StatusCode::UNAUTHORIZED);
 
         let app = Router::new()
-            .route("/", get(|who: Option<Auth>| async move {
-                who.map(|a| a.subject().unwrap_or("-").to_owned()).unwrap_or_else(|| "anonymous".into())
-            }))
+            .route(
+                "/",
+                get(|who: Option<Auth>| async move {
+                    who.map(|a| a.subject().unwrap_or("-").to_owned())
+                        .unwrap_or_else(|| "anonymous".into())
+                }),
+            )
             .layer(RequireBearerLayer::optional(validator()));
         assert_eq!(call(app.clone(), None).await.1, "anonymous");
         assert_eq!(call(app.clone(), Some("Bearer good")).await.1, "alice");
@@ -210,7 +237,9 @@ mod tests {
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert_eq!(
             www.as_deref(),
-            Some(r#"Bearer error="invalid_token", error_description="the token signature is invalid""#)
+            Some(
+                r#"Bearer error="invalid_token", error_description="the token signature is invalid""#
+            )
         );
 
         let app = Router::new()

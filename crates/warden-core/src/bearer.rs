@@ -43,7 +43,9 @@ enum Repr {
 impl BearerToken {
     /// Wraps a token string (for tests and non-HTTP transports).
     pub fn new(token: impl Into<String>) -> Self {
-        Self { repr: Repr::Owned(token.into().into_boxed_str()) }
+        Self {
+            repr: Repr::Owned(token.into().into_boxed_str()),
+        }
     }
 
     /// The token. Treat it as a secret: never log it.
@@ -65,7 +67,9 @@ impl BearerToken {
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("BearerToken").field(&self.fingerprint()).finish()
+        f.debug_tuple("BearerToken")
+            .field(&self.fingerprint())
+            .finish()
     }
 }
 
@@ -149,7 +153,11 @@ impl BearerExtractor {
     /// [`AuthError::InvalidRequest`] for malformed or multiple credentials,
     /// [`AuthError::InvalidToken`] with [`InvalidToken::TooLarge`] for a token
     /// over the bound.
-    pub fn extract(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<BearerToken>, AuthError> {
+    pub fn extract(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Option<BearerToken>, AuthError> {
         let mut found: Option<BearerToken> = None;
         let mut put = |t: BearerToken| -> Result<(), AuthError> {
             if found.replace(t).is_some() {
@@ -164,7 +172,7 @@ impl BearerExtractor {
                 if values.next().is_some() {
                     return Err(InvalidRequest::MultipleCredentials.into());
                 }
-                if let Some(t) = self.from_authorization(value)? {
+                if let Some(t) = self.read_authorization(value)? {
                     put(t)?;
                 }
             }
@@ -179,14 +187,14 @@ impl BearerExtractor {
             }
         }
         if let Some(name) = &self.cookie {
-            for t in self.from_cookies(headers, name)? {
+            for t in self.read_cookies(headers, name)? {
                 put(t)?;
             }
         }
         if self.query
             && let Some(q) = uri.query()
         {
-            for t in self.from_query(q)? {
+            for t in self.read_query(q)? {
                 put(t)?;
             }
         }
@@ -197,7 +205,7 @@ impl BearerExtractor {
         len > self.max_len
     }
 
-    fn from_authorization(&self, value: &HeaderValue) -> Result<Option<BearerToken>, AuthError> {
+    fn read_authorization(&self, value: &HeaderValue) -> Result<Option<BearerToken>, AuthError> {
         let bytes = value.as_bytes();
         // Bound first: "Bearer" + spaces + token.
         if self.too_large(bytes.len().saturating_sub(7)) {
@@ -229,7 +237,12 @@ impl BearerExtractor {
             return Err(InvalidToken::TooLarge.into());
         }
         check_b64token(token)?;
-        Ok(BearerToken { repr: Repr::Header { value: value.clone(), start } })
+        Ok(BearerToken {
+            repr: Repr::Header {
+                value: value.clone(),
+                start,
+            },
+        })
     }
 
     fn owned(&self, token: Vec<u8>) -> Result<BearerToken, AuthError> {
@@ -242,7 +255,7 @@ impl BearerExtractor {
         Ok(BearerToken::new(s))
     }
 
-    fn from_cookies(&self, headers: &HeaderMap, name: &str) -> Result<Vec<BearerToken>, AuthError> {
+    fn read_cookies(&self, headers: &HeaderMap, name: &str) -> Result<Vec<BearerToken>, AuthError> {
         let mut out = Vec::new();
         for header in headers.get_all(COOKIE) {
             let Ok(s) = header.to_str() else { continue };
@@ -265,7 +278,7 @@ impl BearerExtractor {
         Ok(out)
     }
 
-    fn from_query(&self, query: &str) -> Result<Vec<BearerToken>, AuthError> {
+    fn read_query(&self, query: &str) -> Result<Vec<BearerToken>, AuthError> {
         let mut out = Vec::new();
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -289,7 +302,9 @@ impl BearerExtractor {
 fn check_b64token(token: &[u8]) -> Result<(), AuthError> {
     let body_len = token
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        .take_while(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
         .count();
     if token.is_empty() {
         return Err(InvalidRequest::EmptyCredential.into());
@@ -335,16 +350,20 @@ mod tests {
             h.append(AUTHORIZATION, hv(a));
         }
         let uri: Uri = uri.parse().unwrap();
-        ex.extract(&h, &uri).map(|o| o.map(|t| t.as_str().to_owned()))
+        ex.extract(&h, &uri)
+            .map(|o| o.map(|t| t.as_str().to_owned()))
     }
 
     #[test]
     fn authorization_header_table() {
         let ex = BearerExtractor::new();
         let ok = |s: &str| Ok(Some(s.to_owned()));
-        let mal = Err(AuthError::InvalidRequest(InvalidRequest::MalformedCredential));
+        let mal = Err(AuthError::InvalidRequest(
+            InvalidRequest::MalformedCredential,
+        ));
         let empty = Err(AuthError::InvalidRequest(InvalidRequest::EmptyCredential));
-        let cases: Vec<(&[&str], Result<Option<String>, AuthError>)> = vec![
+        type Case<'a> = (&'a [&'a str], Result<Option<String>, AuthError>);
+        let cases: Vec<Case> = vec![
             (&[], Ok(None)),
             (&["Bearer abc.def.ghi"], ok("abc.def.ghi")),
             (&["bearer abc"], ok("abc")),
@@ -366,8 +385,14 @@ mod tests {
             (&["Bearer abc\t"], mal.clone()),
             (&["Bearer \"abc\""], mal.clone()),
             (&["Bearer abc "], mal.clone()),
-            (&["Bearer abc", "Bearer abc"], Err(InvalidRequest::MultipleCredentials.into())),
-            (&["Bearer abc", "Basic eA=="], Err(InvalidRequest::MultipleCredentials.into())),
+            (
+                &["Bearer abc", "Bearer abc"],
+                Err(InvalidRequest::MultipleCredentials.into()),
+            ),
+            (
+                &["Bearer abc", "Basic eA=="],
+                Err(InvalidRequest::MultipleCredentials.into()),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(run(&ex, input, "/"), want, "input {input:?}");
@@ -378,7 +403,10 @@ mod tests {
     fn non_ascii_header_is_malformed() {
         let ex = BearerExtractor::new();
         let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer abc\xff").unwrap());
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer abc\xff").unwrap(),
+        );
         assert_eq!(
             ex.extract(&h, &Uri::from_static("/")).map(|o| o.is_some()),
             Err(InvalidRequest::MalformedCredential.into())
@@ -391,8 +419,14 @@ mod tests {
         let long = format!("Bearer {}", "a".repeat(11));
         assert_eq!(run(&ex, &[&long], "/"), Err(InvalidToken::TooLarge.into()));
         let long_bad = format!("Bearer {}", "\"".repeat(100));
-        assert_eq!(run(&ex, &[&long_bad], "/"), Err(InvalidToken::TooLarge.into()));
-        assert_eq!(run(&ex, &["Bearer aaaaaaaaaa"], "/"), Ok(Some("a".repeat(10))));
+        assert_eq!(
+            run(&ex, &[&long_bad], "/"),
+            Err(InvalidToken::TooLarge.into())
+        );
+        assert_eq!(
+            run(&ex, &["Bearer aaaaaaaaaa"], "/"),
+            Ok(Some("a".repeat(10)))
+        );
         let long_basic = format!("Basic {}", "a".repeat(100));
         assert_eq!(run(&ex, &[&long_basic], "/"), Ok(None));
         let ex = BearerExtractor::new();
@@ -408,7 +442,10 @@ mod tests {
         assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(None));
         let ex = BearerExtractor::new().query();
         assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(Some("abc".into())));
-        assert_eq!(run(&ex, &[], "/x?a=1&access_token=a%2Bb%3D"), Ok(Some("a+b=".into())));
+        assert_eq!(
+            run(&ex, &[], "/x?a=1&access_token=a%2Bb%3D"),
+            Ok(Some("a+b=".into()))
+        );
         assert_eq!(
             run(&ex, &["Bearer abc"], "/x?access_token=abc"),
             Err(InvalidRequest::MultipleCredentials.into())
@@ -430,7 +467,10 @@ mod tests {
             Err(InvalidRequest::MalformedCredential.into())
         );
         // Another scheme in the header does not count as a second credential.
-        assert_eq!(run(&ex, &["Basic eA=="], "/x?access_token=abc"), Ok(Some("abc".into())));
+        assert_eq!(
+            run(&ex, &["Basic eA=="], "/x?access_token=abc"),
+            Ok(Some("abc".into()))
+        );
     }
 
     #[test]
@@ -443,17 +483,26 @@ mod tests {
         let u = Uri::from_static("/");
         assert_eq!(ex.extract(&h, &u).unwrap().unwrap().as_str(), "abc");
         h.insert(AUTHORIZATION, hv("Bearer abc"));
-        assert_eq!(ex.extract(&h, &u).map(|_| ()), Err(InvalidRequest::MultipleCredentials.into()));
+        assert_eq!(
+            ex.extract(&h, &u).map(|_| ()),
+            Err(InvalidRequest::MultipleCredentials.into())
+        );
 
         let mut h = HeaderMap::new();
         h.insert(COOKIE, hv("theme=dark; at=tok.en; other=1"));
         assert_eq!(ex.extract(&h, &u).unwrap().unwrap().as_str(), "tok.en");
         h.insert("x-access-token", hv("abc"));
-        assert_eq!(ex.extract(&h, &u).map(|_| ()), Err(InvalidRequest::MultipleCredentials.into()));
+        assert_eq!(
+            ex.extract(&h, &u).map(|_| ()),
+            Err(InvalidRequest::MultipleCredentials.into())
+        );
 
         let mut h = HeaderMap::new();
         h.insert(COOKIE, hv("at=bad token"));
-        assert_eq!(ex.extract(&h, &u).map(|_| ()), Err(InvalidRequest::MalformedCredential.into()));
+        assert_eq!(
+            ex.extract(&h, &u).map(|_| ()),
+            Err(InvalidRequest::MalformedCredential.into())
+        );
     }
 
     #[test]

@@ -151,10 +151,7 @@ impl Challenge {
         let mut res = Response::new(B::default());
         let headers = res.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert(
-            "grpc-status",
-            HeaderValue::from(error.grpc_code().as_u16()),
-        );
+        headers.insert("grpc-status", HeaderValue::from(error.grpc_code().as_u16()));
         // Descriptions are fixed ASCII without '%': no percent-encoding needed.
         headers.insert(
             "grpc-message",
@@ -207,7 +204,13 @@ mod tests {
             )
         );
         assert_eq!(
-            www(&c, AuthError::InsufficientScope { required: "a b".into() }).as_deref(),
+            www(
+                &c,
+                AuthError::InsufficientScope {
+                    required: "a b".into()
+                }
+            )
+            .as_deref(),
             Some(
                 r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="a b""#
             )
@@ -227,7 +230,10 @@ mod tests {
             )
         );
         let c = Challenge::new().realm("a\r\nb\u{e9}");
-        assert_eq!(www(&c, AuthError::MissingToken).as_deref(), Some(r#"Bearer realm="ab""#));
+        assert_eq!(
+            www(&c, AuthError::MissingToken).as_deref(),
+            Some(r#"Bearer realm="ab""#)
+        );
     }
 
     #[test]
@@ -237,8 +243,9 @@ mod tests {
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["grpc-status"], "16");
         assert_eq!(res.headers()["content-type"], "application/grpc");
-        let res: Response<()> =
-            c.grpc_response(&AuthError::InsufficientScope { required: "x".into() });
+        let res: Response<()> = c.grpc_response(&AuthError::InsufficientScope {
+            required: "x".into(),
+        });
         assert_eq!(res.headers()["grpc-status"], "7");
         let res: Response<()> = c.grpc_response(&Unavailable::NoKeys.into());
         assert_eq!(res.headers()["grpc-status"], "14");
@@ -249,7 +256,10 @@ mod tests {
     fn auto_detects_grpc() {
         let mut h = http::HeaderMap::new();
         assert!(!Protocol::Auto.is_grpc(&h));
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
         assert!(Protocol::Auto.is_grpc(&h));
         assert!(!Protocol::Http.is_grpc(&h));
     }

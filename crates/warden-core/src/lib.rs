@@ -25,8 +25,8 @@ pub use challenge::{Challenge, Protocol};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{
-    RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture, ScopeFuture,
-    ScopeRequirement,
+    RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture,
+    ScopeFuture, ScopeRequirement,
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use validator::{TokenValidator, ValidatorFn, validator_fn};

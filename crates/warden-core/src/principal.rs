@@ -186,9 +186,17 @@ struct Inner {
 
 impl Principal {
     /// A principal with standard claims and a custom claims value.
-    pub fn new<C: Any + Send + Sync>(claims: StandardClaims, custom: C, fingerprint: Fingerprint) -> Self {
+    pub fn new<C: Any + Send + Sync>(
+        claims: StandardClaims,
+        custom: C,
+        fingerprint: Fingerprint,
+    ) -> Self {
         Self {
-            inner: Arc::new(Inner { claims, custom: Arc::new(custom), fingerprint }),
+            inner: Arc::new(Inner {
+                claims,
+                custom: Arc::new(custom),
+                fingerprint,
+            }),
         }
     }
 

@@ -103,7 +103,8 @@ impl SigningKey {
             | SigningAlg::PS256
             | SigningAlg::PS384
             | SigningAlg::PS512 => Material::Rsa(
-                signature::RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError("rsa keygen"))?,
+                signature::RsaKeyPair::generate(KeySize::Rsa2048)
+                    .map_err(|_| KeyError("rsa keygen"))?,
             ),
             SigningAlg::ES256 => Material::Ec(
                 EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
@@ -122,13 +123,21 @@ impl SigningKey {
                 Material::Hmac(secret)
             }
         };
-        Ok(Self { kid: kid.into(), alg, material })
+        Ok(Self {
+            kid: kid.into(),
+            alg,
+            material,
+        })
     }
 
     /// An HMAC key from a given secret (for algorithm-confusion tests, the
     /// secret can be anything, such as another key's public bytes).
     pub fn hmac(secret: impl Into<Vec<u8>>, kid: impl Into<String>) -> Self {
-        Self { kid: kid.into(), alg: SigningAlg::HS256, material: Material::Hmac(secret.into()) }
+        Self {
+            kid: kid.into(),
+            alg: SigningAlg::HS256,
+            material: Material::Hmac(secret.into()),
+        }
     }
 
     /// The key id.
@@ -158,10 +167,15 @@ impl SigningKey {
                     _ => &signature::RSA_PSS_SHA512,
                 };
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(padding, &rng, message, &mut sig).map_err(|_| KeyError("rsa sign"))?;
+                kp.sign(padding, &rng, message, &mut sig)
+                    .map_err(|_| KeyError("rsa sign"))?;
                 Ok(sig)
             }
-            Material::Ec(kp) => Ok(kp.sign(&rng, message).map_err(|_| KeyError("ecdsa sign"))?.as_ref().to_vec()),
+            Material::Ec(kp) => Ok(kp
+                .sign(&rng, message)
+                .map_err(|_| KeyError("ecdsa sign"))?
+                .as_ref()
+                .to_vec()),
             Material::Ed(kp) => Ok(kp.sign(message).as_ref().to_vec()),
             Material::Hmac(secret) => {
                 let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
@@ -184,7 +198,11 @@ impl SigningKey {
             }
             Material::Ec(kp) => {
                 let point = kp.public_key().as_ref();
-                let (crv, len) = if self.alg == SigningAlg::ES384 { ("P-384", 48) } else { ("P-256", 32) };
+                let (crv, len) = if self.alg == SigningAlg::ES384 {
+                    ("P-384", 48)
+                } else {
+                    ("P-256", 32)
+                };
                 json!({
                     "kty": "EC",
                     "crv": crv,
@@ -192,7 +210,9 @@ impl SigningKey {
                     "y": b(&point[1 + len..]),
                 })
             }
-            Material::Ed(kp) => json!({"kty": "OKP", "crv": "Ed25519", "x": b(kp.public_key().as_ref())}),
+            Material::Ed(kp) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b(kp.public_key().as_ref())})
+            }
             Material::Hmac(_) => return None,
         };
         jwk["kid"] = json!(self.kid);
@@ -205,7 +225,11 @@ impl SigningKey {
     /// the uncompressed point; Ed25519: the 32-byte key); empty for HMAC.
     pub fn public_key_bytes(&self) -> Vec<u8> {
         match &self.material {
-            Material::Rsa(kp) => kp.public_key().as_der().map(|d| d.as_ref().to_vec()).unwrap_or_default(),
+            Material::Rsa(kp) => kp
+                .public_key()
+                .as_der()
+                .map(|d| d.as_ref().to_vec())
+                .unwrap_or_default(),
             Material::Ec(kp) => kp.public_key().as_ref().to_vec(),
             Material::Ed(kp) => kp.public_key().as_ref().to_vec(),
             Material::Hmac(_) => Vec::new(),
@@ -214,7 +238,9 @@ impl SigningKey {
 
     /// The public key as PEM (`PUBLIC KEY`, SPKI), for RSA keys.
     pub fn public_pem(&self) -> Option<String> {
-        let Material::Rsa(_) = &self.material else { return None };
+        let Material::Rsa(_) = &self.material else {
+            return None;
+        };
         let der = self.public_key_bytes();
         let b64 = STANDARD.encode(der);
         let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");

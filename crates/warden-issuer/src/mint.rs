@@ -19,7 +19,11 @@ pub fn b64(bytes: &[u8]) -> String {
 /// # Errors
 /// When signing fails.
 pub fn sign_jwt(header: &Value, claims: &Value, key: &SigningKey) -> Result<String, KeyError> {
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let sig = key.sign(input.as_bytes())?;
     Ok(format!("{input}.{}", b64(&sig)))
 }

@@ -65,7 +65,9 @@ pub struct TestIssuer {
 
 impl std::fmt::Debug for TestIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestIssuer").field("issuer", &self.shared.issuer).finish_non_exhaustive()
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.shared.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,8 +125,14 @@ impl TestIssuer {
             discovery_hits: AtomicUsize::new(0),
         });
         let app = Router::new()
-            .route(&format!("{path}/.well-known/openid-configuration"), get(discovery))
-            .route(&format!("/.well-known/oauth-authorization-server{path}"), get(discovery))
+            .route(
+                &format!("{path}/.well-known/openid-configuration"),
+                get(discovery),
+            )
+            .route(
+                &format!("/.well-known/oauth-authorization-server{path}"),
+                get(discovery),
+            )
             .route(&format!("{path}/jwks"), get(jwks))
             .with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -135,7 +143,11 @@ impl TestIssuer {
                 })
                 .await;
         });
-        Ok(Self { addr, shared, shutdown: Some(tx) })
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+        })
     }
 
     /// The issuer identifier (`http://127.0.0.1:<port><path>`).
@@ -155,13 +167,21 @@ impl TestIssuer {
 
     /// The published key with this `kid`.
     pub fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
-        self.shared.keys.read().unwrap_or_else(|e| e.into_inner()).iter().find(|k| k.kid() == kid).cloned()
+        self.shared
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|k| k.kid() == kid)
+            .cloned()
     }
 
     /// The key that signs by default.
     pub fn active_key(&self) -> Arc<SigningKey> {
         let kid = read(&self.shared.active);
-        self.key(&kid).unwrap_or_else(|| self.shared.keys.read().unwrap_or_else(|e| e.into_inner())[0].clone())
+        self.key(&kid).unwrap_or_else(|| {
+            self.shared.keys.read().unwrap_or_else(|e| e.into_inner())[0].clone()
+        })
     }
 
     /// Publishes a new key (not yet signing) and returns its `kid`.
@@ -170,7 +190,11 @@ impl TestIssuer {
     /// When key generation fails.
     pub fn add_key(&self, alg: SigningAlg, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
         let key = Arc::new(SigningKey::generate(alg, kid)?);
-        self.shared.keys.write().unwrap_or_else(|e| e.into_inner()).push(key.clone());
+        self.shared
+            .keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key.clone());
         Ok(key)
     }
 
@@ -187,7 +211,11 @@ impl TestIssuer {
 
     /// Stops publishing a key.
     pub fn remove_key(&self, kid: &str) {
-        self.shared.keys.write().unwrap_or_else(|e| e.into_inner()).retain(|k| k.kid() != kid);
+        self.shared
+            .keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k| k.kid() != kid);
     }
 
     /// Sets how the endpoints answer.
@@ -269,7 +297,10 @@ impl Drop for TestIssuer {
 
 /// Seconds since the epoch, now.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn fresh_id() -> String {
@@ -299,7 +330,12 @@ async fn fault(shared: &Shared) -> Option<Response> {
             None
         }
         Mode::Garbage => Some(
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "<html>surprise</html>").into_response(),
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "<html>surprise</html>",
+            )
+                .into_response(),
         ),
         Mode::Oversized => {
             let mut doc = jwks_value(shared);

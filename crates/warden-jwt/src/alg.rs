@@ -181,7 +181,10 @@ mod tests {
         assert!(AlgorithmSet::ASYMMETRIC.contains(Algorithm::EdDSA));
         assert!(!AlgorithmSet::ASYMMETRIC.contains(Algorithm::HS256));
         assert!(AlgorithmSet::HMAC.contains(Algorithm::HS512));
-        assert_eq!(AlgorithmSet::HMAC.and(AlgorithmSet::ASYMMETRIC), AlgorithmSet::EMPTY);
+        assert_eq!(
+            AlgorithmSet::HMAC.and(AlgorithmSet::ASYMMETRIC),
+            AlgorithmSet::EMPTY
+        );
         assert_eq!("none".parse::<Algorithm>(), Err(()));
         assert_eq!("rs256".parse::<Algorithm>(), Err(()));
         assert_eq!("EdDSA".parse::<Algorithm>(), Ok(Algorithm::EdDSA));

@@ -40,11 +40,15 @@ pub enum JwtError {
         reason: &'static str,
     },
     /// An `http://` URL without `.dangerous().allow_http()` (RFC 9700 §2.6).
-    #[error("refusing plain-http URL {0:?}: use https, or .dangerous().allow_http() for local development")]
+    #[error(
+        "refusing plain-http URL {0:?}: use https, or .dangerous().allow_http() for local development"
+    )]
     HttpNotAllowed(String),
     /// The discovery document's `issuer` is not exactly the configured issuer
     /// (OpenID Connect Discovery §4.3). A trailing slash is a common cause.
-    #[error("issuer mismatch: configured {configured:?}, but the discovery document says {discovered:?}")]
+    #[error(
+        "issuer mismatch: configured {configured:?}, but the discovery document says {discovered:?}"
+    )]
     IssuerMismatch {
         /// The issuer given to the builder.
         configured: String,

@@ -56,7 +56,11 @@ impl Fetch for reqwest::Client {
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(FetchResponse { status, cache_control, body: body.into() })
+                Ok(FetchResponse {
+                    status,
+                    cache_control,
+                    body: body.into(),
+                })
             };
             tokio::time::timeout(timeout, work)
                 .await

@@ -166,22 +166,31 @@ pub(crate) struct KeyCache {
 }
 
 fn millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Checks that `url` is an absolute http(s) URL, and https unless allowed.
 pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<(), JwtError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| JwtError::InvalidUrl { url: url.into(), reason: "not a URL" })?;
+    let uri: http::Uri = url.parse().map_err(|_| JwtError::InvalidUrl {
+        url: url.into(),
+        reason: "not a URL",
+    })?;
     if uri.host().is_none_or(str::is_empty) {
-        return Err(JwtError::InvalidUrl { url: url.into(), reason: "no host" });
+        return Err(JwtError::InvalidUrl {
+            url: url.into(),
+            reason: "no host",
+        });
     }
     match uri.scheme_str() {
         Some("https") => Ok(()),
         Some("http") if allow_http => Ok(()),
         Some("http") => Err(JwtError::HttpNotAllowed(url.into())),
-        _ => Err(JwtError::InvalidUrl { url: url.into(), reason: "scheme must be https" }),
+        _ => Err(JwtError::InvalidUrl {
+            url: url.into(),
+            reason: "scheme must be https",
+        }),
     }
 }
 
@@ -233,7 +242,10 @@ impl KeyCache {
             client,
             clock,
             cfg,
-            current: ArcSwap::from_pointee(Snapshot { keys: KeySet::new(), fetched_at: None }),
+            current: ArcSwap::from_pointee(Snapshot {
+                keys: KeySet::new(),
+                fetched_at: None,
+            }),
             gate: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             in_flight: AtomicBool::new(false),
@@ -266,7 +278,9 @@ impl KeyCache {
             ready: self.usable().is_some(),
             keys: snap.keys.len(),
             fetched_at: snap.fetched_at,
-            age: snap.fetched_at.map(|t| now.duration_since(t).unwrap_or_default()),
+            age: snap
+                .fetched_at
+                .map(|t| now.duration_since(t).unwrap_or_default()),
             stale: st.last_error.is_some() && snap.fetched_at.is_some(),
             last_error: st.last_error.clone(),
             fetches: self.fetches.load(Ordering::Relaxed),
@@ -318,7 +332,8 @@ impl KeyCache {
     /// Fetches and installs a new set; the caller holds the gate.
     async fn fetch_locked(&self) {
         self.in_flight.store(true, Ordering::Release);
-        self.last_attempt_ms.store(millis(self.clock.now()).max(1), Ordering::Release);
+        self.last_attempt_ms
+            .store(millis(self.clock.now()).max(1), Ordering::Release);
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let result = tokio::time::timeout(self.cfg.fetch_timeout, self.fetch_once())
             .await
@@ -330,12 +345,20 @@ impl KeyCache {
             });
         match result {
             Ok((keys, ttl)) => {
-                tracing::debug!(keys = keys.len(), skipped = keys.skipped(), ?ttl, "key set fetched");
+                tracing::debug!(
+                    keys = keys.len(),
+                    skipped = keys.skipped(),
+                    ?ttl,
+                    "key set fetched"
+                );
                 let mut st = self.state();
                 st.last_error = None;
                 st.failures_in_row = 0;
                 st.ttl = ttl;
-                self.current.store(Arc::new(Snapshot { keys, fetched_at: Some(self.clock.now()) }));
+                self.current.store(Arc::new(Snapshot {
+                    keys,
+                    fetched_at: Some(self.clock.now()),
+                }));
             }
             Err(err) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
@@ -362,17 +385,25 @@ impl KeyCache {
     }
 
     async fn get_json(&self, url: &str) -> Result<(serde_json::Value, Option<String>), JwtError> {
-        let fetch_err = |reason: String| JwtError::Fetch { url: url.into(), reason };
+        let fetch_err = |reason: String| JwtError::Fetch {
+            url: url.into(),
+            reason,
+        };
         let res = self
             .client
             .get(url, self.cfg.max_body, self.cfg.fetch_timeout)
             .await
             .map_err(fetch_err)?;
         if res.status != 200 {
-            return Err(JwtError::Fetch { url: url.into(), reason: format!("status {}", res.status) });
+            return Err(JwtError::Fetch {
+                url: url.into(),
+                reason: format!("status {}", res.status),
+            });
         }
-        let doc = serde_json::from_slice(&res.body)
-            .map_err(|_| JwtError::BadDocument { url: url.into(), reason: "not JSON".into() })?;
+        let doc = serde_json::from_slice(&res.body).map_err(|_| JwtError::BadDocument {
+            url: url.into(),
+            reason: "not JSON".into(),
+        })?;
         Ok((doc, res.cache_control))
     }
 
@@ -392,15 +423,24 @@ impl KeyCache {
                 Err(_) => return Err(first),
             },
         };
-        let bad = |reason: &str| JwtError::BadDocument { url: oidc.clone(), reason: reason.into() };
-        let discovered = doc.get("issuer").and_then(|v| v.as_str()).ok_or_else(|| bad("no issuer"))?;
+        let bad = |reason: &str| JwtError::BadDocument {
+            url: oidc.clone(),
+            reason: reason.into(),
+        };
+        let discovered = doc
+            .get("issuer")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("no issuer"))?;
         if discovered != issuer {
             return Err(JwtError::IssuerMismatch {
                 configured: issuer.clone(),
                 discovered: discovered.into(),
             });
         }
-        let uri = doc.get("jwks_uri").and_then(|v| v.as_str()).ok_or_else(|| bad("no jwks_uri"))?;
+        let uri = doc
+            .get("jwks_uri")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("no jwks_uri"))?;
         check_url(uri, self.allow_http)?;
         self.state().jwks_uri = Some(uri.to_owned());
         Ok(uri.to_owned())
@@ -410,11 +450,17 @@ impl KeyCache {
         let url = self.jwks_uri().await?;
         let (doc, cc) = self.get_json(&url).await?;
         let keys = KeySet::from_jwks_value(&doc).map_err(|e| match e {
-            JwtError::BadDocument { reason, .. } => JwtError::BadDocument { url: url.clone(), reason },
+            JwtError::BadDocument { reason, .. } => JwtError::BadDocument {
+                url: url.clone(),
+                reason,
+            },
             other => other,
         })?;
         if keys.is_empty() {
-            return Err(JwtError::BadDocument { url, reason: "no usable keys".into() });
+            return Err(JwtError::BadDocument {
+                url,
+                reason: "no usable keys".into(),
+            });
         }
         let ttl = cc
             .as_deref()
@@ -430,7 +476,11 @@ impl KeyCache {
         let st = self.state();
         if st.failures_in_row > 0 {
             let exp = st.failures_in_row.saturating_sub(1).min(16);
-            let base = self.cfg.retry_min.saturating_mul(1 << exp).min(self.cfg.retry_max);
+            let base = self
+                .cfg
+                .retry_min
+                .saturating_mul(1 << exp)
+                .min(self.cfg.retry_max);
             // Full jitter on the upper half: [base/2, base].
             base.mul_f64(0.5 + fastrand::f64() * 0.5)
         } else {

@@ -39,7 +39,14 @@ pub struct KeySet {
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeySet")
-            .field("kids", &self.keys.iter().map(|k| k.kid.as_deref()).collect::<Vec<_>>())
+            .field(
+                "kids",
+                &self
+                    .keys
+                    .iter()
+                    .map(|k| k.kid.as_deref())
+                    .collect::<Vec<_>>(),
+            )
             .field("skipped", &self.skipped)
             .finish()
     }
@@ -58,7 +65,10 @@ impl KeySet {
     /// [`JwtError::BadDocument`] when the document is not a JWK Set;
     /// a set with no usable key is returned empty (see [`len`](Self::len)).
     pub fn from_jwks(json: &[u8]) -> Result<Self, JwtError> {
-        let bad = |reason: &str| JwtError::BadDocument { url: "jwks".into(), reason: reason.into() };
+        let bad = |reason: &str| JwtError::BadDocument {
+            url: "jwks".into(),
+            reason: reason.into(),
+        };
         let doc: Value = serde_json::from_slice(json).map_err(|_| bad("not JSON"))?;
         Self::from_jwks_value(&doc)
     }
@@ -68,8 +78,14 @@ impl KeySet {
     /// # Errors
     /// [`JwtError::BadDocument`] when the document is not a JWK Set.
     pub fn from_jwks_value(doc: &Value) -> Result<Self, JwtError> {
-        let bad = |reason: &str| JwtError::BadDocument { url: "jwks".into(), reason: reason.into() };
-        let keys = doc.get("keys").and_then(Value::as_array).ok_or_else(|| bad("no \"keys\" array"))?;
+        let bad = |reason: &str| JwtError::BadDocument {
+            url: "jwks".into(),
+            reason: reason.into(),
+        };
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("no \"keys\" array"))?;
         let mut set = KeySet::new();
         for jwk in keys {
             match parse_jwk(jwk) {
@@ -86,7 +102,8 @@ impl KeySet {
     /// # Errors
     /// [`JwtError::InvalidKey`] when the PEM does not hold a key for `alg`.
     pub fn from_pem(alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Result<Self, JwtError> {
-        let err = |e: jsonwebtoken::errors::Error| JwtError::InvalidKey(format!("{alg} PEM key: {e}"));
+        let err =
+            |e: jsonwebtoken::errors::Error| JwtError::InvalidKey(format!("{alg} PEM key: {e}"));
         let key = match alg {
             Algorithm::RS256
             | Algorithm::RS384
@@ -96,10 +113,18 @@ impl KeySet {
             | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem).map_err(err)?,
             Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem).map_err(err)?,
             Algorithm::EdDSA => DecodingKey::from_ed_pem(pem).map_err(err)?,
-            _ => return Err(JwtError::InvalidKey(format!("{alg} takes a shared secret, not a PEM key"))),
+            _ => {
+                return Err(JwtError::InvalidKey(format!(
+                    "{alg} takes a shared secret, not a PEM key"
+                )));
+            }
         };
         let mut set = KeySet::new();
-        set.push(VerifyKey { kid: kid.map(str::to_owned), algs: AlgorithmSet::one(alg), key });
+        set.push(VerifyKey {
+            kid: kid.map(str::to_owned),
+            algs: AlgorithmSet::one(alg),
+            key,
+        });
         Ok(set)
     }
 
@@ -109,19 +134,34 @@ impl KeySet {
     /// # Errors
     /// [`JwtError::InvalidKey`] when `alg` is not HMAC or the secret is
     /// shorter than the hash output (RFC 7518 §3.2).
-    pub fn from_shared_secret(alg: Algorithm, secret: &[u8], kid: Option<&str>) -> Result<Self, JwtError> {
+    pub fn from_shared_secret(
+        alg: Algorithm,
+        secret: &[u8],
+        kid: Option<&str>,
+    ) -> Result<Self, JwtError> {
         let min = match alg {
             Algorithm::HS256 => 32,
             Algorithm::HS384 => 48,
             Algorithm::HS512 => 64,
-            _ => return Err(JwtError::InvalidKey(format!("{alg} is not an HMAC algorithm"))),
+            _ => {
+                return Err(JwtError::InvalidKey(format!(
+                    "{alg} is not an HMAC algorithm"
+                )));
+            }
         };
         if secret.len() < min {
-            return Err(JwtError::InvalidKey(format!("{alg} needs a secret of at least {min} bytes")));
+            return Err(JwtError::InvalidKey(format!(
+                "{alg} needs a secret of at least {min} bytes"
+            )));
         }
-        let key = DecodingKey::from_secret(secret).map_err(|e| JwtError::InvalidKey(e.to_string()))?;
+        let key =
+            DecodingKey::from_secret(secret).map_err(|e| JwtError::InvalidKey(e.to_string()))?;
         let mut set = KeySet::new();
-        set.push(VerifyKey { kid: kid.map(str::to_owned), algs: AlgorithmSet::one(alg), key });
+        set.push(VerifyKey {
+            kid: kid.map(str::to_owned),
+            algs: AlgorithmSet::one(alg),
+            key,
+        });
         Ok(set)
     }
 
@@ -178,7 +218,10 @@ impl KeySet {
     }
 
     /// Keys with this `kid`, or all keys when the token has none.
-    pub(crate) fn candidates<'a>(&'a self, kid: Option<&str>) -> Box<dyn Iterator<Item = &'a Arc<VerifyKey>> + 'a> {
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        kid: Option<&str>,
+    ) -> Box<dyn Iterator<Item = &'a Arc<VerifyKey>> + 'a> {
         match kid {
             Some(kid) => match self.by_kid.get(kid) {
                 Some(ix) => Box::new(ix.iter().map(|i| &self.keys[*i])),
@@ -223,7 +266,10 @@ fn parse_jwk(jwk: &Value) -> Option<VerifyKey> {
             if bits < 2048 || e.is_empty() || e.len() > 8 {
                 return None;
             }
-            (AlgorithmSet::RSA, DecodingKey::from_rsa_raw_components(&n, &e))
+            (
+                AlgorithmSet::RSA,
+                DecodingKey::from_rsa_raw_components(&n, &e),
+            )
         }
         "EC" => {
             let (alg, len) = match obj.get("crv")?.as_str()? {
@@ -250,7 +296,10 @@ fn parse_jwk(jwk: &Value) -> Option<VerifyKey> {
             if x.len() != 32 {
                 return None;
             }
-            (AlgorithmSet::one(Algorithm::EdDSA), DecodingKey::from_ed_der(&x))
+            (
+                AlgorithmSet::one(Algorithm::EdDSA),
+                DecodingKey::from_ed_der(&x),
+            )
         }
         // "oct" and anything else: never from a fetched set.
         _ => return None,

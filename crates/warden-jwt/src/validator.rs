@@ -79,7 +79,10 @@ pub struct JwtValidator<C = NoCustomClaims> {
 
 impl<C> Clone for JwtValidator<C> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), _claims: PhantomData }
+        Self {
+            inner: self.inner.clone(),
+            _claims: PhantomData,
+        }
     }
 }
 
@@ -154,7 +157,9 @@ impl<C> JwtValidator<C> {
                     reason: format!("no keys after {timeout:?}"),
                 }));
             }
-            cache.changed((deadline - now).min(Duration::from_millis(250))).await;
+            cache
+                .changed((deadline - now).min(Duration::from_millis(250)))
+                .await;
         }
     }
 }
@@ -264,7 +269,13 @@ enum KeyLookup {
     Failed(InvalidToken),
 }
 
-fn verify_with(set: &KeySet, kid: Option<&str>, alg: Algorithm, message: &[u8], sig: &str) -> Result<(), KeyLookup> {
+fn verify_with(
+    set: &KeySet,
+    kid: Option<&str>,
+    alg: Algorithm,
+    message: &[u8],
+    sig: &str,
+) -> Result<(), KeyLookup> {
     let mut any_kid = false;
     let mut tried = 0;
     for key in set.candidates(kid) {
@@ -304,20 +315,28 @@ where
             return Err(InvalidToken::TooLarge.into());
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(InvalidToken::Malformed.into());
         };
         if h64.is_empty() || p64.is_empty() || s64.is_empty() {
             return Err(InvalidToken::Malformed.into());
         }
-        let header_json = URL_SAFE_NO_PAD.decode(h64).map_err(|_| InvalidToken::Malformed)?;
+        let header_json = URL_SAFE_NO_PAD
+            .decode(h64)
+            .map_err(|_| InvalidToken::Malformed)?;
         if !is_json_object(&header_json) {
             return Err(InvalidToken::Malformed.into());
         }
-        let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| InvalidToken::Malformed)?;
+        let header: RawHeader =
+            serde_json::from_slice(&header_json).map_err(|_| InvalidToken::Malformed)?;
 
         // RFC 8725 §3.1: never `none`, in any casing; only known, allowed names.
-        let alg: Algorithm = header.alg.parse().map_err(|_| InvalidToken::DisallowedAlgorithm)?;
+        let alg: Algorithm = header
+            .alg
+            .parse()
+            .map_err(|_| InvalidToken::DisallowedAlgorithm)?;
         if !inner.algorithms.contains(alg) {
             return Err(InvalidToken::DisallowedAlgorithm.into());
         }
@@ -341,20 +360,31 @@ where
         }
 
         let message = &token.as_bytes()[..h64.len() + 1 + p64.len()];
-        self.verify(header.kid.as_deref(), alg, message, s64).await?;
+        self.verify(header.kid.as_deref(), alg, message, s64)
+            .await?;
 
         // Only signed bytes are parsed from here on.
-        let payload = URL_SAFE_NO_PAD.decode(p64).map_err(|_| InvalidToken::Malformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(p64)
+            .map_err(|_| InvalidToken::Malformed)?;
         if !is_json_object(&payload) {
             return Err(InvalidToken::Malformed.into());
         }
-        let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| InvalidToken::Malformed)?;
+        let raw: RawClaims =
+            serde_json::from_slice(&payload).map_err(|_| InvalidToken::Malformed)?;
         let claims = self.check_claims(raw)?;
-        let custom: C = serde_json::from_slice(&payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
+        let custom: C =
+            serde_json::from_slice(&payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
         Ok(Principal::new(claims, custom, Fingerprint::of(token)))
     }
 
-    async fn verify(&self, kid: Option<&str>, alg: Algorithm, message: &[u8], sig: &str) -> Result<(), AuthError> {
+    async fn verify(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        message: &[u8],
+        sig: &str,
+    ) -> Result<(), AuthError> {
         let cache = match &self.inner.keys {
             Keys::Static(set) => {
                 return verify_with(set, kid, alg, message, sig).map_err(|e| match e {
@@ -375,7 +405,11 @@ where
         };
         // Unknown kid, or no usable keys: one shared refetch, unless in cooldown.
         if !cache.refetch(seen).await {
-            return Err(if first { InvalidToken::UnknownKey.into() } else { Unavailable::NoKeys.into() });
+            return Err(if first {
+                InvalidToken::UnknownKey.into()
+            } else {
+                Unavailable::NoKeys.into()
+            });
         }
         match cache.usable() {
             Some(snap) => verify_with(&snap.keys, kid, alg, message, sig).map_err(|e| match e {
@@ -394,7 +428,8 @@ where
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let exp = numeric_date(raw.exp.as_ref(), "exp")?.ok_or(InvalidToken::MissingClaim("exp"))?;
+        let exp =
+            numeric_date(raw.exp.as_ref(), "exp")?.ok_or(InvalidToken::MissingClaim("exp"))?;
         let nbf = numeric_date(raw.nbf.as_ref(), "nbf")?;
         let iat = numeric_date(raw.iat.as_ref(), "iat")?;
         if now >= exp + inner.leeway {
@@ -649,7 +684,11 @@ impl<C> JwtValidatorBuilder<C> {
         }
         let mut algorithms = self.algorithms;
         let keys = match (self.keys, self.jwks_url, &self.issuer) {
-            (Some(_), Some(_), _) => return Err(JwtError::ConflictingKeySources(".keys(..) and .jwks_url(..)")),
+            (Some(_), Some(_), _) => {
+                return Err(JwtError::ConflictingKeySources(
+                    ".keys(..) and .jwks_url(..)",
+                ));
+            }
             (Some(set), None, _) => {
                 if set.is_empty() {
                     return Err(JwtError::InvalidKey("the key set has no usable key".into()));
@@ -670,7 +709,9 @@ impl<C> JwtValidatorBuilder<C> {
                     }
                     (None, Some(issuer)) => {
                         check_url(issuer, self.allow_http)?;
-                        Remote::Discovery { issuer: issuer.clone() }
+                        Remote::Discovery {
+                            issuer: issuer.clone(),
+                        }
                     }
                     (None, None) => return Err(JwtError::MissingKeySource),
                 };
@@ -761,4 +802,62 @@ fn ensure_crypto_backend() -> Result<(), JwtError> {
     jsonwebtoken::crypto::CryptoProvider::try_get_default()
         .map(|_| ())
         .ok_or(JwtError::NoCryptoBackend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Built only without a backend (`cargo test -p warden-jwt --lib
+    /// --no-default-features`, as `.ci/run` does): a clear error, no panic.
+    #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
+    #[test]
+    fn no_backend_is_a_build_error() {
+        let keys = KeySet::from_shared_secret(Algorithm::HS256, &[1; 32], None).unwrap();
+        let err = JwtValidator::builder()
+            .issuer("https://id.example")
+            .audience("a")
+            .keys(keys)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, JwtError::NoCryptoBackend);
+        assert!(err.to_string().contains("aws_lc_rs"));
+    }
+
+    #[test]
+    fn claim_helpers() {
+        assert_eq!(
+            numeric_date(Some(&serde_json::json!(5)), "exp"),
+            Ok(Some(5.0))
+        );
+        assert_eq!(
+            numeric_date(Some(&serde_json::json!(5.5)), "exp"),
+            Ok(Some(5.5))
+        );
+        assert_eq!(
+            numeric_date(Some(&serde_json::json!("5")), "exp"),
+            Err(InvalidToken::InvalidClaim("exp"))
+        );
+        assert_eq!(
+            numeric_date(Some(&Value::Null), "exp"),
+            Err(InvalidToken::InvalidClaim("exp"))
+        );
+        assert_eq!(
+            numeric_date(Some(&serde_json::json!(-1)), "exp"),
+            Err(InvalidToken::InvalidClaim("exp"))
+        );
+        assert_eq!(numeric_date(None, "exp"), Ok(None));
+        assert!(is_json_object(b" {}"));
+        assert!(!is_json_object(b"[]"));
+        let s = scopes(Some(serde_json::json!(["a b", "c"])), "scp").unwrap();
+        assert_eq!(s.to_string(), "a b c");
+        assert_eq!(
+            audiences(Some(serde_json::json!("x"))),
+            Ok(vec!["x".to_string()])
+        );
+        assert_eq!(
+            audiences(Some(serde_json::json!([1]))),
+            Err(InvalidToken::InvalidClaim("aud"))
+        );
+    }
 }

@@ -30,3 +30,8 @@ pub mod axum {
 
 #[cfg(feature = "axum")]
 pub use warden_axum::{Auth, Claims};
+
+/// The workspace README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -36,15 +36,23 @@ impl Config {
     /// # Errors
     /// A message naming the missing or malformed variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let need = |k: &str| get(k).filter(|v| !v.is_empty()).ok_or_else(|| format!("{k} is required"));
+        let need = |k: &str| {
+            get(k)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{k} is required"))
+        };
         let bind = get("WARDEN_BIND").unwrap_or_else(|| "127.0.0.1:3000".into());
         Ok(Self {
             issuer: need("WARDEN_ISSUER")?,
             audience: need("WARDEN_AUDIENCE")?,
             jwks_url: get("WARDEN_JWKS_URL").filter(|v| !v.is_empty()),
             allow_http: get("WARDEN_ALLOW_HTTP").as_deref() == Some("1"),
-            scope: get("WARDEN_SCOPE").filter(|v| !v.is_empty()).unwrap_or_else(|| "orders:read".into()),
-            bind: bind.parse().map_err(|_| format!("WARDEN_BIND is not an address: {bind:?}"))?,
+            scope: get("WARDEN_SCOPE")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "orders:read".into()),
+            bind: bind
+                .parse()
+                .map_err(|_| format!("WARDEN_BIND is not an address: {bind:?}"))?,
         })
     }
 
@@ -62,7 +70,9 @@ impl Config {
     /// The validator's build error (for example an http:// URL without
     /// `WARDEN_ALLOW_HTTP=1`).
     pub fn validator(&self) -> Result<JwtValidator, warden::JwtError> {
-        let mut b = JwtValidator::builder().issuer(&self.issuer).audience(&self.audience);
+        let mut b = JwtValidator::builder()
+            .issuer(&self.issuer)
+            .audience(&self.audience);
         if let Some(url) = &self.jwks_url {
             b = b.jwks_url(url);
         }
@@ -93,7 +103,10 @@ async fn healthz(State(v): State<JwtValidator>) -> impl IntoResponse {
 pub fn app(validator: JwtValidator, scope: &str) -> Router {
     let protected_routes = Router::new()
         .route("/protected", get(protected))
-        .route("/scoped", get(protected).route_layer(RequireScopeLayer::all([scope])))
+        .route(
+            "/scoped",
+            get(protected).route_layer(RequireScopeLayer::all([scope])),
+        )
         .route_layer(RequireBearerLayer::new(validator.clone()));
     Router::new()
         .route("/public", get(|| async { "public" }))

@@ -28,8 +28,14 @@ fn spawn(envs: &[(&str, &str)]) -> (Server, String) {
     let mut child = cmd.spawn().expect("spawn resource-server");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read first line");
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}")).to_owned();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
     (Server(child), format!("http://{addr}"))
 }
 
@@ -40,15 +46,23 @@ async fn get(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
     }
     let res = req.send().await.expect("request");
     let status = res.status().as_u16();
-    let www = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
     (status, www, res.text().await.unwrap_or_default())
 }
 
 #[tokio::test]
 async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::RS256, SigningAlg::PS256, SigningAlg::ES256, SigningAlg::EdDSA])
-        .await
-        .unwrap();
+    let issuer = TestIssuer::start_with(&[
+        SigningAlg::RS256,
+        SigningAlg::PS256,
+        SigningAlg::ES256,
+        SigningAlg::EdDSA,
+    ])
+    .await
+    .unwrap();
     let (_server, base) = spawn(&[
         ("WARDEN_ISSUER", issuer.issuer()),
         ("WARDEN_AUDIENCE", "api://orders"),
@@ -70,32 +84,55 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
         let key = issuer.key(kid).unwrap();
         let mut claims = issuer.claims("api://orders");
         claims["scope"] = json!("orders:read orders:write");
-        let token = sign_jwt(&json!({"alg": key.alg().as_str(), "kid": kid, "typ": "at+jwt"}), &claims, &key).unwrap();
+        let token = sign_jwt(
+            &json!({"alg": key.alg().as_str(), "kid": kid, "typ": "at+jwt"}),
+            &claims,
+            &key,
+        )
+        .unwrap();
         let (status, _, body) = get(&format!("{base}/protected"), Some(&token)).await;
         assert_eq!(status, 200, "{kid}");
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["sub"], "alice");
         assert_eq!(body["scopes"], json!(["orders:read", "orders:write"]));
-        assert_eq!(get(&format!("{base}/scoped"), Some(&token)).await.0, 200, "{kid}");
+        assert_eq!(
+            get(&format!("{base}/scoped"), Some(&token)).await.0,
+            200,
+            "{kid}"
+        );
 
         // The same key without the scope WARDEN_SCOPE names.
         let mut narrow = issuer.claims("api://orders");
         narrow["scope"] = json!("orders:read");
-        let token = sign_jwt(&json!({"alg": key.alg().as_str(), "kid": kid}), &narrow, &key).unwrap();
+        let token = sign_jwt(
+            &json!({"alg": key.alg().as_str(), "kid": kid}),
+            &narrow,
+            &key,
+        )
+        .unwrap();
         let (status, www, _) = get(&format!("{base}/scoped"), Some(&token)).await;
         assert_eq!(status, 403);
         assert_eq!(
             www.as_deref(),
-            Some(r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#)
+            Some(
+                r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#
+            )
         );
 
         // Wrong audience, signed by the same key.
-        let token = sign_jwt(&json!({"alg": key.alg().as_str(), "kid": kid}), &issuer.claims("api://other"), &key).unwrap();
+        let token = sign_jwt(
+            &json!({"alg": key.alg().as_str(), "kid": kid}),
+            &issuer.claims("api://other"),
+            &key,
+        )
+        .unwrap();
         let (status, www, _) = get(&format!("{base}/protected"), Some(&token)).await;
         assert_eq!(status, 401);
         assert_eq!(
             www.as_deref(),
-            Some(r#"Bearer error="invalid_token", error_description="the token audience is not accepted""#)
+            Some(
+                r#"Bearer error="invalid_token", error_description="the token audience is not accepted""#
+            )
         );
     }
     let (status, www, _) = get(&format!("{base}/protected"), None).await;
@@ -105,7 +142,10 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
 #[tokio::test]
 async fn binary_starts_while_the_issuer_is_down() {
     // A port with nothing listening: connection refused.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let issuer = format!("http://{dead}");
     let (_server, base) = spawn(&[
         ("WARDEN_ISSUER", &issuer),
@@ -114,12 +154,18 @@ async fn binary_starts_while_the_issuer_is_down() {
     ]);
     assert_eq!(get(&format!("{base}/healthz"), None).await.0, 503);
     assert_eq!(get(&format!("{base}/public"), None).await.0, 200);
-    assert_eq!(get(&format!("{base}/protected"), Some("a.b.c")).await.0, 401);
+    assert_eq!(
+        get(&format!("{base}/protected"), Some("a.b.c")).await.0,
+        401
+    );
 }
 
 #[test]
 fn binary_refuses_to_start_without_settings() {
-    let out = Command::new(env!("CARGO_BIN_EXE_resource-server")).env_clear().output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_resource-server"))
+        .env_clear()
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARDEN_ISSUER is required"));
     let out = Command::new(env!("CARGO_BIN_EXE_resource-server"))
@@ -129,5 +175,9 @@ fn binary_refuses_to_start_without_settings() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("allow_http"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("allow_http"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -67,20 +67,28 @@ pub struct RequireBearerLayer<V> {
 
 impl<V> Clone for RequireBearerLayer<V> {
     fn clone(&self) -> Self {
-        Self { validator: self.validator.clone(), config: self.config.clone() }
+        Self {
+            validator: self.validator.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
 impl<V> fmt::Debug for RequireBearerLayer<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireBearerLayer").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("RequireBearerLayer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl<V: TokenValidator> RequireBearerLayer<V> {
     /// Every request must carry a valid token.
     pub fn new(validator: V) -> Self {
-        Self { validator: Arc::new(validator), config: Arc::default() }
+        Self {
+            validator: Arc::new(validator),
+            config: Arc::default(),
+        }
     }
 
     /// Requests without any token pass through without a [`Principal`]; a
@@ -123,7 +131,11 @@ impl<S, V> Layer<S> for RequireBearerLayer<V> {
     type Service = RequireBearer<S, V>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireBearer { inner, validator: self.validator.clone(), config: self.config.clone() }
+        RequireBearer {
+            inner,
+            validator: self.validator.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -136,7 +148,11 @@ pub struct RequireBearer<S, V> {
 
 impl<S: Clone, V> Clone for RequireBearer<S, V> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), validator: self.validator.clone(), config: self.config.clone() }
+        Self {
+            inner: self.inner.clone(),
+            validator: self.validator.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -223,17 +239,26 @@ where
             Ok(Some(token)) => token,
             Ok(None) if self.config.optional => {
                 req.extensions_mut().insert(crate::principal::Anonymous);
-                return ResponseFuture { inner: Box::pin(inner.call(req)) };
+                return ResponseFuture {
+                    inner: Box::pin(inner.call(req)),
+                };
             }
             Ok(None) => {
                 tracing::debug!("request without bearer token refused");
-                let res = self.config.challenge.response(&AuthError::MissingToken, req.headers());
-                return ResponseFuture { inner: Box::pin(std::future::ready(Ok(res))) };
+                let res = self
+                    .config
+                    .challenge
+                    .response(&AuthError::MissingToken, req.headers());
+                return ResponseFuture {
+                    inner: Box::pin(std::future::ready(Ok(res))),
+                };
             }
             Err(err) => {
                 tracing::debug!(error = %err, "malformed bearer credential refused");
                 let res = self.config.challenge.response(&err, req.headers());
-                return ResponseFuture { inner: Box::pin(std::future::ready(Ok(res))) };
+                return ResponseFuture {
+                    inner: Box::pin(std::future::ready(Ok(res))),
+                };
             }
         };
         let validator = self.validator.clone();

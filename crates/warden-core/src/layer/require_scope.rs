@@ -52,7 +52,9 @@ impl ScopeRequirement {
         if self.is_satisfied_by(p.scopes()) {
             Ok(())
         } else {
-            Err(AuthError::InsufficientScope { required: self.scopes().to_string() })
+            Err(AuthError::InsufficientScope {
+                required: self.scopes().to_string(),
+            })
         }
     }
 }
@@ -97,7 +99,10 @@ impl RequireScopeLayer {
 
     /// From a requirement.
     pub fn new(requirement: ScopeRequirement) -> Self {
-        Self { requirement: Arc::new(requirement), challenge: Challenge::default() }
+        Self {
+            requirement: Arc::new(requirement),
+            challenge: Challenge::default(),
+        }
     }
 
     /// The challenge parameters and wire format of rejections.
@@ -112,7 +117,11 @@ impl<S> Layer<S> for RequireScopeLayer {
     type Service = RequireScope<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScope { inner, requirement: self.requirement.clone(), challenge: self.challenge.clone() }
+        RequireScope {
+            inner,
+            requirement: self.requirement.clone(),
+            challenge: self.challenge.clone(),
+        }
     }
 }
 
@@ -195,11 +204,17 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         match self.requirement.check(req.extensions().get::<Principal>()) {
-            Ok(()) => ScopeFuture { state: State::Allowed { fut: self.inner.call(req) } },
+            Ok(()) => ScopeFuture {
+                state: State::Allowed {
+                    fut: self.inner.call(req),
+                },
+            },
             Err(err) => {
                 tracing::debug!(error = %err, "request refused by scope guard");
                 ScopeFuture {
-                    state: State::Refused { res: Some(self.challenge.response(&err, req.headers())) },
+                    state: State::Refused {
+                        res: Some(self.challenge.response(&err, req.headers())),
+                    },
                 }
             }
         }
