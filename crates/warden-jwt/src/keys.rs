@@ -119,13 +119,7 @@ impl KeySet {
                 )));
             }
         };
-        let mut set = KeySet::new();
-        set.push(VerifyKey {
-            kid: kid.map(str::to_owned),
-            algs: AlgorithmSet::one(alg),
-            key,
-        });
-        Ok(set)
+        Ok(KeySet::single(kid, alg, key))
     }
 
     /// A shared secret for HS256/384/512: the only way HMAC tokens are ever
@@ -156,35 +150,39 @@ impl KeySet {
         }
         let key =
             DecodingKey::from_secret(secret).map_err(|e| JwtError::InvalidKey(e.to_string()))?;
+        Ok(KeySet::single(kid, alg, key))
+    }
+
+    fn single(kid: Option<&str>, alg: Algorithm, key: DecodingKey) -> Self {
         let mut set = KeySet::new();
         set.push(VerifyKey {
             kid: kid.map(str::to_owned),
             algs: AlgorithmSet::one(alg),
             key,
         });
-        Ok(set)
+        set
     }
 
     /// Adds every key of `other`.
     #[must_use]
     pub fn merge(mut self, other: KeySet) -> Self {
         for k in other.keys {
-            let i = self.keys.len();
-            if let Some(kid) = &k.kid {
-                self.by_kid.entry(kid.clone()).or_default().push(i);
-            }
-            self.keys.push(k);
+            self.push_arc(k);
         }
         self.skipped += other.skipped;
         self
     }
 
     fn push(&mut self, key: VerifyKey) {
+        self.push_arc(Arc::new(key));
+    }
+
+    fn push_arc(&mut self, key: Arc<VerifyKey>) {
         let i = self.keys.len();
         if let Some(kid) = &key.kid {
             self.by_kid.entry(kid.clone()).or_default().push(i);
         }
-        self.keys.push(Arc::new(key));
+        self.keys.push(key);
     }
 
     /// The number of usable keys.
