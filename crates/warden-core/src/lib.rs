@@ -6,6 +6,8 @@
 //!   implement it.
 //! - [`RequireBearerLayer`] authenticates each request and puts the
 //!   [`Principal`] into its extensions; [`RequireScopeLayer`] checks scopes.
+//! - [`TokenCache`] makes a token validated once cost a lookup until its
+//!   `exp`; on by default in [`RequireBearerLayer`].
 //! - [`AuthError`] is every way a request can be refused, rendered by
 //!   [`Challenge`] as an RFC 6750 §3 challenge or a gRPC status.
 //!
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bearer;
+pub mod cache;
 pub mod challenge;
 pub mod clock;
 pub mod error;
@@ -21,6 +24,7 @@ pub mod principal;
 pub mod validator;
 
 pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
+pub use cache::{DEFAULT_CACHE_CAPACITY, RevocationCheck, TokenCache, TokenCacheBuilder};
 pub use challenge::{Challenge, Protocol};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};

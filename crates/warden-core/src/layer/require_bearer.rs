@@ -9,19 +9,58 @@ use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::bearer::BearerExtractor;
+use crate::cache::{RevocationCheck, TokenCache};
 use crate::challenge::{Challenge, Protocol};
 use crate::error::AuthError;
+use crate::principal::Principal;
 use crate::validator::TokenValidator;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 struct Config {
     extractor: BearerExtractor,
     challenge: Challenge,
     optional: bool,
+    cache: Option<TokenCache>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            extractor: BearerExtractor::default(),
+            challenge: Challenge::default(),
+            optional: false,
+            cache: Some(TokenCache::default()),
+            revocation: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("extractor", &self.extractor)
+            .field("challenge", &self.challenge)
+            .field("optional", &self.optional)
+            .field("cache", &self.cache)
+            .field("revocation", &self.revocation.is_some())
+            .finish()
+    }
+}
+
+impl Config {
+    /// The revocation verdict for an authenticated principal.
+    fn admit(&self, principal: &Principal) -> Result<(), AuthError> {
+        match &self.revocation {
+            Some(r) => r.check(principal),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Authenticates every request with a [`TokenValidator`].
@@ -121,6 +160,35 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
         self
     }
 
+    /// Uses `cache` for validated tokens (share one between layers, or keep
+    /// a clone to drop entries). On by default with
+    /// [`DEFAULT_CACHE_CAPACITY`](crate::cache::DEFAULT_CACHE_CAPACITY)
+    /// entries on the system clock.
+    #[must_use]
+    pub fn cache(mut self, cache: TokenCache) -> Self {
+        Arc::make_mut(&mut self.config).cache = Some(cache);
+        self
+    }
+
+    /// Validates every request in full, without the cache.
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        Arc::make_mut(&mut self.config).cache = None;
+        self
+    }
+
+    /// Runs `check` on every authenticated request, cache hits included.
+    #[must_use]
+    pub fn revocation(mut self, check: impl RevocationCheck) -> Self {
+        Arc::make_mut(&mut self.config).revocation = Some(Arc::new(check));
+        self
+    }
+
+    /// The validated-token cache, if on.
+    pub fn token_cache(&self) -> Option<&TokenCache> {
+        self.config.cache.as_ref()
+    }
+
     /// The validator.
     pub fn validator(&self) -> &V {
         &self.validator
@@ -187,22 +255,56 @@ impl<S, V: TokenValidator> RequireBearer<S, V> {
     }
 }
 
-/// The response future of [`RequireBearer`].
-pub struct ResponseFuture<T, E> {
-    inner: Pin<Box<dyn Future<Output = Result<T, E>> + Send>>,
+type BoxFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+pin_project! {
+    /// The response future of [`RequireBearer`]: the inner service's future
+    /// directly on a cache hit, a boxed validation on a miss, or a ready
+    /// rejection.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        state: State<F, B, E>,
+    }
 }
 
-impl<T, E> fmt::Debug for ResponseFuture<T, E> {
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B, E> {
+        Inner { #[pin] fut: F },
+        Validating { fut: BoxFuture<B, E> },
+        Ready { res: Option<Response<B>> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    fn ready(res: Response<B>) -> Self {
+        Self {
+            state: State::Ready { res: Some(res) },
+        }
+    }
+}
+
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<T, E> Future for ResponseFuture<T, E> {
-    type Output = Result<T, E>;
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { fut } => fut.poll(cx),
+            StateProj::Validating { fut } => fut.as_mut().poll(cx),
+            StateProj::Ready { res } => match res.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                None => Poll::Pending,
+            },
+        }
     }
 }
 
@@ -217,7 +319,7 @@ where
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = ResponseFuture<Response<ResB>, S::Error>;
+    type Future = ResponseFuture<S::Future, ResB, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -229,53 +331,73 @@ where
                 v.set_sensitive(true);
             }
         }
-
-        let extracted = self.config.extractor.extract(req.headers(), req.uri());
-        // Take the service that was driven to readiness; leave a clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-
-        let token = match extracted {
+        let config = &self.config;
+        let token = match config.extractor.extract(req.headers(), req.uri()) {
             Ok(Some(token)) => token,
-            Ok(None) if self.config.optional => {
+            Ok(None) if config.optional => {
                 req.extensions_mut().insert(crate::principal::Anonymous);
                 return ResponseFuture {
-                    inner: Box::pin(inner.call(req)),
+                    state: State::Inner {
+                        fut: self.inner.call(req),
+                    },
                 };
             }
             Ok(None) => {
                 tracing::debug!("request without bearer token refused");
-                let res = self
-                    .config
-                    .challenge
-                    .response(&AuthError::MissingToken, req.headers());
-                return ResponseFuture {
-                    inner: Box::pin(std::future::ready(Ok(res))),
-                };
+                return ResponseFuture::ready(
+                    config
+                        .challenge
+                        .response(&AuthError::MissingToken, req.headers()),
+                );
             }
             Err(err) => {
                 tracing::debug!(error = %err, "malformed bearer credential refused");
-                let res = self.config.challenge.response(&err, req.headers());
-                return ResponseFuture {
-                    inner: Box::pin(std::future::ready(Ok(res))),
-                };
+                return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
             }
         };
+
+        // The hot path: a token validated before costs a lookup.
+        if let Some(principal) = config.cache.as_ref().and_then(|c| c.get(token.as_str())) {
+            if let Err(err) = config.admit(&principal) {
+                tracing::debug!(token = %token.fingerprint(), error = %err, "cached token refused");
+                return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
+            }
+            req.extensions_mut().insert(principal);
+            return ResponseFuture {
+                state: State::Inner {
+                    fut: self.inner.call(req),
+                },
+            };
+        }
+
+        // Take the service that was driven to readiness; leave a clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
         let config = self.config.clone();
-        ResponseFuture {
-            inner: Box::pin(async move {
-                match validator.validate(token.as_str()).await {
-                    Ok(principal) => {
-                        req.extensions_mut().insert(principal);
-                        inner.call(req).await
+        let fut = Box::pin(async move {
+            let verdict = match validator.validate(token.as_str()).await {
+                Ok(principal) => {
+                    if let Some(cache) = &config.cache {
+                        cache.insert(token.as_str(), &principal);
                     }
-                    Err(err) => {
-                        tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
-                        Ok(config.challenge.response(&err, req.headers()))
-                    }
+                    config.admit(&principal).map(|()| principal)
                 }
-            }),
+                Err(err) => Err(err),
+            };
+            match verdict {
+                Ok(principal) => {
+                    req.extensions_mut().insert(principal);
+                    inner.call(req).await
+                }
+                Err(err) => {
+                    tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
+                    Ok(config.challenge.response(&err, req.headers()))
+                }
+            }
+        });
+        ResponseFuture {
+            state: State::Validating { fut },
         }
     }
 }
