@@ -4,7 +4,11 @@
 # answers), alternating A B A B ... so that machine noise hits both alike.
 # Prints each run, the medians and the ratio protected/public.
 #
-# Usage: scripts/load.sh [ROUNDS] [SECONDS]   (defaults: 5 rounds of 5 s)
+# Usage: scripts/load.sh [ROUNDS] [SECONDS]   (defaults: 7 rounds of 5 s)
+#
+# Each round also runs /public carrying the same Authorization header: the
+# token's ~800 bytes cost the kernel and the HTTP parser something on every
+# request, whoever validates it; that run shows how much.
 #
 # Pinning on a 2-core machine: the server gets core 0 (WARDEN_WORKERS=1, a
 # one-thread tokio runtime), wrk gets core 1 with one thread. The issuer only
@@ -16,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS="${1:-5}"
+ROUNDS="${1:-7}"
 SECONDS_PER_RUN="${2:-5}"
 CONNS="${WARDEN_LOAD_CONNECTIONS:-32}"
 
@@ -93,15 +97,20 @@ run() { # path [token] -> requests/s
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-: > "$TMP/public"; : > "$TMP/protected"
+: > "$TMP/public"; : > "$TMP/protected"; : > "$TMP/same_bytes"; : > "$TMP/ratio"
 echo "warm-up"; run /public >/dev/null; run /protected "$TOKEN" >/dev/null
 for i in $(seq 1 "$ROUNDS"); do
-    a="$(run /public)"; b="$(run /protected "$TOKEN")"
-    echo "round $i: /public $a req/s, /protected $b req/s"
-    echo "$a" >> "$TMP/public"; echo "$b" >> "$TMP/protected"
+    a="$(run /public)"; b="$(run /protected "$TOKEN")"; c="$(run /public "$TOKEN")"
+    r="$(awk -v a="$b" -v b="$a" 'BEGIN { printf "%.3f", a / b }')"
+    echo "round $i: /public $a req/s, /protected $b req/s (ratio $r); /public with the same header $c req/s"
+    echo "$a" >> "$TMP/public"; echo "$b" >> "$TMP/protected"; echo "$c" >> "$TMP/same_bytes"; echo "$r" >> "$TMP/ratio"
 done
 PUB="$(median < "$TMP/public")"
 PROT="$(median < "$TMP/protected")"
+SAME="$(median < "$TMP/same_bytes")"
 echo "median /public:    $PUB req/s"
 echo "median /protected: $PROT req/s"
-awk -v a="$PROT" -v b="$PUB" 'BEGIN { printf "ratio protected/public: %.3f\n", a / b }'
+echo "median /public carrying the same Authorization header (wire and parsing cost only): $SAME req/s"
+awk -v a="$PROT" -v b="$PUB" 'BEGIN { printf "ratio protected/public (medians): %.3f\n", a / b }'
+echo "ratio protected/public (median of per-round ratios): $(median < "$TMP/ratio")"
+awk -v a="$PROT" -v b="$SAME" 'BEGIN { printf "ratio protected/public-with-header: %.3f\n", a / b }'

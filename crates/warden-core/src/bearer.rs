@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct BearerToken {
     repr: Repr,
+    /// Whether the b64token grammar was checked (deferred for header values
+    /// so that a cache hit on identical bytes can skip it).
+    checked: bool,
 }
 
 #[derive(Clone)]
@@ -45,6 +48,7 @@ impl BearerToken {
     pub fn new(token: impl Into<String>) -> Self {
         Self {
             repr: Repr::Owned(token.into().into_boxed_str()),
+            checked: true,
         }
     }
 
@@ -57,6 +61,23 @@ impl BearerToken {
             }
             Repr::Owned(s) => s,
         }
+    }
+
+    /// The token's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Header { value, start } => &value.as_bytes()[*start..],
+            Repr::Owned(s) => s.as_bytes(),
+        }
+    }
+
+    /// Checks the b64token grammar if that was deferred.
+    pub(crate) fn check(&mut self) -> Result<(), AuthError> {
+        if !self.checked {
+            check_b64token(self.as_bytes())?;
+            self.checked = true;
+        }
+        Ok(())
     }
 
     /// A short, non-reversible fingerprint for logs.
@@ -158,6 +179,23 @@ impl BearerExtractor {
         headers: &HeaderMap,
         uri: &Uri,
     ) -> Result<Option<BearerToken>, AuthError> {
+        match self.extract_deferred(headers, uri)? {
+            Some(mut t) => {
+                t.check()?;
+                Ok(Some(t))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`extract`](Self::extract), but a header-borne token's grammar
+    /// check is left to [`BearerToken::check`]: the authenticate layer skips
+    /// it when the exact bytes are in the validated-token cache.
+    pub(crate) fn extract_deferred(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Option<BearerToken>, AuthError> {
         let mut found: Option<BearerToken> = None;
         let mut put = |t: BearerToken| -> Result<(), AuthError> {
             if found.replace(t).is_some() {
@@ -236,8 +274,8 @@ impl BearerExtractor {
         if self.too_large(token.len()) {
             return Err(InvalidToken::TooLarge.into());
         }
-        check_b64token(token)?;
         Ok(BearerToken {
+            checked: false,
             repr: Repr::Header {
                 value: value.clone(),
                 start,
@@ -321,10 +359,16 @@ fn check_b64token(token: &[u8]) -> Result<(), AuthError> {
     }
     let body_len = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let body = &token[..body_len];
-    // Fold without short-circuit over fixed chunks: the compiler vectorizes it.
-    let valid = body.chunks(32).fold(true, |acc, chunk| {
-        acc & chunk.iter().fold(true, |a, b| a & is_b64token_char(*b))
-    });
+    // Fold without short-circuit over fixed-size chunks: the compiler
+    // vectorizes the inner loop.
+    let chunks = body.chunks_exact(32);
+    let mut valid = chunks
+        .remainder()
+        .iter()
+        .fold(true, |a, b| a & is_b64token_char(*b));
+    for chunk in chunks {
+        valid &= chunk.iter().fold(true, |a, b| a & is_b64token_char(*b));
+    }
     if body.is_empty() || !valid {
         return Err(InvalidRequest::MalformedCredential.into());
     }

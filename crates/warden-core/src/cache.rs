@@ -154,16 +154,22 @@ impl TokenCache {
         }
     }
 
-    fn key(&self, token: &str) -> u64 {
-        self.inner.seed.hash_one(token.as_bytes())
+    fn key(&self, token: &[u8]) -> u64 {
+        self.inner.seed.hash_one(token)
     }
 
     /// The principal of `token` if it was validated before and is still
     /// within its `exp` and `nbf`.
     pub fn get(&self, token: &str) -> Option<Principal> {
+        self.get_bytes(token.as_bytes())
+    }
+
+    /// Like [`get`](Self::get), for the token's bytes as they came off the
+    /// wire (no UTF-8 check needed: equal bytes are required for a hit).
+    pub fn get_bytes(&self, token: &[u8]) -> Option<Principal> {
         let key = self.key(token);
         let entry = self.inner.map.get(&key)?;
-        if &*entry.token != token {
+        if entry.token.as_bytes() != token {
             return None;
         }
         let now = ms(self.inner.clock.now());
@@ -194,14 +200,14 @@ impl TokenCache {
             exp_ms,
             nbf_ms,
         });
-        self.inner.map.insert(self.key(token), entry);
+        self.inner.map.insert(self.key(token.as_bytes()), entry);
     }
 
     /// Drops the entry of `token`; `true` if there was one.
     pub fn remove(&self, token: &str) -> bool {
         self.inner
             .map
-            .remove_if(&self.key(token), |e| &*e.token == token)
+            .remove_if(&self.key(token.as_bytes()), |e| &*e.token == token)
             .is_some()
     }
 

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
 use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
 
 /// The example's settings, read from the environment.
@@ -83,12 +82,21 @@ impl Config {
     }
 }
 
-async fn protected(Auth(who): Auth) -> Json<serde_json::Value> {
-    Json(json!({
-        "sub": who.subject(),
-        "client_id": who.client_id(),
-        "scopes": who.scopes().iter().collect::<Vec<_>>(),
-    }))
+/// The body of `/protected` and `/scoped`.
+#[derive(serde::Serialize)]
+struct Caller<'a> {
+    sub: Option<&'a str>,
+    client_id: Option<&'a str>,
+    scopes: Vec<&'a str>,
+}
+
+async fn protected(Auth(who): Auth) -> Response {
+    Json(Caller {
+        sub: who.subject(),
+        client_id: who.client_id(),
+        scopes: who.scopes().iter().collect(),
+    })
+    .into_response()
 }
 
 async fn healthz(State(v): State<JwtValidator>) -> impl IntoResponse {

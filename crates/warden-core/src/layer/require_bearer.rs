@@ -332,7 +332,7 @@ where
             }
         }
         let config = &self.config;
-        let token = match config.extractor.extract(req.headers(), req.uri()) {
+        let mut token = match config.extractor.extract_deferred(req.headers(), req.uri()) {
             Ok(Some(token)) => token,
             Ok(None) if config.optional => {
                 req.extensions_mut().insert(crate::principal::Anonymous);
@@ -357,7 +357,12 @@ where
         };
 
         // The hot path: a token validated before costs a lookup.
-        if let Some(principal) = config.cache.as_ref().and_then(|c| c.get(token.as_str())) {
+        // Equal bytes to a validated token: the grammar check is implied.
+        if let Some(principal) = config
+            .cache
+            .as_ref()
+            .and_then(|c| c.get_bytes(token.as_bytes()))
+        {
             if let Err(err) = config.admit(&principal) {
                 tracing::debug!(token = %token.fingerprint(), error = %err, "cached token refused");
                 return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
@@ -368,6 +373,11 @@ where
                     fut: self.inner.call(req),
                 },
             };
+        }
+
+        if let Err(err) = token.check() {
+            tracing::debug!(error = %err, "malformed bearer credential refused");
+            return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
         }
 
         // Take the service that was driven to readiness; leave a clone behind.
