@@ -105,7 +105,7 @@ fn layer(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("layer");
     group.bench_function("no_auth", |b| {
-        b.iter(|| rt.block_on(handler.clone().oneshot(req(false))).unwrap())
+        b.iter(|| rt.block_on(handler.oneshot(req(false))).unwrap())
     });
     group.bench_function("cached_token", |b| {
         b.iter(|| rt.block_on(authed.clone().oneshot(req(true))).unwrap())
