@@ -8,6 +8,8 @@
 //!   [`Principal`] into its extensions; [`RequireScopeLayer`] checks scopes.
 //! - [`TokenCache`] makes a token validated once cost a lookup until its
 //!   `exp`; on by default in [`RequireBearerLayer`].
+//! - [`AttachBearerLayer`] puts a token from a [`TokenSource`] on outbound
+//!   calls.
 //! - [`AuthError`] is every way a request can be refused, rendered by
 //!   [`Challenge`] as an RFC 6750 §3 challenge or a gRPC status.
 //!
@@ -20,6 +22,7 @@ pub mod challenge;
 pub mod clock;
 pub mod error;
 pub mod layer;
+pub mod outbound;
 pub mod principal;
 pub mod validator;
 
@@ -31,6 +34,10 @@ pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{
     RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture,
     ScopeFuture, ScopeRequirement,
+};
+pub use outbound::{
+    AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, StaticToken, TokenContext,
+    TokenSource, TokenSourceError,
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use validator::{TokenValidator, ValidatorFn, validator_fn};

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod env;
 pub mod error;
 pub mod fetch;
 pub mod jwks;
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
+pub use env::EnvConfig;
 pub use error::JwtError;
 pub use fetch::{Fetch, FetchResponse};
 pub use jwks::{JwksCacheConfig, KeySetStatus};

@@ -2,6 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub use warden_core::{
+    AccessToken, AttachBearer, AttachBearerLayer, StaticToken, TokenCache, TokenContext,
+    TokenSource, TokenSourceError,
+};
+pub use warden_core::{
     Anonymous, AuthError, BearerExtractor, BearerToken, Challenge, Clock, Fingerprint, GrpcCode,
     InvalidRequest, InvalidToken, ManualClock, NoCustomClaims, Principal, Protocol, RequireBearer,
     RequireBearerLayer, RequireScope, RequireScopeLayer, ScopeRequirement, Scopes, StandardClaims,
@@ -30,6 +34,12 @@ pub mod axum {
 
 #[cfg(feature = "axum")]
 pub use warden_axum::{Auth, Claims};
+
+/// tonic gRPC servers and clients ([`warden_tonic`]).
+#[cfg(feature = "tonic")]
+pub mod tonic {
+    pub use warden_tonic::*;
+}
 
 /// The workspace README's examples, compiled as doc tests.
 #[cfg(doctest)]

@@ -10,19 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use warden::jwt::EnvConfig;
 use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
 
 /// The example's settings, read from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `WARDEN_ISSUER`: expected `iss`, and discovery base.
-    pub issuer: String,
-    /// `WARDEN_AUDIENCE`: expected `aud`.
-    pub audience: String,
-    /// `WARDEN_JWKS_URL`: JWKS location (skips discovery).
-    pub jwks_url: Option<String>,
-    /// `WARDEN_ALLOW_HTTP=1`: allow http:// URLs (loopback development).
-    pub allow_http: bool,
+    /// `WARDEN_ISSUER`, `WARDEN_AUDIENCE`, `WARDEN_JWKS_URL`, `WARDEN_ALLOW_HTTP`.
+    pub jwt: EnvConfig,
     /// `WARDEN_SCOPE`: the scope `/scoped` requires (default `orders:read`).
     pub scope: String,
     /// `WARDEN_BIND`: listen address (default `127.0.0.1:3000`).
@@ -35,17 +30,9 @@ impl Config {
     /// # Errors
     /// A message naming the missing or malformed variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let need = |k: &str| {
-            get(k)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{k} is required"))
-        };
         let bind = get("WARDEN_BIND").unwrap_or_else(|| "127.0.0.1:3000".into());
         Ok(Self {
-            issuer: need("WARDEN_ISSUER")?,
-            audience: need("WARDEN_AUDIENCE")?,
-            jwks_url: get("WARDEN_JWKS_URL").filter(|v| !v.is_empty()),
-            allow_http: get("WARDEN_ALLOW_HTTP").as_deref() == Some("1"),
+            jwt: EnvConfig::from_lookup(&get)?,
             scope: get("WARDEN_SCOPE")
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "orders:read".into()),
@@ -69,16 +56,7 @@ impl Config {
     /// The validator's build error (for example an http:// URL without
     /// `WARDEN_ALLOW_HTTP=1`).
     pub fn validator(&self) -> Result<JwtValidator, warden::JwtError> {
-        let mut b = JwtValidator::builder()
-            .issuer(&self.issuer)
-            .audience(&self.audience);
-        if let Some(url) = &self.jwks_url {
-            b = b.jwks_url(url);
-        }
-        if self.allow_http {
-            b = b.dangerous().allow_http();
-        }
-        b.build()
+        self.jwt.validator()
     }
 }
 
