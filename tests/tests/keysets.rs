@@ -395,6 +395,8 @@ async fn discovery_from_an_issuer_with_a_path() {
 #[tokio::test]
 async fn background_refresh_runs_ahead_and_stops_when_dropped() {
     let issuer = TestIssuer::start().await.unwrap();
+    // No max-age: the validator's (tiny) minimum freshness applies.
+    issuer.set_cache_control(Some("no-cache".into()));
     let cfg = JwksCacheConfig::default()
         .default_ttl(Duration::from_millis(50))
         .min_ttl(Duration::from_millis(50));

@@ -24,6 +24,7 @@ pub mod error;
 pub mod layer;
 pub mod outbound;
 pub mod principal;
+pub mod revocation;
 pub mod validator;
 
 pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
@@ -40,4 +41,8 @@ pub use outbound::{
     TokenSource, TokenSourceError,
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
+pub use revocation::{
+    MemoryRevocationStore, RevocationError, RevocationStore, StoreCheck, StoreFuture,
+    revocation_id, token_hash_id,
+};
 pub use validator::{TokenValidator, ValidatorFn, validator_fn};

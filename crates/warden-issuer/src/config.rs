@@ -1,0 +1,333 @@
+//! The issuer's configuration (TOML): clients, resources and their scopes,
+//! development users, signing keys. RFC 6749 §2 (client registration,
+//! <https://www.rfc-editor.org/rfc/rfc6749#section-2>), RFC 8707 (resources).
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::SigningAlg;
+
+/// A grant type a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Grant {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636) required.
+    AuthorizationCode,
+    /// RFC 6749 §6, with rotation and reuse detection.
+    RefreshToken,
+    /// RFC 8693.
+    #[serde(rename = "token-exchange")]
+    TokenExchange,
+}
+
+/// The token format of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenFormat {
+    /// RFC 9068 JWT access tokens.
+    #[default]
+    Jwt,
+    /// Random reference tokens, validated by introspection (RFC 7662).
+    Opaque,
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// `client_id`.
+    pub id: String,
+    /// The secret of a confidential client (client_secret_basic / _post).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// A public client (no secret; PKCE required).
+    #[serde(default)]
+    pub public: bool,
+    /// The client's public keys for private_key_jwt (RFC 7523), a JWK Set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+    /// Allowed grants.
+    pub grants: Vec<Grant>,
+    /// Scopes the client may have.
+    pub scopes: Vec<String>,
+    /// The audience of tokens sent *to* this client (the audience a subject
+    /// token must carry for this client to exchange it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Audiences this client may exchange tokens toward (RFC 8693).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange_to: Vec<String>,
+    /// Exact redirect URIs (authorization code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    /// The audience of tokens issued to this client through the
+    /// authorization code flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_audience: Option<String>,
+}
+
+/// A protected resource (an audience) and its scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResourceConfig {
+    /// The audience, such as `api://orders`.
+    pub audience: String,
+    /// JWT or opaque tokens.
+    #[serde(default)]
+    pub format: TokenFormat,
+    /// Access token lifetime in seconds.
+    pub lifetime_secs: u64,
+    /// The scopes this resource knows.
+    pub scopes: Vec<String>,
+}
+
+/// A development user for the login page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UserConfig {
+    /// The user name (the tokens' `sub`).
+    pub username: String,
+    /// The password (development only).
+    pub password: String,
+}
+
+/// Signing keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KeysConfig {
+    /// The algorithm of generated keys (RS256, ES256 or EdDSA).
+    pub algorithm: String,
+    /// How long a new key is published before it signs (seconds), so that
+    /// resource servers' key caches learn it first.
+    #[serde(default)]
+    pub publish_lead_secs: u64,
+}
+
+impl KeysConfig {
+    /// The algorithm as an enum.
+    ///
+    /// # Errors
+    /// For an algorithm the issuer does not generate keys for.
+    pub fn alg(&self) -> Result<SigningAlg, String> {
+        match self.algorithm.as_str() {
+            "RS256" => Ok(SigningAlg::RS256),
+            "PS256" => Ok(SigningAlg::PS256),
+            "ES256" => Ok(SigningAlg::ES256),
+            "ES384" => Ok(SigningAlg::ES384),
+            "EdDSA" => Ok(SigningAlg::EdDSA),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?} (RS256, PS256, ES256, ES384, EdDSA)"
+            )),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IssuerConfig {
+    /// The issuer URL; defaults to `http://<bind address>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Signing keys.
+    pub keys: KeysConfig,
+    /// Registered clients.
+    pub clients: Vec<ClientConfig>,
+    /// Protected resources.
+    pub resources: Vec<ResourceConfig>,
+    /// Development users.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn client(id: &str, grants: &[Grant], scopes: &[&str]) -> ClientConfig {
+    ClientConfig {
+        id: id.into(),
+        secret: Some(format!("{id}-secret")),
+        public: false,
+        jwks: None,
+        grants: grants.to_vec(),
+        scopes: strings(scopes),
+        audience: None,
+        exchange_to: Vec::new(),
+        redirect_uris: Vec::new(),
+        token_audience: None,
+    }
+}
+
+fn resource(aud: &str, format: TokenFormat, scopes: &[&str]) -> ResourceConfig {
+    ResourceConfig {
+        audience: aud.into(),
+        format,
+        lifetime_secs: 600,
+        scopes: strings(scopes),
+    }
+}
+
+impl IssuerConfig {
+    /// The development configuration the demo and examples rely on.
+    pub fn dev() -> Self {
+        use Grant::*;
+        let mut gateway = client(
+            "svc-gateway",
+            &[ClientCredentials, TokenExchange],
+            &["orders:read", "orders:write"],
+        );
+        gateway.audience = Some("api://gateway".into());
+        gateway.exchange_to = strings(&["api://orders"]);
+        let mut orders = client(
+            "svc-orders",
+            &[ClientCredentials, TokenExchange],
+            &["orders:read", "inventory:read", "inventory:write"],
+        );
+        orders.audience = Some("api://orders".into());
+        orders.exchange_to = strings(&["api://inventory"]);
+        let mut web = client(
+            "web-app",
+            &[AuthorizationCode, RefreshToken],
+            &["orders:read", "orders:write"],
+        );
+        web.secret = None;
+        web.public = true;
+        web.redirect_uris = strings(&["http://127.0.0.1:8080/callback"]);
+        web.token_audience = Some("api://gateway".into());
+        Self {
+            issuer: None,
+            keys: KeysConfig {
+                algorithm: "RS256".into(),
+                publish_lead_secs: 0,
+            },
+            clients: vec![
+                client(
+                    "svc-batch",
+                    &[ClientCredentials],
+                    &["orders:read", "ledger:read"],
+                ),
+                gateway,
+                orders,
+                web,
+            ],
+            resources: vec![
+                resource(
+                    "api://gateway",
+                    TokenFormat::Jwt,
+                    &["orders:read", "orders:write"],
+                ),
+                resource(
+                    "api://orders",
+                    TokenFormat::Jwt,
+                    &["orders:read", "orders:write"],
+                ),
+                resource(
+                    "api://inventory",
+                    TokenFormat::Jwt,
+                    &["inventory:read", "inventory:write"],
+                ),
+                resource("api://ledger", TokenFormat::Opaque, &["ledger:read"]),
+            ],
+            users: vec![UserConfig {
+                username: "alice".into(),
+                password: "alice-password".into(),
+            }],
+        }
+    }
+
+    /// Parses a TOML configuration and checks it.
+    ///
+    /// # Errors
+    /// A message for a syntax error or an inconsistent configuration.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks references between clients and resources.
+    ///
+    /// # Errors
+    /// A message naming the inconsistency.
+    pub fn check(&self) -> Result<(), String> {
+        self.keys.alg()?;
+        let known = |aud: &str| self.resources.iter().any(|r| r.audience == aud);
+        for c in &self.clients {
+            if c.public == c.secret.is_some() && c.jwks.is_none() {
+                return Err(format!(
+                    "client {}: either public = true or a secret (or jwks), not both",
+                    c.id
+                ));
+            }
+            for aud in c.exchange_to.iter().chain(c.token_audience.iter()) {
+                if !known(aud) {
+                    return Err(format!("client {}: unknown resource {aud}", c.id));
+                }
+            }
+            if c.grants.contains(&Grant::AuthorizationCode) && c.redirect_uris.is_empty() {
+                return Err(format!(
+                    "client {}: authorization_code needs redirect_uris",
+                    c.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The client with this id.
+    pub fn client(&self, id: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    /// The resource with this audience.
+    pub fn resource(&self, audience: &str) -> Option<&ResourceConfig> {
+        self.resources.iter().find(|r| r.audience == audience)
+    }
+
+    /// The longest access-token lifetime (how long a retired key stays published).
+    pub fn max_lifetime_secs(&self) -> u64 {
+        self.resources
+            .iter()
+            .map(|r| r.lifetime_secs)
+            .max()
+            .unwrap_or(600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_config_round_trips_through_toml() {
+        let dev = IssuerConfig::dev();
+        dev.check().unwrap();
+        let text = dev.to_toml();
+        assert!(text.contains("svc-gateway-secret"), "{text}");
+        assert_eq!(IssuerConfig::from_toml(&text).unwrap(), dev);
+        assert_eq!(
+            dev.client("web-app").unwrap().token_audience.as_deref(),
+            Some("api://gateway")
+        );
+    }
+
+    #[test]
+    fn inconsistent_configs_are_refused() {
+        let mut c = IssuerConfig::dev();
+        c.clients[1].exchange_to.push("api://nowhere".into());
+        assert!(c.check().unwrap_err().contains("api://nowhere"));
+        let mut c = IssuerConfig::dev();
+        c.keys.algorithm = "HS256".into();
+        assert!(c.check().is_err());
+        assert!(IssuerConfig::from_toml("not = [toml").is_err());
+    }
+}

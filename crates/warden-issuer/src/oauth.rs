@@ -1,0 +1,1224 @@
+//! The OAuth 2.0 endpoints: token (RFC 6749 §3.2, §4.1, §4.4, §6; RFC 8693
+//! token exchange; RFC 7636 PKCE; RFC 8707 resource indicators), authorize
+//! with a minimal login and consent page, introspection (RFC 7662) and
+//! revocation (RFC 7009). Errors follow RFC 6749 §5.2
+//! (<https://www.rfc-editor.org/rfc/rfc6749#section-5.2>).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use warden_core::{RevocationStore, token_hash_id};
+
+use crate::config::{ClientConfig, Grant, IssuerConfig, TokenFormat};
+use crate::mint::{b64, sign_jwt};
+use crate::server::{Code, OpaqueEntry, RefreshEntry, Shared, fresh_id, lock, now_secs};
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const TT_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+const CODE_LIFETIME: Duration = Duration::from_secs(60);
+const REFRESH_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// An RFC 6749 §5.2 error response.
+#[derive(Debug)]
+pub(crate) struct OAuthError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, description: impl Into<String>) -> Self {
+        let status = if code == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+fn err(code: &'static str, description: impl Into<String>) -> OAuthError {
+    OAuthError::new(code, description)
+}
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code, "error_description": self.description});
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if self.code == "invalid_client" {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"warden-issuer\""),
+            );
+        }
+        no_store(res)
+    }
+}
+
+/// Form parameters; a parameter sent twice is `invalid_request` (RFC 6749 §3.1).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut it = self.0.iter().filter(|(k, _)| k == name);
+        let first = it.next().map(|(_, v)| v.as_str());
+        if it.next().is_some() {
+            return Err(err(
+                "invalid_request",
+                format!("parameter {name} given more than once"),
+            ));
+        }
+        Ok(first.filter(|v| !v.is_empty()))
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)?
+            .ok_or_else(|| err("invalid_request", format!("missing parameter {name}")))
+    }
+
+    fn scopes(&self) -> Result<Option<Vec<String>>, OAuthError> {
+        Ok(self.get("scope")?.map(|s| {
+            let mut v: Vec<String> = s
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        }))
+    }
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    // Hash first so the comparison is over equal lengths.
+    let da = digest::digest(&digest::SHA256, a.as_bytes());
+    let db = digest::digest(&digest::SHA256, b.as_bytes());
+    aws_lc_rs::constant_time::verify_slices_are_equal(da.as_ref(), db.as_ref()).is_ok()
+}
+
+fn form_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Authenticates the client of a token, introspection or revocation request
+/// (RFC 6749 §2.3; RFC 7523 §2.2 for private_key_jwt).
+async fn authenticate_client(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<ClientConfig, OAuthError> {
+    let fail = |why: &str| {
+        err(
+            "invalid_client",
+            format!("client authentication failed: {why}"),
+        )
+    };
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    let secret_param = params.get("client_secret")?;
+    let assertion = params.get("client_assertion")?;
+    let methods = [basic.is_some(), secret_param.is_some(), assertion.is_some()];
+    if methods.iter().filter(|m| **m).count() > 1 {
+        return Err(err(
+            "invalid_request",
+            "more than one client authentication method",
+        ));
+    }
+    if let Some(b) = basic {
+        let raw = STANDARD
+            .decode(b.trim())
+            .map_err(|_| fail("malformed Basic credentials"))?;
+        let raw = String::from_utf8(raw).map_err(|_| fail("malformed Basic credentials"))?;
+        let (id, secret) = raw
+            .split_once(':')
+            .ok_or_else(|| fail("malformed Basic credentials"))?;
+        let id = form_decode(id).ok_or_else(|| fail("malformed Basic credentials"))?;
+        let secret = form_decode(secret).ok_or_else(|| fail("malformed Basic credentials"))?;
+        if let Some(p) = params.get("client_id")?
+            && p != id
+        {
+            return Err(err(
+                "invalid_request",
+                "client_id does not match the credentials",
+            ));
+        }
+        let client = cfg.client(&id).ok_or_else(|| fail("unknown client"))?;
+        return match &client.secret {
+            Some(s) if constant_time_eq(s, &secret) => Ok(client.clone()),
+            _ => Err(fail("bad credentials")),
+        };
+    }
+    if let Some(a) = assertion {
+        if params.get("client_assertion_type")? != Some(JWT_BEARER_ASSERTION) {
+            return Err(err(
+                "invalid_request",
+                "client_assertion_type must be jwt-bearer",
+            ));
+        }
+        return verify_assertion(shared, cfg, a, params.get("client_id")?).await;
+    }
+    let id = params
+        .get("client_id")?
+        .ok_or_else(|| fail("no client credentials"))?;
+    let client = cfg.client(id).ok_or_else(|| fail("unknown client"))?;
+    match (secret_param, &client.secret) {
+        (Some(given), Some(s)) if constant_time_eq(s, given) => Ok(client.clone()),
+        (None, _) if client.public => Ok(client.clone()),
+        _ => Err(fail("bad credentials")),
+    }
+}
+
+/// RFC 7523 client assertion: iss = sub = client_id, aud = the token
+/// endpoint or the issuer, a single-use jti, signed by a key of the client's
+/// JWK Set.
+async fn verify_assertion(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> Result<ClientConfig, OAuthError> {
+    let fail = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
+    let payload = assertion
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| fail("malformed"))?;
+    let claims: Value = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| fail("malformed"))?;
+    let iss = claims["iss"].as_str().ok_or_else(|| fail("no iss"))?;
+    if client_id.is_some_and(|c| c != iss) {
+        return Err(fail("client_id does not match iss"));
+    }
+    let client = cfg.client(iss).ok_or_else(|| fail("unknown client"))?;
+    let jwks = client
+        .jwks
+        .as_deref()
+        .ok_or_else(|| fail("client has no registered keys"))?;
+    let keys =
+        warden_jwt::KeySet::from_jwks(jwks.as_bytes()).map_err(|_| fail("client keys unusable"))?;
+    let validator = warden_jwt::JwtValidator::builder()
+        .issuer(iss)
+        .audiences([shared.endpoint("/token"), shared.issuer.clone()])
+        .keys(keys)
+        .build()
+        .map_err(|_| fail("client keys unusable"))?;
+    let p = validator
+        .validate_token(assertion)
+        .await
+        .map_err(|e| fail(&e.to_string()))?;
+    if p.subject() != Some(iss) {
+        return Err(fail("sub must equal iss"));
+    }
+    let jti = p.claims().jwt_id.clone().ok_or_else(|| fail("no jti"))?;
+    let exp = p.expires_at().unwrap_or_else(SystemTime::now);
+    let mut used = lock(&shared.assertion_jtis);
+    let now = SystemTime::now();
+    used.retain(|_, t| *t > now);
+    if used.insert(format!("{iss}/{jti}"), exp).is_some() {
+        return Err(fail("jti already used"));
+    }
+    Ok(client.clone())
+}
+
+/// The audience and scopes of a token request (RFC 8707 target resolution).
+fn resolve_target(
+    cfg: &IssuerConfig,
+    client: &ClientConfig,
+    resource: Option<&str>,
+    requested: Option<&[String]>,
+    fixed_audience: Option<&str>,
+) -> Result<(String, Vec<String>), OAuthError> {
+    let audience = match (resource.or(fixed_audience), requested) {
+        (Some(r), _) => {
+            cfg.resource(r)
+                .ok_or_else(|| err("invalid_target", format!("unknown resource {r}")))?;
+            r.to_owned()
+        }
+        (None, Some(scopes)) if !scopes.is_empty() => {
+            let mut owners: Vec<&str> = cfg
+                .resources
+                .iter()
+                .filter(|r| scopes.iter().all(|s| r.scopes.contains(s)))
+                .map(|r| r.audience.as_str())
+                .collect();
+            owners.dedup();
+            match owners.as_slice() {
+                [one] => (*one).to_owned(),
+                [] => {
+                    return Err(err(
+                        "invalid_scope",
+                        "no single resource knows all requested scopes",
+                    ));
+                }
+                _ => {
+                    return Err(err(
+                        "invalid_target",
+                        "the requested scopes belong to several resources; name one with resource",
+                    ));
+                }
+            }
+        }
+        (None, _) => {
+            let owners: Vec<&str> = cfg
+                .resources
+                .iter()
+                .filter(|r| client.scopes.iter().any(|s| r.scopes.contains(s)))
+                .map(|r| r.audience.as_str())
+                .collect();
+            match owners.as_slice() {
+                [one] => (*one).to_owned(),
+                _ => {
+                    return Err(err(
+                        "invalid_target",
+                        "name the target with the resource parameter",
+                    ));
+                }
+            }
+        }
+    };
+    let res = cfg
+        .resource(&audience)
+        .ok_or_else(|| err("invalid_target", "unknown resource"))?;
+    let allowed: Vec<String> = client
+        .scopes
+        .iter()
+        .filter(|s| res.scopes.contains(s))
+        .cloned()
+        .collect();
+    let scopes = match requested {
+        Some(req) if !req.is_empty() => {
+            if let Some(bad) = req.iter().find(|s| !allowed.contains(s)) {
+                return Err(err(
+                    "invalid_scope",
+                    format!(
+                        "scope {bad} is not available to {} for {audience}",
+                        client.id
+                    ),
+                ));
+            }
+            req.to_vec()
+        }
+        _ => allowed,
+    };
+    if scopes.is_empty() {
+        return Err(err(
+            "invalid_target",
+            format!("{} has no scope for {audience}", client.id),
+        ));
+    }
+    Ok((audience, scopes))
+}
+
+struct Issued {
+    access_token: String,
+    expires_in: u64,
+    jti: String,
+    exp: SystemTime,
+}
+
+/// Issues an access token (RFC 9068 JWT, or opaque by the resource's format).
+// Every argument is a distinct claim of the token; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+fn issue_access_token(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    sub: &str,
+    client_id: &str,
+    audience: &str,
+    scopes: &[String],
+    act: Option<Value>,
+    not_after: Option<u64>,
+) -> Result<Issued, OAuthError> {
+    let res = cfg
+        .resource(audience)
+        .ok_or_else(|| err("invalid_target", "unknown resource"))?;
+    let now = now_secs();
+    let mut exp = now + res.lifetime_secs;
+    if let Some(limit) = not_after {
+        exp = exp.min(limit);
+    }
+    if exp <= now {
+        return Err(err("invalid_grant", "the subject token has expired"));
+    }
+    let jti = fresh_id();
+    let mut claims = json!({
+        "iss": shared.issuer,
+        "sub": sub,
+        "aud": audience,
+        "exp": exp,
+        "iat": now,
+        "jti": jti,
+        "client_id": client_id,
+        "scope": scopes.join(" "),
+    });
+    if let Some(act) = act {
+        claims["act"] = act;
+    }
+    let exp_time = UNIX_EPOCH + Duration::from_secs(exp);
+    let access_token = match res.format {
+        TokenFormat::Jwt => {
+            let key = shared
+                .signing_key()
+                .ok_or_else(|| err("server_error", "no signing key"))?;
+            let header = json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "at+jwt"});
+            sign_jwt(&header, &claims, &key).map_err(|_| err("server_error", "signing failed"))?
+        }
+        TokenFormat::Opaque => {
+            let mut raw = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut raw).map_err(|_| err("server_error", "no randomness"))?;
+            let token = b64(&raw);
+            lock(&shared.opaque).insert(
+                token.clone(),
+                OpaqueEntry {
+                    claims,
+                    expires_at: exp_time,
+                },
+            );
+            token
+        }
+    };
+    Ok(Issued {
+        access_token,
+        expires_in: exp - now,
+        jti,
+        exp: exp_time,
+    })
+}
+
+fn token_response(issued: &Issued, scopes: &[String], extra: Value) -> Response {
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": scopes.join(" "),
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    no_store(axum::Json(body).into_response())
+}
+
+fn require_grant(client: &ClientConfig, grant: Grant) -> Result<(), OAuthError> {
+    if client.grants.contains(&grant) {
+        Ok(())
+    } else {
+        Err(err(
+            "unauthorized_client",
+            format!("{} may not use this grant", client.id),
+        ))
+    }
+}
+
+/// `POST /token`.
+pub(crate) async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    shared.token_hits.fetch_add(1, Ordering::SeqCst);
+    match token_inner(&shared, &headers, &Params(form)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = e.code, description = %e.description, "token request refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn token_inner(
+    shared: &Shared,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let cfg = shared.config();
+    let grant = params.require("grant_type")?;
+    let client = authenticate_client(shared, &cfg, headers, params).await?;
+    match grant {
+        "client_credentials" => {
+            require_grant(&client, Grant::ClientCredentials)?;
+            if client.public {
+                return Err(err(
+                    "unauthorized_client",
+                    "public clients cannot use client_credentials",
+                ));
+            }
+            let requested = params.scopes()?;
+            let (aud, scopes) = resolve_target(
+                &cfg,
+                &client,
+                params.get("resource")?,
+                requested.as_deref(),
+                None,
+            )?;
+            let issued = issue_access_token(
+                shared, &cfg, &client.id, &client.id, &aud, &scopes, None, None,
+            )?;
+            Ok(token_response(&issued, &scopes, json!({})))
+        }
+        "authorization_code" => authorization_code_grant(shared, &cfg, &client, params).await,
+        "refresh_token" => refresh_grant(shared, &cfg, &client, params).await,
+        TOKEN_EXCHANGE => exchange_grant(shared, &cfg, &client, params).await,
+        other => Err(err(
+            "unsupported_grant_type",
+            format!("grant_type {other} is not supported"),
+        )),
+    }
+}
+
+/// What a code or refresh grant carries forward (four strings and scopes).
+type Granted = (String, String, Vec<String>, String);
+
+fn pkce_s256(verifier: &str) -> String {
+    b64(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
+fn new_refresh_token(
+    shared: &Shared,
+    family: String,
+    client: &str,
+    user: &str,
+    scopes: &[String],
+    audience: &str,
+) -> String {
+    let mut raw = [0u8; 32];
+    let _ = aws_lc_rs::rand::fill(&mut raw);
+    let token = b64(&raw);
+    lock(&shared.refresh).insert(
+        token.clone(),
+        RefreshEntry {
+            family,
+            client_id: client.to_owned(),
+            user: user.to_owned(),
+            scopes: scopes.to_vec(),
+            audience: audience.to_owned(),
+            expires_at: SystemTime::now() + REFRESH_LIFETIME,
+            used: false,
+        },
+    );
+    token
+}
+
+async fn authorization_code_grant(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    require_grant(client, Grant::AuthorizationCode)?;
+    let code = params.require("code")?;
+    let redirect_uri = params.require("redirect_uri")?;
+    let verifier = params.get("code_verifier")?;
+    // Take what is needed under the lock (no await while it is held); reuse
+    // revokes what the code issued.
+    let taken: Result<Result<Granted, Vec<(String, SystemTime)>>, OAuthError> = (|| {
+        let mut codes = lock(&shared.codes);
+        let entry = codes
+            .get_mut(code)
+            .ok_or_else(|| err("invalid_grant", "unknown or expired code"))?;
+        if entry.used {
+            return Ok(Err(std::mem::take(&mut entry.issued)));
+        }
+        if entry.client_id != client.id {
+            return Err(err(
+                "invalid_grant",
+                "the code was issued to another client",
+            ));
+        }
+        if entry.expires_at <= SystemTime::now() {
+            return Err(err("invalid_grant", "the code has expired"));
+        }
+        if entry.redirect_uri != redirect_uri {
+            return Err(err(
+                "invalid_grant",
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        let verifier = verifier.ok_or_else(|| {
+            err(
+                "invalid_request",
+                "missing code_verifier (PKCE is required)",
+            )
+        })?;
+        if !(43..=128).contains(&verifier.len())
+            || !constant_time_eq(&pkce_s256(verifier), &entry.challenge)
+        {
+            entry.used = true;
+            return Err(err(
+                "invalid_grant",
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        entry.used = true;
+        Ok(Ok((
+            entry.user.clone(),
+            fresh_id(),
+            entry.scopes.clone(),
+            entry.audience.clone(),
+        )))
+    })();
+    let (user, family, scopes, audience) = match taken? {
+        Ok(t) => t,
+        Err(issued) => {
+            for (jti, exp) in issued {
+                let _ = shared.revocations.revoke(&jti, exp).await;
+            }
+            return Err(err(
+                "invalid_grant",
+                "the code was already used; tokens issued from it are revoked",
+            ));
+        }
+    };
+    let issued = issue_access_token(
+        shared, cfg, &user, &client.id, &audience, &scopes, None, None,
+    )?;
+    if let Some(entry) = lock(&shared.codes).get_mut(code) {
+        entry.issued.push((issued.jti.clone(), issued.exp));
+    }
+    let mut extra = json!({});
+    if client.grants.contains(&Grant::RefreshToken) {
+        extra["refresh_token"] = json!(new_refresh_token(
+            shared, family, &client.id, &user, &scopes, &audience
+        ));
+    }
+    Ok(token_response(&issued, &scopes, extra))
+}
+
+async fn refresh_grant(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    require_grant(client, Grant::RefreshToken)?;
+    let presented = params.require("refresh_token")?;
+    let requested = params.scopes()?;
+    let taken: Result<Result<Granted, String>, OAuthError> = (|| {
+        let mut refresh = lock(&shared.refresh);
+        let entry = refresh
+            .get_mut(presented)
+            .ok_or_else(|| err("invalid_grant", "unknown refresh token"))?;
+        if entry.client_id != client.id {
+            return Err(err(
+                "invalid_grant",
+                "the refresh token was issued to another client",
+            ));
+        }
+        if lock(&shared.dead_families).contains_key(&entry.family) {
+            return Err(err("invalid_grant", "the refresh token was revoked"));
+        }
+        if entry.used {
+            // Reuse: someone holds a stolen copy.
+            return Ok(Err(entry.family.clone()));
+        }
+        if entry.expires_at <= SystemTime::now() {
+            return Err(err("invalid_grant", "the refresh token has expired"));
+        }
+        entry.used = true;
+        Ok(Ok((
+            entry.family.clone(),
+            entry.user.clone(),
+            entry.scopes.clone(),
+            entry.audience.clone(),
+        )))
+    })();
+    let (family, user, scopes, audience) = match taken? {
+        Ok(t) => t,
+        Err(family) => {
+            revoke_family(shared, &family).await;
+            return Err(err(
+                "invalid_grant",
+                "refresh token reuse detected; the token family is revoked",
+            ));
+        }
+    };
+    let granted = match requested {
+        Some(req) if !req.is_empty() => {
+            if let Some(bad) = req.iter().find(|s| !scopes.contains(s)) {
+                return Err(err(
+                    "invalid_scope",
+                    format!("scope {bad} was not granted originally"),
+                ));
+            }
+            req
+        }
+        _ => scopes.clone(),
+    };
+    let issued = issue_access_token(
+        shared, cfg, &user, &client.id, &audience, &granted, None, None,
+    )?;
+    lock(&shared.dead_families)
+        .entry(format!("live:{family}"))
+        .or_default()
+        .push((issued.jti.clone(), issued.exp));
+    let rt = new_refresh_token(shared, family, &client.id, &user, &scopes, &audience);
+    Ok(token_response(
+        &issued,
+        &granted,
+        json!({"refresh_token": rt}),
+    ))
+}
+
+/// Revokes every refresh token of a family and the access tokens it issued.
+async fn revoke_family(shared: &Shared, family: &str) {
+    let issued = {
+        let mut dead = lock(&shared.dead_families);
+        let issued = dead.remove(&format!("live:{family}")).unwrap_or_default();
+        dead.insert(family.to_owned(), Vec::new());
+        issued
+    };
+    for (jti, exp) in issued {
+        let _ = shared.revocations.revoke(&jti, exp).await;
+    }
+}
+
+/// The claims of a token this issuer issued, if it is active: a JWT signed
+/// by one of its keys and unexpired, or a live opaque token; never revoked.
+pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Value> {
+    let now = SystemTime::now();
+    if let Some(e) = lock(&shared.opaque).get(token) {
+        if e.expires_at <= now
+            || shared
+                .revocations
+                .is_revoked(&token_hash_id(token))
+                .unwrap_or(true)
+        {
+            return None;
+        }
+        return Some(e.claims.clone());
+    }
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(token.split('.').next()?)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())?;
+    let key = shared.key(header["kid"].as_str()?)?;
+    let jwk = key.public_jwk()?;
+    let keys = warden_jwt::KeySet::from_jwks_value(&json!({"keys": [jwk]})).ok()?;
+    let validator = warden_jwt::JwtValidator::builder()
+        .issuer(&shared.issuer)
+        .keys(keys)
+        .leeway(Duration::ZERO)
+        .dangerous()
+        .skip_audience_check()
+        .build()
+        .ok()?;
+    let p = validator.validate_token(token).await.ok()?;
+    let jti = p.claims().jwt_id.clone()?;
+    if shared.revocations.is_revoked(&jti).unwrap_or(true) {
+        return None;
+    }
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    serde_json::from_slice(&payload).ok()
+}
+
+fn audiences_of(claims: &Value) -> Vec<String> {
+    match &claims["aud"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+async fn exchange_grant(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    require_grant(client, Grant::TokenExchange)?;
+    let subject_token = params.require("subject_token")?;
+    let subject_type = params.require("subject_token_type")?;
+    if subject_type != TT_ACCESS_TOKEN && subject_type != TT_JWT {
+        return Err(err(
+            "invalid_request",
+            "subject_token_type must be access_token or jwt",
+        ));
+    }
+    if let Some(rt) = params.get("requested_token_type")?
+        && rt != TT_ACCESS_TOKEN
+        && rt != TT_JWT
+    {
+        return Err(err(
+            "invalid_request",
+            "only access tokens can be requested",
+        ));
+    }
+    let audience_param = params.get("audience")?;
+    let resource_param = params.get("resource")?;
+    let target = match (audience_param, resource_param) {
+        (Some(a), Some(r)) if a != r => {
+            return Err(err("invalid_target", "audience and resource disagree"));
+        }
+        (a, r) => a.or(r),
+    };
+    let subject = active_claims(shared, subject_token)
+        .await
+        .ok_or_else(|| err("invalid_grant", "the subject token is not active"))?;
+    let own = client.audience.as_deref().ok_or_else(|| {
+        err(
+            "unauthorized_client",
+            "the client has no audience of its own",
+        )
+    })?;
+    if !audiences_of(&subject).iter().any(|a| a == own) {
+        return Err(err(
+            "invalid_grant",
+            format!("the subject token is not for {own}"),
+        ));
+    }
+    let target = match target {
+        Some(t) => t.to_owned(),
+        None => match client.exchange_to.as_slice() {
+            [one] => one.clone(),
+            _ => return Err(err("invalid_target", "name the target audience")),
+        },
+    };
+    if !client.exchange_to.contains(&target) {
+        return Err(err(
+            "invalid_target",
+            format!("{} may not exchange toward {target}", client.id),
+        ));
+    }
+    let requested = params.scopes()?;
+    let (aud, scopes) = resolve_target(cfg, client, Some(&target), requested.as_deref(), None)?;
+    let sub = subject["sub"]
+        .as_str()
+        .ok_or_else(|| err("invalid_grant", "the subject token has no sub"))?;
+    // RFC 8693 §4.1: the current actor, nesting the previous chain.
+    let mut act = json!({"sub": client.id});
+    if let Some(prev) = subject.get("act").filter(|v| v.is_object()) {
+        act["act"] = prev.clone();
+    }
+    let subject_exp = subject["exp"].as_u64();
+    let issued = issue_access_token(
+        shared,
+        cfg,
+        sub,
+        &client.id,
+        &aud,
+        &scopes,
+        Some(act),
+        subject_exp,
+    )?;
+    Ok(token_response(
+        &issued,
+        &scopes,
+        json!({"issued_token_type": TT_ACCESS_TOKEN}),
+    ))
+}
+
+/// `POST /introspect` (RFC 7662 §2): callers must authenticate.
+pub(crate) async fn introspect(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let params = Params(form);
+    let cfg = shared.config();
+    let result = async {
+        let caller = authenticate_client(&shared, &cfg, &headers, &params).await?;
+        if caller.public {
+            return Err(err("invalid_client", "public clients may not introspect"));
+        }
+        let token = params.require("token")?;
+        let body = match active_claims(&shared, token).await {
+            Some(mut c) => {
+                c["active"] = json!(true);
+                c["token_type"] = json!("Bearer");
+                c
+            }
+            None => match refresh_info(&shared, token) {
+                Some(v) => v,
+                None => json!({"active": false}),
+            },
+        };
+        Ok(no_store(axum::Json(body).into_response()))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn refresh_info(shared: &Shared, token: &str) -> Option<Value> {
+    let refresh = lock(&shared.refresh);
+    let e = refresh.get(token)?;
+    if e.used
+        || e.expires_at <= SystemTime::now()
+        || lock(&shared.dead_families).contains_key(&e.family)
+    {
+        return None;
+    }
+    Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "client_id": e.client_id,
+        "sub": e.user,
+        "scope": e.scopes.join(" "),
+        "exp": e.expires_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+    }))
+}
+
+/// `POST /revoke` (RFC 7009 §2): 200 for unknown tokens too.
+pub(crate) async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let params = Params(form);
+    let cfg = shared.config();
+    let result = async {
+        let caller = authenticate_client(&shared, &cfg, &headers, &params).await?;
+        let token = params.require("token")?;
+        // Refresh tokens: the whole family.
+        let family = lock(&shared.refresh)
+            .get(token)
+            .map(|e| (e.family.clone(), e.client_id.clone()));
+        if let Some((family, owner)) = family {
+            if owner != caller.id {
+                return Err(err(
+                    "unauthorized_client",
+                    "the token was issued to another client",
+                ));
+            }
+            revoke_family(&shared, &family).await;
+            return Ok(StatusCode::OK.into_response());
+        }
+        if let Some(claims) = active_claims(&shared, token).await {
+            let owner = claims["client_id"].as_str().unwrap_or_default();
+            let aud = audiences_of(&claims);
+            let is_resource = caller
+                .audience
+                .as_deref()
+                .is_some_and(|a| aud.iter().any(|x| x == a));
+            if owner != caller.id && !is_resource {
+                return Err(err(
+                    "unauthorized_client",
+                    "the token was issued to another client",
+                ));
+            }
+            let exp = UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64().unwrap_or(0));
+            let id = if lock(&shared.opaque).contains_key(token) {
+                token_hash_id(token)
+            } else {
+                claims["jti"].as_str().unwrap_or_default().to_owned()
+            };
+            shared
+                .revocations
+                .revoke(&id, exp)
+                .await
+                .map_err(|e| err("temporarily_unavailable", e.to_string()))?;
+            // A revoked opaque token must also stop introspecting as active.
+            if let Some(jti) = claims["jti"].as_str()
+                && id != jti
+            {
+                let _ = shared.revocations.revoke(jti, exp).await;
+            }
+        }
+        Ok(StatusCode::OK.into_response())
+    }
+    .await;
+    no_store(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+struct AuthzRequest {
+    client: ClientConfig,
+    redirect_uri: String,
+    state: Option<String>,
+    scopes: Vec<String>,
+    audience: String,
+    challenge: String,
+}
+
+fn redirect_error(
+    redirect_uri: &str,
+    code: &str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    let mut url = format!(
+        "{redirect_uri}?error={code}&error_description={}",
+        urlencode(description)
+    );
+    if let Some(s) = state {
+        url.push_str(&format!("&state={}", urlencode(s)));
+    }
+    Redirect::to(&url).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Checks an authorization request. `Err(response)` is either an error page
+/// (bad client or redirect URI: never redirect there) or a redirect carrying
+/// the error.
+fn check_authz(cfg: &IssuerConfig, params: &Params) -> Result<AuthzRequest, Box<Response>> {
+    let page = |msg: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Html(format!("<h1>Bad request</h1><p>{}</p>", html_escape(msg))),
+        )
+            .into_response()
+            .into()
+    };
+    let client_id = params
+        .get("client_id")
+        .ok()
+        .flatten()
+        .ok_or_else(|| page("missing client_id"))?;
+    let client = cfg
+        .client(client_id)
+        .ok_or_else(|| page("unknown client"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok()
+        .flatten()
+        .ok_or_else(|| page("missing redirect_uri"))?;
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(page("redirect_uri is not registered for this client"));
+    }
+    let state = params.get("state").ok().flatten().map(str::to_owned);
+    let fail =
+        |code: &str, msg: &str| Box::new(redirect_error(redirect_uri, code, msg, state.as_deref()));
+    if params.get("response_type").ok().flatten() != Some("code") {
+        return Err(fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    if !client.grants.contains(&Grant::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "the client may not use the code flow",
+        ));
+    }
+    let challenge = params
+        .get("code_challenge")
+        .ok()
+        .flatten()
+        .ok_or_else(|| fail("invalid_request", "PKCE is required: send code_challenge"))?;
+    if params.get("code_challenge_method").ok().flatten() != Some("S256") {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    if challenge.len() != 43 {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256",
+        ));
+    }
+    let requested = params
+        .scopes()
+        .map_err(|_| fail("invalid_request", "scope given twice"))?;
+    let (audience, scopes) = resolve_target(
+        cfg,
+        client,
+        params.get("resource").ok().flatten(),
+        requested.as_deref(),
+        client.token_audience.as_deref(),
+    )
+    .map_err(|e| fail(e.code, &e.description))?;
+    Ok(AuthzRequest {
+        client: client.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        state,
+        scopes,
+        audience,
+        challenge: challenge.to_owned(),
+    })
+}
+
+fn login_page(params: &Params, req: &AuthzRequest, error: Option<&str>) -> Response {
+    let hidden: String = params
+        .0
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "username" | "password" | "decision"))
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                html_escape(k),
+                html_escape(v)
+            )
+        })
+        .collect();
+    let error = error
+        .map(|e| format!(r#"<p class="error">{}</p>"#, html_escape(e)))
+        .unwrap_or_default();
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    let body = format!(
+        r#"<!doctype html><html><head><title>warden-issuer: sign in</title></head><body>
+<h1>Sign in to {client}</h1>
+<p>{client} asks for <b>{scopes}</b> on <b>{aud}</b>.</p>{error}
+<form method="post" action="">{hidden}
+<label>User <input name="username" autocomplete="username"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password"></label>
+<button name="decision" value="allow">Allow</button>
+<button name="decision" value="deny">Deny</button>
+</form></body></html>"#,
+        client = html_escape(&req.client.id),
+        scopes = html_escape(&req.scopes.join(" ")),
+        aud = html_escape(&req.audience),
+    );
+    let mut res = (status, Html(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /authorize`: the login and consent page.
+pub(crate) async fn authorize_page(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let params = Params(query);
+    match check_authz(&shared.config(), &params) {
+        Ok(req) => login_page(&params, &req, None),
+        Err(res) => *res,
+    }
+}
+
+/// `POST /authorize`: checks the user and consent, then redirects with a code.
+pub(crate) async fn authorize_submit(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    // The form carries the request parameters (hidden fields); the query may too.
+    let mut all = form;
+    let seen: HashSet<String> = all.iter().map(|(k, _)| k.clone()).collect();
+    all.extend(query.into_iter().filter(|(k, _)| !seen.contains(k)));
+    let params = Params(all);
+    let cfg = shared.config();
+    let req = match check_authz(&cfg, &params) {
+        Ok(r) => r,
+        Err(res) => return *res,
+    };
+    if params.get("decision").ok().flatten() == Some("deny") {
+        return redirect_error(
+            &req.redirect_uri,
+            "access_denied",
+            "the user denied the request",
+            req.state.as_deref(),
+        );
+    }
+    let username = params.get("username").ok().flatten().unwrap_or_default();
+    let password = params.get("password").ok().flatten().unwrap_or_default();
+    let ok = cfg
+        .users
+        .iter()
+        .any(|u| u.username == username && constant_time_eq(&u.password, password));
+    if !ok {
+        return login_page(&params, &req, Some("unknown user or wrong password"));
+    }
+    let code = fresh_id() + &fresh_id();
+    lock(&shared.codes).insert(
+        code.clone(),
+        Code {
+            client_id: req.client.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            user: username.to_owned(),
+            scopes: req.scopes.clone(),
+            audience: req.audience.clone(),
+            challenge: req.challenge.clone(),
+            expires_at: SystemTime::now() + CODE_LIFETIME,
+            used: false,
+            issued: Vec::new(),
+        },
+    );
+    let mut url = format!("{}?code={}", req.redirect_uri, urlencode(&code));
+    if let Some(s) = &req.state {
+        url.push_str(&format!("&state={}", urlencode(s)));
+    }
+    Redirect::to(&url).into_response()
+}
+
+#[allow(dead_code)]
+fn _send_check(
+    s: &'static Shared,
+    h: &'static HeaderMap,
+    p: &'static Params,
+    c: &'static ClientConfig,
+    cfg: &'static IssuerConfig,
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(authenticate_client(s, cfg, h, p));
+    is_send(authorization_code_grant(s, cfg, c, p));
+    is_send(refresh_grant(s, cfg, c, p));
+    is_send(exchange_grant(s, cfg, c, p));
+    is_send(active_claims(s, "x"));
+    is_send(verify_assertion(s, cfg, "x", None));
+    is_send(revoke_family(s, "x"));
+}
