@@ -625,6 +625,10 @@ async fn authorization_code_grant(
     }
     let mut extra = json!({});
     if client.grants.contains(&Grant::RefreshToken) {
+        lock(&shared.dead_families)
+            .entry(format!("live:{family}"))
+            .or_default()
+            .push((issued.jti.clone(), issued.exp));
         extra["refresh_token"] = json!(new_refresh_token(
             shared, family, &client.id, &user, &scopes, &audience
         ));
@@ -661,6 +665,17 @@ async fn refresh_grant(
         }
         if entry.expires_at <= SystemTime::now() {
             return Err(err("invalid_grant", "the refresh token has expired"));
+        }
+        // A bad request does not burn the token: check the scope first.
+        if let Some(bad) = requested
+            .iter()
+            .flatten()
+            .find(|s| !entry.scopes.contains(s))
+        {
+            return Err(err(
+                "invalid_scope",
+                format!("scope {bad} was not granted originally"),
+            ));
         }
         entry.used = true;
         Ok(Ok((

@@ -2,8 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub use warden_core::{
-    AccessToken, AttachBearer, AttachBearerLayer, StaticToken, TokenCache, TokenContext,
-    TokenSource, TokenSourceError,
+    AccessToken, AttachBearer, AttachBearerLayer, MemoryRevocationStore, RevocationStore,
+    StaticToken, StoreCheck, TokenCache, TokenContext, TokenSource, TokenSourceError,
 };
 pub use warden_core::{
     Anonymous, AuthError, BearerExtractor, BearerToken, Challenge, Clock, Fingerprint, GrpcCode,

@@ -1,0 +1,846 @@
+//! The authorization server over real loopback HTTP: every grant's success
+//! and error codes, PKCE, code reuse, refresh rotation and reuse detection,
+//! token exchange, introspection and revocation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use warden_issuer::{Issuer, IssuerConfig, SigningAlg, SigningKey, now_secs, sign_jwt};
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+async fn post(url: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Reply {
+    let mut req = reqwest::Client::new().post(url).form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn claims_of(jwt: &str) -> Value {
+    let p = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}
+
+fn assert_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (status, Some(code)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.headers["cache-control"], "no-store");
+}
+
+async fn cc(issuer: &Issuer, client: &str, form: &[(&str, &str)]) -> Reply {
+    let mut f = vec![("grant_type", "client_credentials")];
+    f.extend_from_slice(form);
+    let secret = format!("{client}-secret");
+    post(&issuer.token_url(), &f, Some((client, &secret))).await
+}
+
+#[tokio::test]
+async fn discovery_describes_the_endpoints() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let doc: Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        issuer.issuer()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(doc["issuer"], issuer.issuer());
+    assert_eq!(doc["token_endpoint"], issuer.token_url());
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    let rfc8414: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        issuer.issuer()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(rfc8414, doc);
+}
+
+#[tokio::test]
+async fn client_credentials_success_and_errors() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    // Basic auth, explicit resource: a JWT per RFC 9068.
+    let r = cc(&issuer, "svc-batch", &[("resource", "api://orders")]).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert_eq!(r.body["scope"], "orders:read");
+    let at = r.body["access_token"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(at.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    assert!(header["kid"].is_string());
+    let c = claims_of(at);
+    for k in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+    ] {
+        assert!(c.get(k).is_some(), "missing {k}: {c}");
+    }
+    assert_eq!(
+        (c["sub"].as_str(), c["aud"].as_str()),
+        (Some("svc-batch"), Some("api://orders"))
+    );
+
+    // client_secret_post; the scope alone names its single resource.
+    let r = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "svc-batch"),
+            ("client_secret", "svc-batch-secret"),
+            ("scope", "ledger:read"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let opaque = r.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        opaque.split('.').count(),
+        1,
+        "api://ledger issues opaque tokens"
+    );
+
+    let e = post(
+        &issuer.token_url(),
+        &[("grant_type", "client_credentials")],
+        Some(("svc-batch", "wrong")),
+    )
+    .await;
+    assert_error(&e, 401, "invalid_client");
+    assert_eq!(
+        e.headers["www-authenticate"],
+        "Basic realm=\"warden-issuer\""
+    );
+    let e = post(
+        &issuer.token_url(),
+        &[("grant_type", "client_credentials")],
+        Some(("nobody", "x")),
+    )
+    .await;
+    assert_error(&e, 401, "invalid_client");
+    assert_error(
+        &cc(
+            &issuer,
+            "svc-batch",
+            &[("resource", "api://orders"), ("scope", "orders:write")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    assert_error(&cc(&issuer, "svc-batch", &[]).await, 400, "invalid_target");
+    assert_error(
+        &cc(&issuer, "svc-batch", &[("scope", "orders:read")]).await,
+        400,
+        "invalid_target",
+    );
+    assert_error(
+        &cc(&issuer, "svc-batch", &[("resource", "api://nowhere")]).await,
+        400,
+        "invalid_target",
+    );
+    assert_error(
+        &cc(&issuer, "svc-batch", &[("resource", "api://inventory")]).await,
+        400,
+        "invalid_target",
+    );
+    let e = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ],
+        Some(("svc-batch", "svc-batch-secret")),
+    )
+    .await;
+    assert_error(&e, 400, "unsupported_grant_type");
+    let e = post(
+        &issuer.token_url(),
+        &[("client_id", "svc-batch")],
+        Some(("svc-batch", "svc-batch-secret")),
+    )
+    .await;
+    assert_error(&e, 400, "invalid_request");
+    let e = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("grant_type", "client_credentials"),
+        ],
+        Some(("svc-batch", "svc-batch-secret")),
+    )
+    .await;
+    assert_error(&e, 400, "invalid_request");
+    let e = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_secret", "svc-batch-secret"),
+        ],
+        Some(("svc-batch", "svc-batch-secret")),
+    )
+    .await;
+    assert_error(&e, 400, "invalid_request");
+    let e = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "web-app"),
+        ],
+        None,
+    )
+    .await;
+    assert_error(&e, 400, "unauthorized_client");
+    let e = post(
+        &issuer.token_url(),
+        &[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", "x"),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+        ],
+        Some(("svc-batch", "svc-batch-secret")),
+    )
+    .await;
+    assert_error(&e, 400, "unauthorized_client");
+}
+
+#[tokio::test]
+async fn private_key_jwt_client_authentication() {
+    let key = SigningKey::generate(SigningAlg::ES256, "svc-signer-key").unwrap();
+    let mut cfg = IssuerConfig::dev();
+    let mut client = cfg.client("svc-batch").unwrap().clone();
+    client.id = "svc-signer".into();
+    client.secret = None;
+    client.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
+    cfg.clients.push(client);
+    let issuer = Issuer::builder(cfg).start().await.unwrap();
+    let assertion = |aud: &str, jti: &str| {
+        let now = now_secs();
+        let c = json!({"iss": "svc-signer", "sub": "svc-signer", "aud": aud, "exp": now + 60, "iat": now, "jti": jti});
+        sign_jwt(&json!({"alg": "ES256", "kid": "svc-signer-key"}), &c, &key).unwrap()
+    };
+    let form = |a: &str| {
+        vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            ("resource".to_string(), "api://ledger".to_string()),
+            (
+                "client_assertion_type".to_string(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion".to_string(), a.to_string()),
+        ]
+    };
+    let send = |f: Vec<(String, String)>| {
+        let url = issuer.token_url();
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            post(&url, &f, None).await
+        }
+    };
+    let a = assertion(&issuer.token_url(), "one");
+    let r = send(form(&a)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_error(&send(form(&a)).await, 401, "invalid_client");
+    assert_error(
+        &send(form(&assertion("https://elsewhere/token", "two"))).await,
+        401,
+        "invalid_client",
+    );
+    let other = SigningKey::generate(SigningAlg::ES256, "svc-signer-key").unwrap();
+    let now = now_secs();
+    let forged = sign_jwt(
+        &json!({"alg": "ES256", "kid": "svc-signer-key"}),
+        &json!({"iss": "svc-signer", "sub": "svc-signer", "aud": issuer.issuer(), "exp": now + 60, "jti": "three"}),
+        &other,
+    )
+    .unwrap();
+    assert_error(&send(form(&forged)).await, 401, "invalid_client");
+}
+
+fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode([7u8; 40]);
+    let challenge = URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
+    (verifier, challenge)
+}
+
+const REDIRECT: &str = "http://127.0.0.1:8080/callback";
+
+/// Drives the login page: GET the form, POST alice's credentials, read the
+/// redirect. Returns the Location header.
+async fn login(issuer: &Issuer, query: &[(&str, &str)], password: &str) -> (u16, Option<String>) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(issuer.authorize_url())
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    let status = page.status().as_u16();
+    let location = page
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    if status != 200 {
+        return (status, location);
+    }
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form"), "{html}");
+    let mut form: Vec<(&str, &str)> = query.to_vec();
+    form.extend([
+        ("username", "alice"),
+        ("password", password),
+        ("decision", "allow"),
+    ]);
+    let res = client
+        .post(issuer.authorize_url())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (
+        status,
+        res.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned()),
+    )
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let q = location.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    })
+}
+
+async fn redeem(issuer: &Issuer, code: &str, verifier: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "web-app"),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    post(&issuer.token_url(), &form, None).await
+}
+
+async fn introspect(issuer: &Issuer, token: &str) -> Value {
+    post(
+        &issuer.introspection_url(),
+        &[("token", token)],
+        Some(("svc-orders", "svc-orders-secret")),
+    )
+    .await
+    .body
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "orders:read orders:write"),
+        ("state", "xyz"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    // Wrong password: the page again, 401.
+    assert_eq!(login(&issuer, &q, "nope").await.0, 401);
+
+    let (status, location) = login(&issuer, &q, "alice-password").await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
+    let code = query_param(&location, "code").unwrap();
+
+    // PKCE failures at the token endpoint.
+    assert_error(&redeem(&issuer, &code, None).await, 400, "invalid_request");
+    let r = redeem(&issuer, &code, Some(&verifier)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let at = r.body["access_token"].as_str().unwrap().to_owned();
+    let c = claims_of(&at);
+    assert_eq!(
+        (
+            c["sub"].as_str(),
+            c["aud"].as_str(),
+            c["client_id"].as_str()
+        ),
+        (Some("alice"), Some("api://gateway"), Some("web-app"))
+    );
+    assert_eq!(c["scope"], "orders:read orders:write");
+    assert!(r.body["refresh_token"].is_string());
+
+    // Code reuse: refused, and the token issued from the code is revoked.
+    assert_eq!(introspect(&issuer, &at).await["active"], true);
+    assert_error(
+        &redeem(&issuer, &code, Some(&verifier)).await,
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(introspect(&issuer, &at).await["active"], false);
+
+    // A wrong verifier burns the code.
+    let (_, location) = login(&issuer, &q, "alice-password").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let wrong = URL_SAFE_NO_PAD.encode([9u8; 40]);
+    assert_error(
+        &redeem(&issuer, &code, Some(&wrong)).await,
+        400,
+        "invalid_grant",
+    );
+    assert_error(
+        &redeem(&issuer, &code, Some(&verifier)).await,
+        400,
+        "invalid_grant",
+    );
+
+    // Authorization request errors: redirected with the error, or an error page.
+    let mut no_pkce: Vec<(&str, &str)> = q
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .collect();
+    let (status, location) = login(&issuer, &no_pkce, "alice-password").await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        query_param(&location.unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+    no_pkce.extend([
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "plain"),
+    ]);
+    let (_, location) = login(&issuer, &no_pkce, "alice-password").await;
+    assert_eq!(
+        query_param(&location.unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+    let evil: Vec<(&str, &str)> = q
+        .iter()
+        .map(|(k, v)| {
+            if *k == "redirect_uri" {
+                (*k, "http://127.0.0.1:6666/steal")
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    let (status, location) = login(&issuer, &evil, "alice-password").await;
+    assert_eq!(
+        (status, location),
+        (400, None),
+        "never redirect to an unregistered URI"
+    );
+    let bad_scope: Vec<(&str, &str)> = q
+        .iter()
+        .map(|(k, v)| {
+            if *k == "scope" {
+                (*k, "inventory:read")
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    let (_, location) = login(&issuer, &bad_scope, "alice-password").await;
+    assert_eq!(
+        query_param(&location.unwrap(), "error").as_deref(),
+        Some("invalid_scope")
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotation_and_reuse_detection() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let (_, location) = login(&issuer, &q, "alice-password").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let first = redeem(&issuer, &code, Some(&verifier)).await;
+    let rt1 = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: String, scope: Option<&'static str>| {
+        let url = issuer.token_url();
+        async move {
+            let mut f = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("client_id", "web-app"),
+            ];
+            if let Some(s) = scope {
+                f.push(("scope", s));
+            }
+            post(&url, &f, None).await
+        }
+    };
+    let second = refresh(rt1.clone(), Some("orders:read")).await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert_eq!(second.body["scope"], "orders:read", "narrowing is allowed");
+    let rt2 = second.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2, "rotated");
+    let at2 = second.body["access_token"].as_str().unwrap().to_owned();
+    // A refused request does not burn the token.
+    assert_error(
+        &refresh(rt2.clone(), Some("orders:admin")).await,
+        400,
+        "invalid_scope",
+    );
+    let third = refresh(rt2.clone(), None).await;
+    assert_eq!(third.status, 200, "{:?}", third.body);
+    assert_eq!(
+        third.body["scope"], "orders:read orders:write",
+        "the original grant, not the narrowed one"
+    );
+    let at3 = third.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&issuer, &at3).await["active"], true);
+    // Reuse of an already rotated token: refused, and the whole family is revoked,
+    // with every access token it issued (the first one, from the code, included).
+    assert_error(&refresh(rt2.clone(), None).await, 400, "invalid_grant");
+    assert_eq!(introspect(&issuer, &at3).await["active"], false);
+    let at1 = first.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&issuer, &at1).await["active"], false);
+    let rt3 = third.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_error(&refresh(rt3, None).await, 400, "invalid_grant");
+
+    // Reuse of rt1 (rt2 above was a reuse too, and already revoked the family).
+    assert_eq!(introspect(&issuer, &at2).await["active"], false);
+    assert_error(&refresh(rt1.clone(), None).await, 400, "invalid_grant");
+    assert_eq!(introspect(&issuer, &at2).await["active"], false);
+}
+
+async fn user_token(issuer: &Issuer) -> String {
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let (_, location) = login(issuer, &q, "alice-password").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    redeem(issuer, &code, Some(&verifier)).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn exchange(issuer: &Issuer, client: &str, subject: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut f = vec![
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", subject),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+    ];
+    f.extend_from_slice(extra);
+    let secret = format!("{client}-secret");
+    post(&issuer.token_url(), &f, Some((client, &secret))).await
+}
+
+#[tokio::test]
+async fn token_exchange_nests_act_and_narrows() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let alice = user_token(&issuer).await;
+    let r = exchange(
+        &issuer,
+        "svc-gateway",
+        &alice,
+        &[("audience", "api://orders")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    let orders_token = r.body["access_token"].as_str().unwrap().to_owned();
+    let c = claims_of(&orders_token);
+    assert_eq!(
+        (c["sub"].as_str(), c["aud"].as_str()),
+        (Some("alice"), Some("api://orders"))
+    );
+    assert_eq!(c["act"], json!({"sub": "svc-gateway"}));
+    assert_eq!(c["scope"], "orders:read orders:write");
+    assert!(
+        c["exp"].as_u64() <= claims_of(&alice)["exp"].as_u64(),
+        "never outlives the subject"
+    );
+
+    let r = exchange(
+        &issuer,
+        "svc-orders",
+        &orders_token,
+        &[("resource", "api://inventory"), ("scope", "inventory:read")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let c = claims_of(r.body["access_token"].as_str().unwrap());
+    assert_eq!(
+        c["act"],
+        json!({"sub": "svc-orders", "act": {"sub": "svc-gateway"}})
+    );
+    assert_eq!(
+        (c["sub"].as_str(), c["scope"].as_str()),
+        (Some("alice"), Some("inventory:read"))
+    );
+
+    // Refusals.
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-gateway",
+            &alice,
+            &[("audience", "api://inventory")],
+        )
+        .await,
+        400,
+        "invalid_target",
+    );
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-orders",
+            &alice,
+            &[("audience", "api://inventory")],
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-gateway",
+            &alice,
+            &[("audience", "api://orders"), ("scope", "inventory:read")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    assert_error(
+        &exchange(&issuer, "svc-gateway", "not-a-token", &[]).await,
+        400,
+        "invalid_grant",
+    );
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-gateway",
+            &alice,
+            &[("audience", "api://orders"), ("resource", "api://gateway")],
+        )
+        .await,
+        400,
+        "invalid_target",
+    );
+    let mut expired = issuer.claims("api://gateway");
+    expired["exp"] = json!(now_secs() - 10);
+    let expired = issuer.mint(&expired).unwrap();
+    assert_error(
+        &exchange(&issuer, "svc-gateway", &expired, &[]).await,
+        400,
+        "invalid_grant",
+    );
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_of_both_formats() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let jwt = cc(&issuer, "svc-batch", &[("resource", "api://orders")])
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let opaque = cc(&issuer, "svc-batch", &[("resource", "api://ledger")])
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for t in [&jwt, &opaque] {
+        let i = introspect(&issuer, t).await;
+        assert_eq!(i["active"], true, "{i}");
+        assert_eq!(i["client_id"], "svc-batch");
+        assert!(i["exp"].is_u64() && i["scope"].is_string() && i["sub"] == "svc-batch");
+    }
+    let mut old = issuer.claims("api://orders");
+    old["exp"] = json!(now_secs() - 1);
+    let expired = issuer.mint(&old).unwrap();
+    assert_eq!(
+        introspect(&issuer, &expired).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&issuer, "garbage").await,
+        json!({"active": false})
+    );
+    // Authenticated callers only.
+    let r = post(
+        &issuer.introspection_url(),
+        &[("token", jwt.as_str())],
+        None,
+    )
+    .await;
+    assert_error(&r, 401, "invalid_client");
+    let r = post(
+        &issuer.introspection_url(),
+        &[("token", jwt.as_str()), ("client_id", "web-app")],
+        None,
+    )
+    .await;
+    assert_error(&r, 401, "invalid_client");
+
+    // Revocation: idempotent, 200 for unknown tokens; only the owner (or the audience) may revoke.
+    let revoke = |t: String, who: &'static str| {
+        let url = issuer.revocation_url();
+        async move {
+            let secret = format!("{who}-secret");
+            post(&url, &[("token", t.as_str())], Some((who, secret.as_str()))).await
+        }
+    };
+    assert_eq!(
+        revoke("unknown-token".into(), "svc-batch").await.status,
+        200
+    );
+    assert_error(
+        &revoke(jwt.clone(), "svc-gateway").await,
+        400,
+        "unauthorized_client",
+    );
+    for _ in 0..2 {
+        assert_eq!(revoke(jwt.clone(), "svc-batch").await.status, 200);
+        assert_eq!(revoke(opaque.clone(), "svc-batch").await.status, 200);
+    }
+    assert_eq!(introspect(&issuer, &jwt).await["active"], false);
+    assert_eq!(introspect(&issuer, &opaque).await["active"], false);
+    let jti = claims_of(&jwt)["jti"].as_str().unwrap().to_owned();
+    assert_eq!(
+        issuer.revocation_store().is_revoked(&jti),
+        Ok(true),
+        "resource servers can learn of it"
+    );
+}
+
+#[tokio::test]
+async fn rotation_is_seen_by_a_validator_without_a_failed_request() {
+    let issuer = Issuer::builder(IssuerConfig::dev())
+        .keys(&[SigningAlg::ES256])
+        .start()
+        .await
+        .unwrap();
+    issuer.set_cache_control(Some("max-age=0".into()));
+    let v = warden_jwt::JwtValidator::builder()
+        .issuer(issuer.issuer())
+        .audience("api://orders")
+        .jwks_cache(
+            warden_jwt::JwksCacheConfig::default()
+                .min_ttl(Duration::from_millis(50))
+                .default_ttl(Duration::from_millis(50)),
+        )
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    let mut kids: HashMap<String, usize> = HashMap::new();
+    let mut failures = 0;
+    for i in 0..60 {
+        if i == 10 {
+            // Published now, signing in 400 ms: caches learn it first.
+            issuer
+                .rotate_after(SigningAlg::ES256, "ES256-2", Duration::from_millis(400))
+                .unwrap();
+        }
+        let t = cc(&issuer, "svc-batch", &[("resource", "api://orders")])
+            .await
+            .body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        *kids
+            .entry(header["kid"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        if v.validate_token(&t).await.is_err() {
+            failures += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(failures, 0, "kids seen: {kids:?}");
+    assert!(
+        kids.contains_key("ES256-1") && kids.contains_key("ES256-2"),
+        "{kids:?}"
+    );
+}
