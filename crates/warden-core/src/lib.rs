@@ -20,6 +20,7 @@ pub mod bearer;
 pub mod cache;
 pub mod challenge;
 pub mod clock;
+pub mod current;
 pub mod error;
 pub mod layer;
 pub mod outbound;
@@ -31,14 +32,15 @@ pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
 pub use cache::{DEFAULT_CACHE_CAPACITY, RevocationCheck, TokenCache, TokenCacheBuilder};
 pub use challenge::{Challenge, Protocol};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use current::{WithToken, current_token, with_token};
 pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{
     RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture,
     ScopeFuture, ScopeRequirement,
 };
 pub use outbound::{
-    AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, StaticToken, TokenContext,
-    TokenSource, TokenSourceError,
+    AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, NoRetry, RetryOnce, StaticToken,
+    TokenContext, TokenSource, TokenSourceError,
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use revocation::{

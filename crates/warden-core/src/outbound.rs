@@ -87,11 +87,32 @@ pub enum TokenSourceError {
 }
 
 /// What a [`TokenSource`] knows about the call it is asked a token for.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 #[non_exhaustive]
 pub struct TokenContext {
-    /// The inbound caller's token, when the call is made on their behalf.
+    /// The inbound caller's token, when the call is made on their behalf:
+    /// a `BearerToken` in the outbound request's extensions, else the
+    /// task's [`current_token`](crate::current_token).
     pub subject: Option<crate::bearer::BearerToken>,
+    /// Where the call goes.
+    pub target: Option<http::Uri>,
+}
+
+impl TokenContext {
+    /// A context with a subject token.
+    pub fn with_subject(subject: crate::bearer::BearerToken) -> Self {
+        Self {
+            subject: Some(subject),
+            target: None,
+        }
+    }
+
+    /// A context for a call to `target`.
+    #[must_use]
+    pub fn target(mut self, target: http::Uri) -> Self {
+        self.target = Some(target);
+        self
+    }
 }
 
 /// Produces access tokens for outbound calls (client credentials, token
@@ -136,7 +157,22 @@ impl TokenSource for StaticToken {
     }
 }
 
+/// Marker: no replay on a downstream `invalid_token` (any body type).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRetry;
+
+/// Marker: replay once on a downstream `invalid_token` (bodies that clone).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetryOnce;
+
 /// Puts a bearer token from a [`TokenSource`] on every outbound request.
+///
+/// When the downstream answers 401 with `error="invalid_token"` (or gRPC
+/// UNAUTHENTICATED carrying that challenge), the token is dropped from the
+/// source's cache ([`TokenSource::invalidate`]); with
+/// [`retry_once`](Self::retry_once) the request is also sent once more with a
+/// fresh token, which needs a body that can be cloned (a buffered body such
+/// as `Full<Bytes>`; streaming bodies cannot be replayed).
 ///
 /// ```
 /// use warden_core::{AttachBearerLayer, StaticToken};
@@ -144,65 +180,83 @@ impl TokenSource for StaticToken {
 /// // tonic: InventoryClient::new(ServiceBuilder::new().layer(layer).service(channel))
 /// # let _ = layer;
 /// ```
-pub struct AttachBearerLayer<T> {
+pub struct AttachBearerLayer<T, R = NoRetry> {
     source: Arc<T>,
+    _retry: R,
 }
 
-impl<T> Clone for AttachBearerLayer<T> {
+impl<T, R: Clone> Clone for AttachBearerLayer<T, R> {
     fn clone(&self) -> Self {
         Self {
             source: self.source.clone(),
+            _retry: self._retry.clone(),
         }
     }
 }
 
-impl<T> fmt::Debug for AttachBearerLayer<T> {
+impl<T, R> fmt::Debug for AttachBearerLayer<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AttachBearerLayer").finish_non_exhaustive()
     }
 }
 
-impl<T: TokenSource> AttachBearerLayer<T> {
+impl<T: TokenSource> AttachBearerLayer<T, NoRetry> {
     /// Attaches tokens from `source`.
     pub fn new(source: T) -> Self {
         Self {
             source: Arc::new(source),
+            _retry: NoRetry,
         }
     }
 
     /// From a shared source.
     pub fn from_arc(source: Arc<T>) -> Self {
-        Self { source }
+        Self {
+            source,
+            _retry: NoRetry,
+        }
+    }
+
+    /// Replays a request once, with a fresh token, when the downstream says
+    /// the token was invalid.
+    pub fn retry_once(self) -> AttachBearerLayer<T, RetryOnce> {
+        AttachBearerLayer {
+            source: self.source,
+            _retry: RetryOnce,
+        }
     }
 }
 
-impl<S, T> Layer<S> for AttachBearerLayer<T> {
-    type Service = AttachBearer<S, T>;
+impl<S, T, R: Clone> Layer<S> for AttachBearerLayer<T, R> {
+    type Service = AttachBearer<S, T, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         AttachBearer {
             inner,
             source: self.source.clone(),
+            _retry: self._retry.clone(),
         }
     }
 }
 
 /// The service made by [`AttachBearerLayer`].
-pub struct AttachBearer<S, T> {
+pub struct AttachBearer<S, T, R = NoRetry> {
     inner: S,
     source: Arc<T>,
+    _retry: R,
 }
 
-impl<S: Clone, T> Clone for AttachBearer<S, T> {
+impl<S: Clone, T, R: Clone> Clone for AttachBearer<S, T, R> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             source: self.source.clone(),
+            _retry: self._retry.clone(),
         }
     }
 }
 
-impl<S: fmt::Debug, T> fmt::Debug for AttachBearer<S, T> {
+impl<S: fmt::Debug, T, R> fmt::Debug for AttachBearer<S, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AttachBearer")
             .field("inner", &self.inner)
@@ -210,7 +264,7 @@ impl<S: fmt::Debug, T> fmt::Debug for AttachBearer<S, T> {
     }
 }
 
-impl<S, T> AttachBearer<S, T> {
+impl<S, T, R> AttachBearer<S, T, R> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -246,18 +300,68 @@ impl<R> Future for AttachFuture<R> {
     }
 }
 
-impl<S, T, B> Service<Request<B>> for AttachBearer<S, T>
+/// Whether a downstream response says the token was invalid (RFC 6750 §3.1).
+fn says_invalid_token<B>(res: &http::Response<B>) -> bool {
+    let grpc_unauthenticated = res.headers().get("grpc-status").is_some_and(|v| v == "16");
+    if res.status() != http::StatusCode::UNAUTHORIZED && !grpc_unauthenticated {
+        return false;
+    }
+    res.headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.contains("error=\"invalid_token\""))
+        })
+}
+
+fn context<B>(req: &Request<B>) -> TokenContext {
+    TokenContext {
+        subject: req
+            .extensions()
+            .get::<crate::bearer::BearerToken>()
+            .cloned()
+            .or_else(crate::current::current_token),
+        target: Some(req.uri().clone()),
+    }
+}
+
+fn set_token<B>(req: &mut Request<B>, token: &AccessToken) -> Result<(), TokenSourceError> {
+    let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+        .map_err(|_| TokenSourceError::InvalidToken)?;
+    value.set_sensitive(true);
+    req.headers_mut().insert(AUTHORIZATION, value);
+    Ok(())
+}
+
+/// Passes an explicit credential through, marked sensitive. `None` when the
+/// request has no `Authorization` header.
+fn explicit<B>(req: &mut Request<B>) -> bool {
+    if let http::header::Entry::Occupied(mut e) = req.headers_mut().entry(AUTHORIZATION) {
+        for v in e.iter_mut() {
+            v.set_sensitive(true);
+        }
+        return true;
+    }
+    false
+}
+
+async fn ready<S: Service<Req>, Req>(svc: &mut S) -> Result<(), S::Error> {
+    std::future::poll_fn(|cx| svc.poll_ready(cx)).await
+}
+
+impl<S, T, B, RB> Service<Request<B>> for AttachBearer<S, T, NoRetry>
 where
-    S: Service<Request<B>> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    S::Response: Send + 'static,
+    RB: Send + 'static,
     T: TokenSource,
     B: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = http::Response<RB>;
     type Error = BoxError;
-    type Future = AttachFuture<S::Response>;
+    type Future = AttachFuture<http::Response<RB>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -266,30 +370,80 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if let http::header::Entry::Occupied(mut e) = req.headers_mut().entry(AUTHORIZATION) {
-            // An explicit credential on the request wins; it is still a secret.
-            for v in e.iter_mut() {
-                v.set_sensitive(true);
-            }
+        if explicit(&mut req) {
+            // An explicit credential on the request wins.
             return AttachFuture {
                 inner: Box::pin(async move { inner.call(req).await.map_err(Into::into) }),
             };
         }
         let source = self.source.clone();
-        let ctx = TokenContext {
-            subject: req
-                .extensions()
-                .get::<crate::bearer::BearerToken>()
-                .cloned(),
-        };
+        let ctx = context(&req);
         AttachFuture {
             inner: Box::pin(async move {
                 let token = source.token(&ctx).await?;
-                let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
-                    .map_err(|_| TokenSourceError::InvalidToken)?;
-                value.set_sensitive(true);
-                req.headers_mut().insert(AUTHORIZATION, value);
-                inner.call(req).await.map_err(Into::into)
+                set_token(&mut req, &token)?;
+                let res = inner.call(req).await.map_err(Into::into)?;
+                if says_invalid_token(&res) {
+                    tracing::debug!(token = %token.fingerprint(), "downstream refused the token; dropped from the cache");
+                    source.invalidate(&token);
+                }
+                Ok(res)
+            }),
+        }
+    }
+}
+
+impl<S, T, B, RB> Service<Request<B>> for AttachBearer<S, T, RetryOnce>
+where
+    S: Service<Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    RB: Send + 'static,
+    T: TokenSource,
+    B: Clone + Send + 'static,
+{
+    type Response = http::Response<RB>;
+    type Error = BoxError;
+    type Future = AttachFuture<http::Response<RB>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if explicit(&mut req) {
+            return AttachFuture {
+                inner: Box::pin(async move { inner.call(req).await.map_err(Into::into) }),
+            };
+        }
+        let source = self.source.clone();
+        let ctx = context(&req);
+        AttachFuture {
+            inner: Box::pin(async move {
+                let token = source.token(&ctx).await?;
+                let mut replay = Request::new(req.body().clone());
+                *replay.method_mut() = req.method().clone();
+                *replay.uri_mut() = req.uri().clone();
+                *replay.version_mut() = req.version();
+                *replay.headers_mut() = req.headers().clone();
+                *replay.extensions_mut() = req.extensions().clone();
+                set_token(&mut req, &token)?;
+                let res = inner.call(req).await.map_err(Into::into)?;
+                if !says_invalid_token(&res) {
+                    return Ok(res);
+                }
+                source.invalidate(&token);
+                let fresh = source.token(&ctx).await?;
+                if fresh.secret() == token.secret() {
+                    // The source has nothing better: the refusal stands.
+                    return Ok(res);
+                }
+                tracing::debug!(token = %token.fingerprint(), "downstream refused the token; retrying once with a fresh one");
+                set_token(&mut replay, &fresh)?;
+                ready(&mut inner).await.map_err(Into::into)?;
+                inner.call(replay).await.map_err(Into::into)
             }),
         }
     }
@@ -298,6 +452,7 @@ where
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http::Response;
     use tower::{ServiceBuilder, ServiceExt};
@@ -331,5 +486,118 @@ mod tests {
         let err = svc.oneshot(Request::new(())).await.unwrap_err();
         assert_eq!(err.to_string(), "token is not a valid header value");
         assert!(!format!("{:?}", AccessToken::new("secret-value", None)).contains("secret"));
+    }
+
+    /// Hands out token-1, token-2, ... and counts invalidations.
+    #[derive(Default)]
+    struct Counter {
+        next: AtomicUsize,
+        invalidated: AtomicUsize,
+    }
+
+    impl TokenSource for Counter {
+        async fn token(&self, _ctx: &TokenContext) -> Result<AccessToken, TokenSourceError> {
+            let n = self.next.load(Ordering::SeqCst) + 1;
+            Ok(AccessToken::new(format!("token-{n}"), None))
+        }
+
+        fn invalidate(&self, _token: &AccessToken) {
+            self.invalidated.fetch_add(1, Ordering::SeqCst);
+            self.next.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn downstream(
+        calls: Arc<AtomicUsize>,
+    ) -> impl Service<
+        Request<String>,
+        Response = Response<String>,
+        Error = Infallible,
+        Future = impl Send,
+    > + Clone
+    + Send {
+        tower::service_fn(move |req: Request<String>| {
+            let calls = calls.clone();
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let auth = req.headers()[AUTHORIZATION].to_str().unwrap().to_owned();
+                let mut res = Response::new(format!("{auth} {}", req.body()));
+                if auth == "Bearer token-1" {
+                    *res.status_mut() = http::StatusCode::UNAUTHORIZED;
+                    res.headers_mut().insert(
+                        http::header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer error=\"invalid_token\", error_description=\"the token has expired\""),
+                    );
+                }
+                Ok::<_, Infallible>(res)
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_downstream_invalid_token_refetches_once_and_retries_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let source = Arc::new(Counter::default());
+        let svc = ServiceBuilder::new()
+            .layer(AttachBearerLayer::from_arc(source.clone()).retry_once())
+            .service(downstream(calls.clone()));
+        let res = svc.oneshot(Request::new("body".to_string())).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.body(), "Bearer token-2 body", "replayed with the body");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry");
+        assert_eq!(source.invalidated.load(Ordering::SeqCst), 1, "one re-fetch");
+
+        // Without retry: the refusal is returned, the token still dropped.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let source = Arc::new(Counter::default());
+        let svc = ServiceBuilder::new()
+            .layer(AttachBearerLayer::from_arc(source.clone()))
+            .service(downstream(calls.clone()));
+        let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            (
+                calls.load(Ordering::SeqCst),
+                source.invalidated.load(Ordering::SeqCst)
+            ),
+            (1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_caller_token_reaches_the_source() {
+        struct Echo;
+        impl TokenSource for Echo {
+            async fn token(&self, ctx: &TokenContext) -> Result<AccessToken, TokenSourceError> {
+                let s = ctx
+                    .subject
+                    .as_ref()
+                    .ok_or(TokenSourceError::NoSubjectToken)?;
+                Ok(AccessToken::new(format!("for-{}", s.as_str()), None))
+            }
+        }
+        let svc = ServiceBuilder::new()
+            .layer(AttachBearerLayer::new(Echo))
+            .service_fn(|req: Request<()>| async move {
+                Ok::<_, Infallible>(Response::new(
+                    req.headers()[AUTHORIZATION].to_str().unwrap().to_owned(),
+                ))
+            });
+        let err = svc.clone().oneshot(Request::new(())).await.unwrap_err();
+        assert_eq!(err.to_string(), "no inbound token to act on behalf of");
+        let res = crate::current::with_token(
+            Some(crate::BearerToken::new("alice")),
+            svc.clone().oneshot(Request::new(())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.body(), "Bearer for-alice");
+        let mut req = Request::new(());
+        req.extensions_mut().insert(crate::BearerToken::new("bob"));
+        let res =
+            crate::current::with_token(Some(crate::BearerToken::new("alice")), svc.oneshot(req))
+                .await
+                .unwrap();
+        assert_eq!(res.body(), "Bearer for-bob", "the explicit form wins");
     }
 }

@@ -271,6 +271,7 @@ pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
         Inner { #[pin] fut: F },
+        Authenticated { #[pin] fut: crate::current::WithToken<F> },
         Validating { fut: BoxFuture<B, E> },
         Ready { res: Option<Response<B>> },
     }
@@ -299,6 +300,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Inner { fut } => fut.poll(cx),
+            StateProj::Authenticated { fut } => fut.poll(cx),
             StateProj::Validating { fut } => fut.as_mut().poll(cx),
             StateProj::Ready { res } => match res.take() {
                 Some(r) => Poll::Ready(Ok(r)),
@@ -368,9 +370,10 @@ where
                 return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
             }
             req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(token.clone());
             return ResponseFuture {
-                state: State::Inner {
-                    fut: self.inner.call(req),
+                state: State::Authenticated {
+                    fut: crate::current::with_token(Some(token), self.inner.call(req)),
                 },
             };
         }
@@ -398,7 +401,8 @@ where
             match verdict {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
-                    inner.call(req).await
+                    req.extensions_mut().insert(token.clone());
+                    crate::current::with_token(Some(token), inner.call(req)).await
                 }
                 Err(err) => {
                     tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
