@@ -64,8 +64,8 @@ impl fmt::Display for SigningAlg {
 
 enum Material {
     Rsa(signature::RsaKeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
+    Ec(EcdsaKeyPair, Vec<u8>),
+    Ed(Ed25519KeyPair, Vec<u8>),
     Hmac(Vec<u8>),
 }
 
@@ -106,16 +106,30 @@ impl SigningKey {
                 signature::RsaKeyPair::generate(KeySize::Rsa2048)
                     .map_err(|_| KeyError("rsa keygen"))?,
             ),
-            SigningAlg::ES256 => Material::Ec(
-                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|_| KeyError("p-256 keygen"))?,
-            ),
-            SigningAlg::ES384 => Material::Ec(
-                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
-                    .map_err(|_| KeyError("p-384 keygen"))?,
-            ),
+            SigningAlg::ES256 | SigningAlg::ES384 => {
+                let alg = if alg == SigningAlg::ES256 {
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING
+                } else {
+                    &signature::ECDSA_P384_SHA384_FIXED_SIGNING
+                };
+                let rng = SystemRandom::new();
+                let doc = EcdsaKeyPair::generate_pkcs8(alg, &rng)
+                    .map_err(|_| KeyError("ecdsa keygen"))?;
+                let der = doc.as_ref().to_vec();
+                Material::Ec(
+                    EcdsaKeyPair::from_pkcs8(alg, &der).map_err(|_| KeyError("ecdsa keygen"))?,
+                    der,
+                )
+            }
             SigningAlg::EdDSA => {
-                Material::Ed(Ed25519KeyPair::generate().map_err(|_| KeyError("ed25519 keygen"))?)
+                let rng = SystemRandom::new();
+                let doc =
+                    Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError("ed25519 keygen"))?;
+                let der = doc.as_ref().to_vec();
+                Material::Ed(
+                    Ed25519KeyPair::from_pkcs8(&der).map_err(|_| KeyError("ed25519 keygen"))?,
+                    der,
+                )
             }
             SigningAlg::HS256 => {
                 let mut secret = vec![0u8; 32];
@@ -171,12 +185,12 @@ impl SigningKey {
                     .map_err(|_| KeyError("rsa sign"))?;
                 Ok(sig)
             }
-            Material::Ec(kp) => Ok(kp
+            Material::Ec(kp, _) => Ok(kp
                 .sign(&rng, message)
                 .map_err(|_| KeyError("ecdsa sign"))?
                 .as_ref()
                 .to_vec()),
-            Material::Ed(kp) => Ok(kp.sign(message).as_ref().to_vec()),
+            Material::Ed(kp, _) => Ok(kp.sign(message).as_ref().to_vec()),
             Material::Hmac(secret) => {
                 let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
                 Ok(aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec())
@@ -196,7 +210,7 @@ impl SigningKey {
                     "e": b(pk.exponent().big_endian_without_leading_zero()),
                 })
             }
-            Material::Ec(kp) => {
+            Material::Ec(kp, _) => {
                 let point = kp.public_key().as_ref();
                 let (crv, len) = if self.alg == SigningAlg::ES384 {
                     ("P-384", 48)
@@ -210,7 +224,7 @@ impl SigningKey {
                     "y": b(&point[1 + len..]),
                 })
             }
-            Material::Ed(kp) => {
+            Material::Ed(kp, _) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": b(kp.public_key().as_ref())})
             }
             Material::Hmac(_) => return None,
@@ -230,10 +244,24 @@ impl SigningKey {
                 .as_der()
                 .map(|d| d.as_ref().to_vec())
                 .unwrap_or_default(),
-            Material::Ec(kp) => kp.public_key().as_ref().to_vec(),
-            Material::Ed(kp) => kp.public_key().as_ref().to_vec(),
+            Material::Ec(kp, _) => kp.public_key().as_ref().to_vec(),
+            Material::Ed(kp, _) => kp.public_key().as_ref().to_vec(),
             Material::Hmac(_) => Vec::new(),
         }
+    }
+
+    /// The private key as PKCS#8 PEM (`PRIVATE KEY`), for clients that
+    /// authenticate with private_key_jwt in tests; `None` for HMAC keys.
+    pub fn private_key_pem(&self) -> Option<String> {
+        let der: Vec<u8> = match &self.material {
+            Material::Rsa(kp) => {
+                let d: aws_lc_rs::encoding::Pkcs8V1Der<'static> = kp.as_der().ok()?;
+                d.as_ref().to_vec()
+            }
+            Material::Ec(_, der) | Material::Ed(_, der) => der.clone(),
+            Material::Hmac(_) => return None,
+        };
+        Some(pem("PRIVATE KEY", &der))
     }
 
     /// The public key as PEM (`PUBLIC KEY`, SPKI), for RSA keys.
@@ -241,14 +269,17 @@ impl SigningKey {
         let Material::Rsa(_) = &self.material else {
             return None;
         };
-        let der = self.public_key_bytes();
-        let b64 = STANDARD.encode(der);
-        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            pem.push('\n');
-        }
-        pem.push_str("-----END PUBLIC KEY-----\n");
-        Some(pem)
+        Some(pem("PUBLIC KEY", &self.public_key_bytes()))
     }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }

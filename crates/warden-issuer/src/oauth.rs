@@ -465,6 +465,9 @@ pub(crate) async fn token(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     shared.token_hits.fetch_add(1, Ordering::SeqCst);
+    if let Some(res) = crate::server::fault(&shared).await {
+        return res;
+    }
     match token_inner(&shared, &headers, &Params(form)).await {
         Ok(r) => r,
         Err(e) => {

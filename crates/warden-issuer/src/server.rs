@@ -472,7 +472,7 @@ impl Issuer {
             .retain(|k| k.key.kid() != kid);
     }
 
-    /// Sets how the discovery and JWKS endpoints answer.
+    /// Sets how the discovery, JWKS and token endpoints answer.
     pub fn set_mode(&self, mode: Mode) {
         write(&self.shared.mode, mode);
     }
@@ -577,7 +577,7 @@ fn jwks_value(shared: &Shared) -> Value {
 }
 
 /// Applies the fault mode; `Some(response)` replaces the normal answer.
-async fn fault(shared: &Shared) -> Option<Response> {
+pub(crate) async fn fault(shared: &Shared) -> Option<Response> {
     match read(&shared.mode) {
         Mode::Up => None,
         Mode::Down => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
