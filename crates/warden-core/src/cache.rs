@@ -186,9 +186,16 @@ impl TokenCache {
     /// Remembers that `token` validated to `principal`. Tokens without `exp`,
     /// or already expired, are not cached.
     pub fn insert(&self, token: &str, principal: &Principal) {
-        let Some(exp) = principal.expires_at() else {
-            return;
-        };
+        if let Some(exp) = principal.expires_at() {
+            self.insert_until(token, principal, exp);
+        }
+    }
+
+    /// Like [`insert`](Self::insert), but the entry ends at `until` or the
+    /// token's `exp`, whichever comes first (introspection results are kept
+    /// for a bounded time).
+    pub fn insert_until(&self, token: &str, principal: &Principal, until: SystemTime) {
+        let exp = principal.expires_at().map_or(until, |e| e.min(until));
         let exp_ms = ms(exp);
         if exp_ms <= ms(self.inner.clock.now()) {
             return;

@@ -5,7 +5,9 @@
 //! warden-issuer --config FILE    a TOML configuration
 //! ```
 //! Listens on 127.0.0.1:9000 unless WARDEN_ISSUER_BIND says otherwise; the
-//! issuer URL follows the address (http://127.0.0.1:9000).
+//! issuer URL follows the address (http://127.0.0.1:9000). With
+//! WARDEN_REDIS_URL set, revocations go to the Redis store, so every
+//! resource server on the same Redis learns of them.
 
 use warden_issuer::{Issuer, IssuerConfig};
 
@@ -61,7 +63,25 @@ async fn main() {
             config.to_toml()
         );
     }
-    let issuer = match Issuer::builder(config).start_on(listener).await {
+    let mut builder = Issuer::builder(config);
+    if let Ok(url) = std::env::var("WARDEN_REDIS_URL")
+        && !url.is_empty()
+    {
+        match warden_redis::RedisRevocationStore::connect(
+            &url,
+            warden_redis::RedisConfig::default(),
+        ) {
+            Ok(store) => {
+                println!("revocations go to {url}");
+                builder = builder.revocation_store(std::sync::Arc::new(store));
+            }
+            Err(e) => {
+                eprintln!("warden-issuer: WARDEN_REDIS_URL: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let issuer = match builder.start_on(listener).await {
         Ok(i) => i,
         Err(e) => {
             eprintln!("warden-issuer: {e}");

@@ -882,6 +882,10 @@ pub(crate) async fn introspect(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
+    if let Some(res) = crate::server::fault(&shared).await {
+        return res;
+    }
+    shared.introspection_hits.fetch_add(1, Ordering::SeqCst);
     let params = Params(form);
     let cfg = shared.config();
     let result = async {

@@ -87,6 +87,7 @@ pub(crate) struct Shared {
     jwks_hits: AtomicUsize,
     discovery_hits: AtomicUsize,
     pub(crate) token_hits: AtomicUsize,
+    pub(crate) introspection_hits: AtomicUsize,
     pub(crate) revocations: Arc<dyn RevocationStore>,
     pub(crate) codes: Mutex<HashMap<String, Code>>,
     pub(crate) refresh: Mutex<HashMap<String, RefreshEntry>>,
@@ -257,6 +258,7 @@ impl IssuerBuilder {
             jwks_hits: AtomicUsize::new(0),
             discovery_hits: AtomicUsize::new(0),
             token_hits: AtomicUsize::new(0),
+            introspection_hits: AtomicUsize::new(0),
             revocations: self
                 .store
                 .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new())),
@@ -472,7 +474,7 @@ impl Issuer {
             .retain(|k| k.key.kid() != kid);
     }
 
-    /// Sets how the discovery, JWKS and token endpoints answer.
+    /// Sets how the discovery, JWKS, token and introspection endpoints answer.
     pub fn set_mode(&self, mode: Mode) {
         write(&self.shared.mode, mode);
     }
@@ -495,6 +497,11 @@ impl Issuer {
     /// Discovery requests served so far.
     pub fn discovery_hits(&self) -> usize {
         self.shared.discovery_hits.load(Ordering::SeqCst)
+    }
+
+    /// Introspection requests served so far.
+    pub fn introspection_hits(&self) -> usize {
+        self.shared.introspection_hits.load(Ordering::SeqCst)
     }
 
     /// Token endpoint requests served so far.

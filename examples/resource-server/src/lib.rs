@@ -4,6 +4,8 @@
 //! variables). The router is a library so tests can drive it too.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use warden::jwt::EnvConfig;
-use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
+use warden::{
+    Auth, AuthError, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer, StoreCheck,
+    TokenCache, TokenValidator,
+};
+use warden_introspect::{IntrospectionValidator, JwtOrIntrospect};
+use warden_redis::{RedisConfig, RedisRevocationStore};
 
 /// The example's settings, read from the environment.
 #[derive(Debug, Clone)]
@@ -22,6 +29,14 @@ pub struct Config {
     pub scope: String,
     /// `WARDEN_BIND`: listen address (default `127.0.0.1:3000`).
     pub bind: SocketAddr,
+    /// `WARDEN_INTROSPECTION_URL`: opaque tokens are introspected there.
+    pub introspection_url: Option<String>,
+    /// `WARDEN_CLIENT_ID` / `WARDEN_CLIENT_SECRET`: credentials for introspection.
+    pub client: Option<(String, String)>,
+    /// `WARDEN_INTROSPECTION_CACHE`: max seconds to cache a positive result (0 disables; default 60).
+    pub introspection_cache: Duration,
+    /// `WARDEN_REDIS_URL`: revocation store and fleet invalidation.
+    pub redis_url: Option<String>,
 }
 
 impl Config {
@@ -30,15 +45,32 @@ impl Config {
     /// # Errors
     /// A message naming the missing or malformed variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let opt = |k: &str| get(k).filter(|v| !v.is_empty());
         let bind = get("WARDEN_BIND").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let introspection_url = opt("WARDEN_INTROSPECTION_URL");
+        let client = match (opt("WARDEN_CLIENT_ID"), opt("WARDEN_CLIENT_SECRET")) {
+            (Some(i), Some(s)) => Some((i, s)),
+            (None, None) => None,
+            _ => return Err("WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET go together".into()),
+        };
+        if introspection_url.is_some() && client.is_none() {
+            return Err(
+                "WARDEN_INTROSPECTION_URL needs WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET".into(),
+            );
+        }
+        let cache = opt("WARDEN_INTROSPECTION_CACHE").unwrap_or_else(|| "60".into());
         Ok(Self {
             jwt: EnvConfig::from_lookup(&get)?,
-            scope: get("WARDEN_SCOPE")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "orders:read".into()),
+            scope: opt("WARDEN_SCOPE").unwrap_or_else(|| "orders:read".into()),
             bind: bind
                 .parse()
                 .map_err(|_| format!("WARDEN_BIND is not an address: {bind:?}"))?,
+            introspection_url,
+            client,
+            introspection_cache: Duration::from_secs(cache.parse().map_err(|_| {
+                format!("WARDEN_INTROSPECTION_CACHE is not a number of seconds: {cache:?}")
+            })?),
+            redis_url: opt("WARDEN_REDIS_URL"),
         })
     }
 
@@ -50,13 +82,93 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Builds the validator these settings describe.
+    /// Builds the JWT validator these settings describe.
     ///
     /// # Errors
     /// The validator's build error (for example an http:// URL without
     /// `WARDEN_ALLOW_HTTP=1`).
     pub fn validator(&self) -> Result<JwtValidator, warden::JwtError> {
         self.jwt.validator()
+    }
+
+    /// Builds everything the app needs.
+    ///
+    /// # Errors
+    /// A message for a setting that cannot be used.
+    pub fn protection(&self) -> Result<Protection, String> {
+        let jwt = self.validator().map_err(|e| e.to_string())?;
+        let validator = match (&self.introspection_url, &self.client) {
+            (Some(url), Some((id, secret))) => {
+                let mut b = IntrospectionValidator::builder()
+                    .endpoint(url)
+                    .client(id, secret)
+                    .issuer(&self.jwt.issuer)
+                    .cache_max_age(self.introspection_cache);
+                for a in &self.jwt.audiences {
+                    b = b.audience(a);
+                }
+                if self.jwt.allow_http {
+                    b = b.dangerous_allow_http();
+                }
+                ExampleValidator::Both(JwtOrIntrospect::new(
+                    jwt.clone(),
+                    b.build().map_err(|e| e.to_string())?,
+                ))
+            }
+            _ => ExampleValidator::Jwt(jwt.clone()),
+        };
+        let revocation = match &self.redis_url {
+            Some(url) => Some(
+                RedisRevocationStore::connect(url, RedisConfig::default())
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        Ok(Protection {
+            jwt,
+            validator,
+            revocation,
+            cache: TokenCache::default(),
+        })
+    }
+}
+
+/// The example's validator: JWTs, or JWTs and introspection.
+#[derive(Debug, Clone)]
+pub enum ExampleValidator {
+    /// JWTs only.
+    Jwt(JwtValidator),
+    /// JWTs locally, the rest by introspection.
+    Both(JwtOrIntrospect),
+}
+
+impl TokenValidator for ExampleValidator {
+    async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+        match self {
+            ExampleValidator::Jwt(v) => v.validate_token(token).await,
+            ExampleValidator::Both(v) => v.validate(token).await,
+        }
+    }
+}
+
+/// What protects the routes.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    /// The JWT validator (its key set decides readiness).
+    pub jwt: JwtValidator,
+    /// The validator the layer uses.
+    pub validator: ExampleValidator,
+    /// The Redis revocation store, when `WARDEN_REDIS_URL` is set.
+    pub revocation: Option<RedisRevocationStore>,
+    /// The validated-token cache (entries of revoked tokens are dropped).
+    pub cache: TokenCache,
+}
+
+impl Protection {
+    /// Ready when signing keys are loaded and, with Redis, the revocation
+    /// list is trustworthy.
+    pub fn is_ready(&self) -> bool {
+        self.jwt.is_ready() && self.revocation.as_ref().is_none_or(|r| r.status().ready)
     }
 }
 
@@ -77,38 +189,61 @@ async fn protected(Auth(who): Auth) -> Response {
     .into_response()
 }
 
-async fn healthz(State(v): State<JwtValidator>) -> impl IntoResponse {
-    if v.is_ready() {
+async fn healthz(State(p): State<Arc<Protection>>) -> impl IntoResponse {
+    if p.is_ready() {
         (StatusCode::OK, "ok")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "signing keys not loaded")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: signing keys or revocation list unavailable",
+        )
     }
 }
 
-/// The router: `/public`, `/protected`, `/scoped` (needs `scope`), `/healthz`.
+/// The router with JWT validation only: `/public`, `/protected`, `/scoped`
+/// (needs `scope`), `/healthz`.
 pub fn app(validator: JwtValidator, scope: &str) -> Router {
+    let protection = Protection {
+        jwt: validator.clone(),
+        validator: ExampleValidator::Jwt(validator),
+        revocation: None,
+        cache: TokenCache::default(),
+    };
+    app_with(protection, scope)
+}
+
+/// The router for any [`Protection`].
+pub fn app_with(protection: Protection, scope: &str) -> Router {
+    let mut layer =
+        RequireBearerLayer::new(protection.validator.clone()).cache(protection.cache.clone());
+    if let Some(store) = &protection.revocation {
+        // A revocation message drops the token's validated-cache entries at once.
+        let cache = protection.cache.clone();
+        store.on_revoke(move |id| cache.remove_if(|p| p.claims().jwt_id.as_deref() == Some(id)));
+        layer = layer.revocation(StoreCheck(store.clone()));
+    }
     let protected_routes = Router::new()
         .route("/protected", get(protected))
         .route(
             "/scoped",
             get(protected).route_layer(RequireScopeLayer::all([scope])),
         )
-        .route_layer(RequireBearerLayer::new(validator.clone()));
+        .route_layer(layer);
     Router::new()
         .route("/public", get(|| async { "public" }))
-        .route("/healthz", get(healthz).with_state(validator))
+        .route("/healthz", get(healthz).with_state(Arc::new(protection)))
         .merge(protected_routes)
 }
 
 /// Binds, prints `listening on <addr>`, and serves until Ctrl-C.
 ///
 /// # Errors
-/// When the validator cannot be built or the address cannot be bound.
+/// When the settings cannot be used or the address cannot be bound.
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let validator = config.validator()?;
+    let protection = config.protection()?;
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, app(validator, &config.scope))
+    axum::serve(listener, app_with(protection, &config.scope))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

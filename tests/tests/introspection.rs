@@ -1,0 +1,184 @@
+//! Opaque tokens through RFC 7662 introspection at warden-issuer: verdicts,
+//! the positive cache, single flight, and an issuer that is down.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use warden::{AuthError, InvalidToken, ManualClock, Unavailable};
+use warden_introspect::IntrospectionValidator;
+use warden_issuer::{Issuer, Mode};
+
+async fn opaque(issuer: &Issuer) -> String {
+    let res = reqwest::Client::new()
+        .post(issuer.token_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "ledger:read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn validator(issuer: &Issuer, audience: &str, clock: &ManualClock) -> IntrospectionValidator {
+    IntrospectionValidator::builder()
+        .endpoint(issuer.introspection_url())
+        .client("svc-orders", "svc-orders-secret")
+        .issuer(issuer.issuer())
+        .audience(audience)
+        .clock(clock.clone())
+        .dangerous_allow_http()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn verdicts() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let v = validator(&issuer, "api://ledger", &clock);
+    let token = opaque(&issuer).await;
+    let p = v.validate_token(&token).await.unwrap();
+    assert_eq!(
+        (p.subject(), p.client_id()),
+        (Some("svc-batch"), Some("svc-batch"))
+    );
+    assert!(p.scopes().contains("ledger:read"));
+
+    assert_eq!(
+        v.validate_token("no-such-token").await.unwrap_err(),
+        AuthError::InvalidToken(InvalidToken::Inactive)
+    );
+    let other = validator(&issuer, "api://orders", &clock);
+    assert_eq!(
+        other.validate_token(&token).await.unwrap_err(),
+        AuthError::InvalidToken(InvalidToken::WrongAudience)
+    );
+
+    // Revoked at the issuer: inactive (after the cache entry is gone).
+    let fresh = opaque(&issuer).await;
+    reqwest::Client::new()
+        .post(issuer.revocation_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[("token", fresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        v.validate_token(&fresh).await.unwrap_err(),
+        AuthError::InvalidToken(InvalidToken::Inactive)
+    );
+
+    // Expired: the response's exp is checked against the clock.
+    let late = validator(&issuer, "api://ledger", &clock);
+    clock.advance(Duration::from_secs(3600));
+    let t = opaque(&issuer).await;
+    assert_eq!(
+        late.validate_token(&t).await.unwrap_err(),
+        AuthError::InvalidToken(InvalidToken::Expired)
+    );
+}
+
+#[tokio::test]
+async fn cache_hit_expiry_and_single_flight() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let v = validator(&issuer, "api://ledger", &clock);
+    let token = opaque(&issuer).await;
+
+    let mut set = JoinSet::new();
+    for _ in 0..1000 {
+        let (v, t) = (v.clone(), token.clone());
+        set.spawn(async move { v.validate_token(&t).await.is_ok() });
+    }
+    while let Some(r) = set.join_next().await {
+        assert!(r.unwrap());
+    }
+    assert_eq!(
+        v.stats().requests,
+        1,
+        "one request for 1,000 concurrent callers"
+    );
+    assert_eq!(issuer.introspection_hits(), 1);
+
+    for _ in 0..100 {
+        assert!(v.validate_token(&token).await.is_ok());
+    }
+    assert_eq!(issuer.introspection_hits(), 1, "cache hits");
+    assert!(v.stats().hits >= 100);
+
+    // The positive cache lasts at most 60 s.
+    clock.advance(Duration::from_secs(61));
+    assert!(v.validate_token(&token).await.is_ok());
+    assert_eq!(
+        issuer.introspection_hits(),
+        2,
+        "re-introspected after the cache age"
+    );
+    println!(
+        "introspection: 1,000 concurrent callers -> 1 request; {} cache hits; re-asked after 60 s",
+        v.stats().hits
+    );
+}
+
+#[tokio::test]
+async fn issuer_down_is_unavailable_never_an_accept() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let v = validator(&issuer, "api://ledger", &clock);
+    let token = opaque(&issuer).await;
+    issuer.set_mode(Mode::Down);
+    assert_eq!(
+        v.validate_token(&token).await.unwrap_err(),
+        AuthError::Unavailable(Unavailable::Upstream)
+    );
+    issuer.set_mode(Mode::Garbage);
+    assert_eq!(
+        v.validate_token(&token).await.unwrap_err(),
+        AuthError::Unavailable(Unavailable::Upstream)
+    );
+    issuer.set_mode(Mode::Up);
+    assert!(v.validate_token(&token).await.is_ok());
+    // Bad credentials for the endpoint are a server problem: 503, not the caller's 401.
+    let wrong = IntrospectionValidator::builder()
+        .endpoint(issuer.introspection_url())
+        .client("svc-orders", "wrong")
+        .audience("api://ledger")
+        .dangerous_allow_http()
+        .build()
+        .unwrap();
+    assert_eq!(
+        wrong.validate_token(&token).await.unwrap_err(),
+        AuthError::Unavailable(Unavailable::Upstream)
+    );
+}
+
+#[tokio::test]
+async fn the_example_serves_opaque_and_jwt_tokens() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let cfg = example_resource_server::Config::from_lookup(|k| match k {
+        "WARDEN_ISSUER" => Some(issuer.issuer().to_owned()),
+        "WARDEN_AUDIENCE" => Some("api://ledger,api://orders".into()),
+        "WARDEN_ALLOW_HTTP" => Some("1".into()),
+        "WARDEN_INTROSPECTION_URL" => Some(issuer.introspection_url()),
+        "WARDEN_CLIENT_ID" => Some("svc-orders".into()),
+        "WARDEN_CLIENT_SECRET" => Some("svc-orders-secret".into()),
+        "WARDEN_SCOPE" => Some("ledger:read".into()),
+        _ => None,
+    })
+    .unwrap();
+    let app = example_resource_server::app_with(cfg.protection().unwrap(), &cfg.scope);
+    let base = format!("http://{}", warden_tests::serve(app).await);
+    let token = opaque(&issuer).await;
+    let r = warden_tests::get_bearer(&format!("{base}/scoped"), &token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = warden_tests::get_bearer(&format!("{base}/protected"), "opaque-but-unknown").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.www.as_deref(),
+        Some(warden_tests::invalid_token("the token is not active").as_str())
+    );
+}
