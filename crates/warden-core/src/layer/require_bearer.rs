@@ -390,12 +390,13 @@ where
         let config = self.config.clone();
         let fut = Box::pin(async move {
             let verdict = match validator.validate(token.as_str()).await {
-                Ok(principal) => {
+                // Revocation first: a revoked token must not re-enter the cache.
+                Ok(principal) => config.admit(&principal).map(|()| {
                     if let Some(cache) = &config.cache {
                         cache.insert(token.as_str(), &principal);
                     }
-                    config.admit(&principal).map(|()| principal)
-                }
+                    principal
+                }),
                 Err(err) => Err(err),
             };
             match verdict {
