@@ -859,6 +859,7 @@ async fn exchange_grant(
         act["act"] = prev.clone();
     }
     let subject_exp = subject["exp"].as_u64();
+    let subject_jti = subject["jti"].as_str().map(str::to_owned);
     let issued = issue_access_token(
         shared,
         cfg,
@@ -869,6 +870,12 @@ async fn exchange_grant(
         Some(act),
         subject_exp,
     )?;
+    if let Some(parent) = subject_jti {
+        lock(&shared.derived)
+            .entry(parent)
+            .or_default()
+            .push((issued.jti.clone(), issued.exp));
+    }
     Ok(token_response(
         &issued,
         &scopes,
@@ -979,6 +986,19 @@ pub(crate) async fn revoke(
                 .revoke(&id, exp)
                 .await
                 .map_err(|e| err("temporarily_unavailable", e.to_string()))?;
+            // Tokens exchanged from this one go with it (RFC 8693 delegation chains).
+            let mut pending: Vec<String> = claims["jti"]
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
+            while let Some(parent) = pending.pop() {
+                let children = lock(&shared.derived).remove(&parent).unwrap_or_default();
+                for (jti, child_exp) in children {
+                    let _ = shared.revocations.revoke(&jti, child_exp).await;
+                    pending.push(jti);
+                }
+            }
             // A revoked opaque token must also stop introspecting as active.
             if let Some(jti) = claims["jti"].as_str()
                 && id != jti

@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     pub(crate) dead_families: Mutex<HashMap<String, Vec<(String, SystemTime)>>>,
     pub(crate) opaque: Mutex<HashMap<String, OpaqueEntry>>,
     pub(crate) assertion_jtis: Mutex<HashMap<String, SystemTime>>,
+    /// Tokens exchanged from a subject token (by jti): revoking the subject
+    /// revokes them too.
+    pub(crate) derived: Mutex<HashMap<String, Vec<(String, SystemTime)>>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -267,6 +270,7 @@ impl IssuerBuilder {
             dead_families: Mutex::default(),
             opaque: Mutex::default(),
             assertion_jtis: Mutex::default(),
+            derived: Mutex::default(),
         });
         let path = self.path;
         let app = Router::new()

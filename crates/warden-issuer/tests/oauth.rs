@@ -650,6 +650,19 @@ async fn token_exchange_nests_act_and_narrows() {
         (Some("alice"), Some("inventory:read"))
     );
 
+    // Revoking alice's token revokes the whole delegation chain made from it.
+    let inventory_token = r.body["access_token"].as_str().unwrap().to_owned();
+    let revoked = post(
+        &issuer.revocation_url(),
+        &[("token", alice.as_str()), ("client_id", "web-app")],
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, 200);
+    assert_eq!(introspect(&issuer, &orders_token).await["active"], false);
+    assert_eq!(introspect(&issuer, &inventory_token).await["active"], false);
+    let alice = user_token(&issuer).await;
+
     // Refusals.
     assert_error(
         &exchange(
