@@ -1,0 +1,867 @@
+//! The microservices demo: warden-issuer and three services in one process,
+//! and a scenario that exercises every grant and every defence, narrated
+//! step by step. The binary runs it; a test in this crate runs it too.
+//!
+//! ```text
+//!  svc-batch ──client credentials──────────────────────────┐
+//!                                                          ▼
+//!  alice ──code+PKCE──▶ gateway ──exchange(api://orders)──▶ orders ──exchange(api://inventory)──▶ inventory (gRPC)
+//!         (web-app)     api://gateway                       api://orders                          api://inventory
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use example_grpc_inventory::InventoryService;
+use example_grpc_inventory::pb::inventory_client::InventoryClient;
+use example_grpc_inventory::pb::inventory_server::{Inventory, InventoryServer};
+use example_grpc_inventory::pb::{GetItemRequest, Item, ReserveItemRequest, WatchItemsRequest};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use warden::jwt::JwksCacheConfig;
+use warden::{
+    AttachBearer, AttachBearerLayer, Auth, BearerToken, Fingerprint, JwtValidator, ManualClock,
+    MemoryRevocationStore, Principal, RequireBearerLayer, RequireScopeLayer, RevocationStore,
+    StoreCheck, TokenContext, TokenSource,
+};
+use warden_client::{CacheConfig, ClientCredentials, TokenExchange};
+use warden_issuer::{Issuer, IssuerConfig, SigningAlg};
+use warden_redis::{RedisConfig, RedisRevocationStore};
+
+/// How to run the demo.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep serving after the scenario and print URLs and curl commands.
+    pub serve: bool,
+    /// Put the revocation store on this Redis.
+    pub redis: Option<String>,
+}
+
+/// One step of the scenario.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its title.
+    pub name: String,
+    /// Whether every check in it held.
+    pub passed: bool,
+}
+
+/// What the scenario did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+impl Report {
+    /// Whether every step passed.
+    pub fn passed(&self) -> bool {
+        !self.steps.is_empty() && self.steps.iter().all(|s| s.passed)
+    }
+}
+
+type Store = Arc<dyn RevocationStore>;
+type Validator = JwtValidator<Value>;
+
+/// The running services.
+pub struct Demo {
+    /// The authorization server.
+    pub issuer: Issuer,
+    /// gateway's address.
+    pub gateway: SocketAddr,
+    /// orders' address.
+    pub orders: SocketAddr,
+    /// inventory's (gRPC) address.
+    pub inventory: SocketAddr,
+    store: Store,
+}
+
+fn fp(token: &str) -> String {
+    format!("[{}]", Fingerprint::of(token))
+}
+
+fn validator(issuer: &Issuer, audience: &str) -> Result<Validator, String> {
+    JwtValidator::builder()
+        .issuer(issuer.issuer())
+        .audience(audience)
+        .claims::<Value>()
+        // Demo tempo: learn new keys within a second (production: minutes).
+        .jwks_cache(
+            JwksCacheConfig::default()
+                .min_ttl(Duration::from_millis(500))
+                .default_ttl(Duration::from_secs(1))
+                .refetch_cooldown(Duration::from_secs(1)),
+        )
+        .dangerous()
+        .allow_http()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn exchange_source(
+    issuer: &Issuer,
+    client: &str,
+    audience: &str,
+    scope: Option<&str>,
+) -> Result<TokenExchange, String> {
+    let mut b = TokenExchange::builder()
+        .issuer(issuer.issuer())
+        .client_secret_basic(client, format!("{client}-secret"))
+        .audience(audience)
+        .allow_http();
+    if let Some(s) = scope {
+        b = b.scope(s);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Inventory, recording the delegation chain (`act`) of each caller.
+#[derive(Clone)]
+struct DemoInventory {
+    inner: InventoryService,
+    seen: Arc<Mutex<Option<Value>>>,
+}
+
+impl DemoInventory {
+    fn record<T>(&self, req: &tonic::Request<T>) {
+        let act = req
+            .extensions()
+            .get::<Principal>()
+            .and_then(|p| p.custom::<Value>())
+            .and_then(|c| c.get("act").cloned());
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = act;
+    }
+}
+
+#[tonic::async_trait]
+impl Inventory for DemoInventory {
+    async fn get_item(
+        &self,
+        req: tonic::Request<GetItemRequest>,
+    ) -> Result<tonic::Response<Item>, tonic::Status> {
+        self.record(&req);
+        self.inner.get_item(req).await
+    }
+
+    async fn reserve_item(
+        &self,
+        req: tonic::Request<ReserveItemRequest>,
+    ) -> Result<tonic::Response<Item>, tonic::Status> {
+        self.record(&req);
+        self.inner.reserve_item(req).await
+    }
+
+    type WatchItemsStream = <InventoryService as Inventory>::WatchItemsStream;
+
+    async fn watch_items(
+        &self,
+        req: tonic::Request<WatchItemsRequest>,
+    ) -> Result<tonic::Response<Self::WatchItemsStream>, tonic::Status> {
+        self.record(&req);
+        self.inner.watch_items(req).await
+    }
+}
+
+type GrpcOut = InventoryClient<AttachBearer<tonic::transport::Channel, TokenExchange>>;
+type HttpOut = AttachBearer<Client<HttpConnector, Full<Bytes>>, TokenExchange>;
+
+#[derive(Clone)]
+struct OrdersState {
+    inventory: GrpcOut,
+    seen: Arc<Mutex<Option<Value>>>,
+}
+
+async fn list_orders(Auth(who): Auth) -> axum::Json<Value> {
+    axum::Json(
+        json!({"orders": [{"id": 1, "sku": "apple"}, {"id": 2, "sku": "pear"}], "caller": who.subject()}),
+    )
+}
+
+async fn stock(State(st): State<OrdersState>, Path(sku): Path<String>) -> Response {
+    // No token threading: the attach layer finds the caller's token and exchanges it.
+    let mut client = st.inventory.clone();
+    match client.get_item(GetItemRequest { sku }).await {
+        Ok(item) => {
+            let item = item.into_inner();
+            let act = st.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            axum::Json(json!({"sku": item.sku, "available": item.available, "caller": item.caller, "act_seen_by_inventory": act}))
+                .into_response()
+        }
+        Err(s) => (
+            http::StatusCode::BAD_GATEWAY,
+            format!("inventory: {:?} {}", s.code(), s.message()),
+        )
+            .into_response(),
+    }
+}
+
+async fn gateway_stock(
+    State(out): State<HttpOut>,
+    Path(sku): Path<String>,
+    orders: axum::Extension<SocketAddr>,
+) -> Response {
+    let mut out = out.clone();
+    let req =
+        http::Request::get(format!("http://{}/orders/stock/{sku}", orders.0)).body(Full::default());
+    let Ok(req) = req else {
+        return http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let res = match out.ready().await {
+        Ok(svc) => svc.call(req).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(res) => {
+            let status = res.status();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            (status, body).into_response()
+        }
+        Err(e) => (http::StatusCode::BAD_GATEWAY, format!("orders: {e}")).into_response(),
+    }
+}
+
+async fn serve_http(app: Router) -> Result<SocketAddr, String> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    Ok(addr)
+}
+
+impl Demo {
+    /// Starts the issuer and the three services on loopback ports of their own.
+    ///
+    /// # Errors
+    /// A message when something cannot start.
+    pub async fn start(opts: &Options) -> Result<Self, String> {
+        let store: Store = match &opts.redis {
+            Some(url) => {
+                let s = RedisRevocationStore::connect(url, RedisConfig::default())
+                    .map_err(|e| e.to_string())?;
+                if !s.wait_until_ready(Duration::from_secs(5)).await {
+                    return Err(format!("redis at {url} is not answering"));
+                }
+                Arc::new(s)
+            }
+            None => Arc::new(MemoryRevocationStore::new()),
+        };
+        let issuer = Issuer::builder(IssuerConfig::dev())
+            .revocation_store(store.clone())
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        issuer.set_cache_control(Some("max-age=1".into()));
+
+        // inventory (gRPC): per-method scopes.
+        let seen = Arc::new(Mutex::new(None));
+        let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let inventory = inv_listener.local_addr().map_err(|e| e.to_string())?;
+        let rules = example_grpc_inventory::scope_rules().map_err(|e| e.to_string())?;
+        let svc = DemoInventory {
+            inner: InventoryService::default(),
+            seen: seen.clone(),
+        };
+        let inv_auth = warden_tonic::authenticate(validator(&issuer, "api://inventory")?)
+            .revocation(StoreCheck(store.clone()));
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .layer(inv_auth)
+                .layer(warden_tonic::RequireMethodScopeLayer::new(rules))
+                .add_service(InventoryServer::new(svc))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(inv_listener))
+                .await;
+        });
+
+        // orders (HTTP): scope-guarded routes; calls inventory on behalf of its caller.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{inventory}"))
+            .map_err(|e| e.to_string())?
+            .connect_lazy();
+        let to_inventory = exchange_source(
+            &issuer,
+            "svc-orders",
+            "api://inventory",
+            Some("inventory:read"),
+        )?;
+        let grpc = InventoryClient::new(
+            ServiceBuilder::new()
+                .layer(AttachBearerLayer::new(to_inventory))
+                .service(channel),
+        );
+        let orders_app = Router::new()
+            .route(
+                "/orders",
+                get(list_orders).route_layer(RequireScopeLayer::all(["orders:read"])),
+            )
+            .route(
+                "/orders/reserve",
+                post(list_orders).route_layer(RequireScopeLayer::all(["orders:write"])),
+            )
+            .route(
+                "/orders/stock/{sku}",
+                get(stock).route_layer(RequireScopeLayer::all(["orders:read"])),
+            )
+            .with_state(OrdersState {
+                inventory: grpc,
+                seen: seen.clone(),
+            })
+            .layer(
+                RequireBearerLayer::new(validator(&issuer, "api://orders")?)
+                    .revocation(StoreCheck(store.clone())),
+            );
+        let orders = serve_http(orders_app).await?;
+
+        // gateway (HTTP): the user-facing edge; calls orders on behalf of the user.
+        let to_orders = exchange_source(&issuer, "svc-gateway", "api://orders", None)?;
+        let http_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let out: HttpOut = ServiceBuilder::new()
+            .layer(AttachBearerLayer::new(to_orders))
+            .service(http_client);
+        let gateway_app = Router::new()
+            .route("/api/stock/{sku}", get(gateway_stock))
+            .with_state(out)
+            .layer(axum::Extension(orders))
+            .layer(
+                RequireBearerLayer::new(validator(&issuer, "api://gateway")?)
+                    .revocation(StoreCheck(store.clone())),
+            );
+        let gateway = serve_http(gateway_app).await?;
+
+        Ok(Self {
+            issuer,
+            gateway,
+            orders,
+            inventory,
+            store,
+        })
+    }
+
+    /// The revocation store in use.
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// alice signs in to web-app: the authorization code flow with PKCE,
+    /// driving the issuer's login page. Returns her access token.
+    ///
+    /// # Errors
+    /// A message when a step of the flow fails.
+    pub async fn alice_logs_in(&self) -> Result<(String, Vec<String>), String> {
+        let mut lines = Vec::new();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut raw = [0u8; 32];
+        raw.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (i as u8).wrapping_mul(37) ^ 0x5a);
+        let verifier = URL_SAFE_NO_PAD.encode(raw);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let redirect = "http://127.0.0.1:8080/callback";
+        let query = [
+            ("response_type", "code"),
+            ("client_id", "web-app"),
+            ("redirect_uri", redirect),
+            ("scope", "orders:read orders:write"),
+            ("state", "demo-state"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let page = http
+            .get(self.issuer.authorize_url())
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        lines.push(format!(
+            "GET /authorize (web-app, PKCE S256) -> {} login page",
+            page.status().as_u16()
+        ));
+        let mut form: Vec<(&str, &str)> = query.to_vec();
+        form.extend([
+            ("username", "alice"),
+            ("password", "alice-password"),
+            ("decision", "allow"),
+        ]);
+        let res = http
+            .post(self.issuer.authorize_url())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or("the login did not redirect")?
+            .to_owned();
+        let code = location
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("code="))
+            .ok_or("no code in the redirect")?
+            .to_owned();
+        lines.push(format!(
+            "POST /authorize as alice -> {} redirect with a code",
+            res.status().as_u16()
+        ));
+        let res = http
+            .post(self.issuer.token_url())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect),
+                ("client_id", "web-app"),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.map_err(|e| e.to_string())?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or(format!("no token: {body}"))?
+            .to_owned();
+        lines.push(format!("POST /token (authorization_code + code_verifier) -> {status}, alice's token {} for api://gateway", fp(&token)));
+        Ok((token, lines))
+    }
+
+    fn client_credentials(
+        &self,
+        client: &str,
+        resource: &str,
+        scope: Option<&str>,
+        clock: Option<&ManualClock>,
+    ) -> Result<ClientCredentials, String> {
+        let mut b = ClientCredentials::builder()
+            .issuer(self.issuer.issuer())
+            .client_secret_basic(client, format!("{client}-secret"))
+            .resource(resource)
+            .cache(CacheConfig::default())
+            .allow_http();
+        if let Some(s) = scope {
+            b = b.scope(s);
+        }
+        if let Some(c) = clock {
+            b = b.clock(c.clone());
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+}
+
+fn kid_of(token: &str) -> String {
+    token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|h| h["kid"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+struct Narrator {
+    report: Report,
+    current: Option<(String, bool)>,
+}
+
+impl Narrator {
+    fn step(&mut self, name: &str) {
+        self.finish();
+        println!("\n== {name}");
+        self.current = Some((name.to_owned(), true));
+    }
+
+    fn say(&self, line: &str) {
+        println!("   {line}");
+    }
+
+    fn check(&mut self, ok: bool, line: &str) {
+        println!("   {} {line}", if ok { "ok  " } else { "FAIL" });
+        if !ok && let Some((_, passed)) = &mut self.current {
+            *passed = false;
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((name, passed)) = self.current.take() {
+            self.report.steps.push(Step { name, passed });
+        }
+    }
+}
+
+async fn http_get(url: &str, token: &str) -> (u16, Option<String>, String) {
+    let res = match reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return (0, None, e.to_string()),
+    };
+    let status = res.status().as_u16();
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, www, res.text().await.unwrap_or_default())
+}
+
+async fn grpc_client(
+    addr: SocketAddr,
+) -> Result<InventoryClient<tonic::transport::Channel>, String> {
+    InventoryClient::connect(format!("http://{addr}"))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
+}
+
+/// Plays the scenario against running services, narrating each step.
+///
+/// # Errors
+/// A message when the scenario cannot even be set up (a step that fails is
+/// reported in the [`Report`], not as an error).
+pub async fn scenario(demo: &Demo) -> Result<Report, String> {
+    let mut n = Narrator {
+        report: Report::default(),
+        current: None,
+    };
+    let orders = format!("http://{}", demo.orders);
+    let gateway = format!("http://{}", demo.gateway);
+
+    // 1
+    n.step("1. svc-batch lists orders with a client-credentials token");
+    let clock = ManualClock::starting_now();
+    let batch = demo.client_credentials("svc-batch", "api://orders", None, Some(&clock))?;
+    let batch_token = batch
+        .token(&TokenContext::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    n.say(&format!(
+        "POST /token (client_credentials, resource=api://orders) -> token {}",
+        fp(batch_token.secret())
+    ));
+    let (status, _, body) = http_get(&format!("{orders}/orders"), batch_token.secret()).await;
+    n.check(
+        status == 200,
+        &format!("GET orders /orders -> {status} {body}"),
+    );
+
+    // 2
+    n.step(
+        "2. alice signs in and asks the gateway; the call travels gateway -> orders -> inventory",
+    );
+    let (alice, lines) = demo.alice_logs_in().await?;
+    for l in lines {
+        n.say(&l);
+    }
+    let (status, _, body) = http_get(&format!("{gateway}/api/stock/apple"), &alice).await;
+    let reply: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    n.say("gateway exchanges alice's token for api://orders (RFC 8693); orders exchanges that for api://inventory narrowed to inventory:read; inventory is called over gRPC");
+    n.check(
+        status == 200 && reply["caller"] == "alice",
+        &format!(
+            "GET gateway /api/stock/apple -> {status}, inventory's caller = {}",
+            reply["caller"]
+        ),
+    );
+    let chain = json!({"sub": "svc-orders", "act": {"sub": "svc-gateway"}});
+    n.check(
+        reply["act_seen_by_inventory"] == chain,
+        &format!(
+            "the token inventory saw carries act = {}",
+            reply["act_seen_by_inventory"]
+        ),
+    );
+
+    // 3
+    n.step("3. a token without the needed scope");
+    let (status, www, _) = {
+        let res = reqwest::Client::new()
+            .post(format!("{orders}/orders/reserve"))
+            .bearer_auth(batch_token.secret())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        (
+            res.status().as_u16(),
+            res.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            (),
+        )
+    };
+    n.check(
+        status == 403
+            && www.as_deref().is_some_and(|w| {
+                w.contains("insufficient_scope") && w.contains("scope=\"orders:write\"")
+            }),
+        &format!(
+            "POST orders /orders/reserve with svc-batch's orders:read token -> {status} {}",
+            www.unwrap_or_default()
+        ),
+    );
+    let reader = demo.client_credentials(
+        "svc-orders",
+        "api://inventory",
+        Some("inventory:read"),
+        None,
+    )?;
+    let reader_token = reader
+        .token(&TokenContext::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut inv = grpc_client(demo.inventory).await?;
+    let res = inv
+        .reserve_item(with_token(
+            ReserveItemRequest {
+                sku: "apple".into(),
+                quantity: 1,
+            },
+            reader_token.secret(),
+        ))
+        .await;
+    let code = res.as_ref().err().map(tonic::Status::code);
+    n.check(
+        code == Some(tonic::Code::PermissionDenied),
+        &format!(
+            "gRPC ReserveItem with an inventory:read token {} -> {code:?}",
+            fp(reader_token.secret())
+        ),
+    );
+
+    // 4
+    n.step(
+        "4. an expired token is refused; the services' own tokens are refreshed ahead of expiry",
+    );
+    let mut claims = demo.issuer.claims("api://gateway");
+    claims["exp"] = json!(warden_issuer::now_secs() - 120);
+    let expired = demo.issuer.mint(&claims).map_err(|e| e.to_string())?;
+    let (status, www, _) = http_get(&format!("{gateway}/api/stock/apple"), &expired).await;
+    n.check(
+        status == 401
+            && www
+                .as_deref()
+                .is_some_and(|w| w.contains("invalid_token") && w.contains("expired")),
+        &format!(
+            "GET gateway with an expired token {} -> {status} {}",
+            fp(&expired),
+            www.unwrap_or_default()
+        ),
+    );
+    clock.advance(Duration::from_secs(545));
+    n.say("svc-batch's clock moves 545 s into its 600 s token: inside the 60 s refresh window");
+    let mut failed = 0;
+    for _ in 0..20 {
+        let t = batch
+            .token(&TokenContext::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        if http_get(&format!("{orders}/orders"), t.secret()).await.0 != 200 {
+            failed += 1;
+        }
+    }
+    for _ in 0..200 {
+        if batch.stats().fetches >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let fresh = batch
+        .token(&TokenContext::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let st = batch.stats();
+    n.check(
+        failed == 0 && st.fetches == 2 && st.waited == 1 && fresh.secret() != batch_token.secret(),
+        &format!(
+            "20 calls during the refresh: {failed} failed; token requests {}, background refreshes {}, callers that waited {} (the cold start only); new token {}",
+            st.fetches, st.refreshes, st.waited, fp(fresh.secret())
+        ),
+    );
+
+    // 5
+    n.step("5. alice's token is revoked at the issuer; every service refuses at once");
+    let to_orders = exchange_source(&demo.issuer, "svc-gateway", "api://orders", None)?;
+    let orders_token = to_orders
+        .token(&TokenContext::with_subject(BearerToken::new(alice.clone())))
+        .await
+        .map_err(|e| e.to_string())?;
+    let to_inventory = exchange_source(
+        &demo.issuer,
+        "svc-orders",
+        "api://inventory",
+        Some("inventory:read"),
+    )?;
+    let inventory_token = to_inventory
+        .token(&TokenContext::with_subject(BearerToken::new(
+            orders_token.secret(),
+        )))
+        .await
+        .map_err(|e| e.to_string())?;
+    n.say(&format!(
+        "tokens made from alice's: for orders {}, for inventory {}",
+        fp(orders_token.secret()),
+        fp(inventory_token.secret())
+    ));
+    let started = std::time::Instant::now();
+    let res = reqwest::Client::new()
+        .post(demo.issuer.revocation_url())
+        .form(&[("token", alice.as_str()), ("client_id", "web-app")])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    n.say(&format!(
+        "POST /revoke alice's token {} -> {}",
+        fp(&alice),
+        res.status().as_u16()
+    ));
+    let mut outcome = (0, 0, None);
+    for _ in 0..100 {
+        let g = http_get(&format!("{gateway}/api/stock/apple"), &alice)
+            .await
+            .0;
+        let o = http_get(&format!("{orders}/orders"), orders_token.secret())
+            .await
+            .0;
+        let i = grpc_client(demo.inventory)
+            .await?
+            .get_item(with_token(
+                GetItemRequest {
+                    sku: "apple".into(),
+                },
+                inventory_token.secret(),
+            ))
+            .await
+            .err()
+            .map(|s| s.code());
+        outcome = (g, o, i);
+        if g == 401 && o == 401 && i == Some(tonic::Code::Unauthenticated) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    n.check(
+        outcome.0 == 401,
+        &format!("gateway with alice's token -> {}", outcome.0),
+    );
+    n.check(
+        outcome.1 == 401,
+        &format!("orders with the token exchanged from it -> {}", outcome.1),
+    );
+    n.check(
+        outcome.2 == Some(tonic::Code::Unauthenticated),
+        &format!(
+            "inventory (gRPC) with the token exchanged from that -> {:?}",
+            outcome.2
+        ),
+    );
+    n.say(&format!(
+        "all refused {:?} after the revocation request, long before any expiry",
+        started.elapsed()
+    ));
+
+    // 6
+    n.step("6. the issuer rotates its signing key");
+    let old_kid = kid_of(batch_token.secret());
+    demo.issuer
+        .rotate_after(SigningAlg::RS256, "RS256-2", Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    n.say("new key RS256-2 published now, signing in 2 s: resource servers learn it first");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let newer = demo.client_credentials("svc-batch", "api://orders", None, None)?;
+    let new_token = newer
+        .token(&TokenContext::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let new_kid = kid_of(new_token.secret());
+    let (status, _, _) = http_get(&format!("{orders}/orders"), new_token.secret()).await;
+    n.check(
+        new_kid == "RS256-2" && status == 200,
+        &format!("a new token signed by {new_kid} -> {status} at once"),
+    );
+    let (status, _, _) = http_get(&format!("{orders}/orders"), batch_token.secret()).await;
+    n.check(
+        status == 200,
+        &format!(
+            "the older token signed by {old_kid} -> {status}: it keeps working until it expires"
+        ),
+    );
+
+    n.finish();
+    Ok(n.report)
+}
+
+/// Prints the services and ready-to-paste commands, with fresh tokens.
+///
+/// # Errors
+/// A message when a token cannot be had.
+pub async fn print_serve_info(demo: &Demo) -> Result<(), String> {
+    let (alice, _) = demo.alice_logs_in().await?;
+    let batch = demo.client_credentials("svc-batch", "api://orders", None, None)?;
+    let batch_token = batch
+        .token(&TokenContext::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let services: BTreeMap<&str, String> = [
+        ("issuer", demo.issuer.issuer().to_owned()),
+        ("gateway", format!("http://{}", demo.gateway)),
+        ("orders", format!("http://{}", demo.orders)),
+        ("inventory (gRPC)", format!("http://{}", demo.inventory)),
+    ]
+    .into_iter()
+    .collect();
+    println!("\nservices:");
+    for (k, v) in &services {
+        println!("  {k:<17} {v}");
+    }
+    println!("\ntry:");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {alice}' http://{}/api/stock/apple",
+        demo.gateway
+    );
+    println!(
+        "  curl -s -H 'Authorization: Bearer {}' http://{}/orders",
+        batch_token.secret(),
+        demo.orders
+    );
+    println!(
+        "  curl -s -u svc-batch:svc-batch-secret -d grant_type=client_credentials -d resource=api://orders {}",
+        demo.issuer.token_url()
+    );
+    println!("\nCtrl-C stops everything.");
+    Ok(())
+}

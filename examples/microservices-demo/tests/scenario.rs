@@ -1,0 +1,29 @@
+//! The demo's scenario, as a test: CI fails if a step breaks.
+
+use microservices_demo::{Demo, Options, scenario};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_of_the_scenario_passes() {
+    let demo = Demo::start(&Options::default()).await.unwrap();
+    let report = scenario(&demo).await.unwrap();
+    for s in &report.steps {
+        assert!(s.passed, "step failed: {}", s.name);
+    }
+    assert_eq!(report.steps.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_runs_on_redis_too() {
+    let Ok(url) = std::env::var("WARDEN_TEST_REDIS_URL") else {
+        eprintln!("skipped: set WARDEN_TEST_REDIS_URL to run the demo on Redis");
+        return;
+    };
+    let demo = Demo::start(&Options {
+        serve: false,
+        redis: Some(url),
+    })
+    .await
+    .unwrap();
+    let report = scenario(&demo).await.unwrap();
+    assert!(report.passed(), "{report:?}");
+}
