@@ -346,6 +346,33 @@ fn explicit<B>(req: &mut Request<B>) -> bool {
     false
 }
 
+impl<S: Clone, T, R> AttachBearer<S, T, R> {
+    /// Takes the service driven to readiness (leaving a clone), and the
+    /// source and context to attach a token with; `None` when the request
+    /// carries its own credential, which always wins.
+    fn begin<B>(&mut self, req: &mut Request<B>) -> (S, Option<(Arc<T>, TokenContext)>) {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        if explicit(req) {
+            return (inner, None);
+        }
+        (inner, Some((self.source.clone(), context(req))))
+    }
+}
+
+/// Sends a request that carries its own credential, untouched.
+fn passthrough<S, B, RB>(mut inner: S, req: Request<B>) -> AttachFuture<http::Response<RB>>
+where
+    S: Service<Request<B>, Response = http::Response<RB>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Send + 'static,
+{
+    AttachFuture {
+        inner: Box::pin(async move { inner.call(req).await.map_err(Into::into) }),
+    }
+}
+
 async fn ready<S: Service<Req>, Req>(svc: &mut S) -> Result<(), S::Error> {
     std::future::poll_fn(|cx| svc.poll_ready(cx)).await
 }
@@ -368,16 +395,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        if explicit(&mut req) {
-            // An explicit credential on the request wins.
-            return AttachFuture {
-                inner: Box::pin(async move { inner.call(req).await.map_err(Into::into) }),
-            };
-        }
-        let source = self.source.clone();
-        let ctx = context(&req);
+        let (mut inner, attach) = self.begin(&mut req);
+        let Some((source, ctx)) = attach else {
+            return passthrough(inner, req);
+        };
         AttachFuture {
             inner: Box::pin(async move {
                 let token = source.token(&ctx).await?;
@@ -411,15 +432,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        if explicit(&mut req) {
-            return AttachFuture {
-                inner: Box::pin(async move { inner.call(req).await.map_err(Into::into) }),
-            };
-        }
-        let source = self.source.clone();
-        let ctx = context(&req);
+        let (mut inner, attach) = self.begin(&mut req);
+        let Some((source, ctx)) = attach else {
+            return passthrough(inner, req);
+        };
         AttachFuture {
             inner: Box::pin(async move {
                 let token = source.token(&ctx).await?;

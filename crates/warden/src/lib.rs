@@ -11,6 +11,7 @@ pub use warden_core::{
     RequireBearerLayer, RequireScope, RequireScopeLayer, ScopeRequirement, Scopes, StandardClaims,
     SystemClock, TokenValidator, Unavailable, validator_fn,
 };
+pub use warden_core::{current_token, with_token};
 
 /// The shared layers and types ([`warden_core`]).
 pub mod core {
@@ -34,6 +35,24 @@ pub mod axum {
 
 #[cfg(feature = "axum")]
 pub use warden_axum::{Auth, Claims};
+
+/// Outbound token sources ([`warden_client`]).
+#[cfg(feature = "client")]
+pub mod client {
+    pub use warden_client::*;
+}
+
+/// Opaque tokens by introspection ([`warden_introspect`]).
+#[cfg(feature = "introspect")]
+pub mod introspect {
+    pub use warden_introspect::*;
+}
+
+/// The Redis revocation store ([`warden_redis`]).
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use warden_redis::*;
+}
 
 /// tonic gRPC servers and clients ([`warden_tonic`]).
 #[cfg(feature = "tonic")]
