@@ -824,11 +824,11 @@ async fn rotation_is_seen_by_a_validator_without_a_failed_request() {
         .unwrap();
     let mut kids: HashMap<String, usize> = HashMap::new();
     let mut failures = 0;
-    for i in 0..60 {
+    for i in 0..100 {
         if i == 10 {
-            // Published now, signing in 400 ms: caches learn it first.
+            // Published now, signing in 1 s: caches (refreshing every 50 ms) learn it first.
             issuer
-                .rotate_after(SigningAlg::ES256, "ES256-2", Duration::from_millis(400))
+                .rotate_after(SigningAlg::ES256, "ES256-2", Duration::from_millis(1000))
                 .unwrap();
         }
         let t = cc(&issuer, "svc-batch", &[("resource", "api://orders")])
