@@ -1,6 +1,7 @@
 //! The running issuer: discovery (RFC 8414 §3,
 //! <https://www.rfc-editor.org/rfc/rfc8414#section-3>; OpenID Connect
-//! Discovery §4), the JWKS, and the OAuth endpoints of [`crate::oauth`], on
+//! Discovery §4), the JWKS, and the OAuth endpoints (token, authorize,
+//! introspection, revocation), on
 //! any listener (`127.0.0.1:0` in tests). For tests it also mints tokens
 //! directly and has switches to rotate keys, go down, answer slowly or serve
 //! garbage, so that tests exercise real HTTP.
@@ -194,7 +195,7 @@ impl std::fmt::Debug for IssuerBuilder {
 }
 
 impl IssuerBuilder {
-    /// Generate one key per algorithm (`kid` "<ALG>-1"); the first signs.
+    /// Generate one key per algorithm (`kid` `"<ALG>-1"`); the first signs.
     /// Default: the configuration's algorithm.
     pub fn keys(mut self, algs: &[SigningAlg]) -> Self {
         self.algs = algs.to_vec();
@@ -338,7 +339,7 @@ impl Issuer {
         Self::start_with(&[SigningAlg::RS256]).await
     }
 
-    /// Starts an issuer with one key per algorithm (`kid` "<ALG>-1"); the
+    /// Starts an issuer with one key per algorithm (`kid` `"<ALG>-1"`); the
     /// first one signs.
     ///
     /// # Errors
