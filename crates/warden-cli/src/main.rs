@@ -124,6 +124,15 @@ fn in_words(secs: i64) -> String {
     }
 }
 
+/// The bare access token (for `$(...)`), or the whole response with `--json`.
+fn token_output(r: warden_client::TokenResponse, json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(&r).unwrap_or_default()
+    } else {
+        r.access_token
+    }
+}
+
 fn decode(token: &str) -> Result<String, Failure> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
@@ -168,11 +177,7 @@ async fn run(raw: Vec<String>) -> Result<String, Failure> {
                 }
             }
             let r = client.token_request(form).await.map_err(refused)?;
-            Ok(if args.flag("--json") {
-                serde_json::to_string_pretty(&r).unwrap_or_default()
-            } else {
-                r.access_token
-            })
+            Ok(token_output(r, args.flag("--json")))
         }
         "exchange" => {
             let client = args.client()?;
@@ -196,11 +201,7 @@ async fn run(raw: Vec<String>) -> Result<String, Failure> {
                 }
             }
             let r = client.token_request(form).await.map_err(refused)?;
-            Ok(if args.flag("--json") {
-                serde_json::to_string_pretty(&r).unwrap_or_default()
-            } else {
-                r.access_token
-            })
+            Ok(token_output(r, args.flag("--json")))
         }
         "decode" => decode(&args.token()?),
         "verify" => {

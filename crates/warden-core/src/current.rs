@@ -4,8 +4,7 @@
 //! [`RequireBearer`](crate::RequireBearer) runs the inner service inside
 //! [`with_token`], so code running in the handler's task sees the caller's
 //! token through [`current_token`], and
-//! [`AttachBearer`](crate::AttachBearer) picks it up for outbound calls. It
-//! also puts the [`BearerToken`] into the request's extensions.
+//! [`AttachBearer`](crate::AttachBearer) picks it up for outbound calls.
 //!
 //! # Spawned work
 //! A task-local does not cross `tokio::spawn`. For work spawned from a
@@ -57,12 +56,17 @@ pub fn with_token<F: Future>(token: Option<BearerToken>, fut: F) -> WithToken<F>
     WithToken { token, inner: fut }
 }
 
-struct Restore(Option<BearerToken>);
+/// Puts the future's token back into it when the poll ends (even by panic),
+/// and restores the token that was current before.
+struct Restore<'a> {
+    slot: &'a mut Option<BearerToken>,
+    prev: Option<BearerToken>,
+}
 
-impl Drop for Restore {
+impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        let prev = self.0.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
+        let prev = self.prev.take();
+        *self.slot = CURRENT.with(|c| c.replace(prev));
     }
 }
 
@@ -71,8 +75,12 @@ impl<F: Future> Future for WithToken<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let prev = CURRENT.with(|c| c.replace(this.token.clone()));
-        let _restore = Restore(prev);
+        // Moved in and out, not cloned: no reference count traffic per poll.
+        let prev = CURRENT.with(|c| c.replace(this.token.take()));
+        let _restore = Restore {
+            slot: this.token,
+            prev,
+        };
         this.inner.poll(cx)
     }
 }

@@ -628,10 +628,7 @@ async fn authorization_code_grant(
     }
     let mut extra = json!({});
     if client.grants.contains(&Grant::RefreshToken) {
-        lock(&shared.dead_families)
-            .entry(format!("live:{family}"))
-            .or_default()
-            .push((issued.jti.clone(), issued.exp));
+        record_in_family(shared, &family, &issued);
         extra["refresh_token"] = json!(new_refresh_token(
             shared, family, &client.id, &user, &scopes, &audience
         ));
@@ -659,7 +656,7 @@ async fn refresh_grant(
                 "the refresh token was issued to another client",
             ));
         }
-        if lock(&shared.dead_families).contains_key(&entry.family) {
+        if family_revoked(shared, &entry.family) {
             return Err(err("invalid_grant", "the refresh token was revoked"));
         }
         if entry.used {
@@ -713,10 +710,7 @@ async fn refresh_grant(
     let issued = issue_access_token(
         shared, cfg, &user, &client.id, &audience, &granted, None, None,
     )?;
-    lock(&shared.dead_families)
-        .entry(format!("live:{family}"))
-        .or_default()
-        .push((issued.jti.clone(), issued.exp));
+    record_in_family(shared, &family, &issued);
     let rt = new_refresh_token(shared, family, &client.id, &user, &scopes, &audience);
     Ok(token_response(
         &issued,
@@ -725,13 +719,27 @@ async fn refresh_grant(
     ))
 }
 
+fn record_in_family(shared: &Shared, family: &str, issued: &Issued) {
+    lock(&shared.families)
+        .entry(family.to_owned())
+        .or_default()
+        .issued
+        .push((issued.jti.clone(), issued.exp));
+}
+
+fn family_revoked(shared: &Shared, family: &str) -> bool {
+    lock(&shared.families)
+        .get(family)
+        .is_some_and(|f| f.revoked)
+}
+
 /// Revokes every refresh token of a family and the access tokens it issued.
 async fn revoke_family(shared: &Shared, family: &str) {
     let issued = {
-        let mut dead = lock(&shared.dead_families);
-        let issued = dead.remove(&format!("live:{family}")).unwrap_or_default();
-        dead.insert(family.to_owned(), Vec::new());
-        issued
+        let mut families = lock(&shared.families);
+        let f = families.entry(family.to_owned()).or_default();
+        f.revoked = true;
+        std::mem::take(&mut f.issued)
     };
     for (jti, exp) in issued {
         let _ = shared.revocations.revoke(&jti, exp).await;
@@ -921,10 +929,7 @@ pub(crate) async fn introspect(
 fn refresh_info(shared: &Shared, token: &str) -> Option<Value> {
     let refresh = lock(&shared.refresh);
     let e = refresh.get(token)?;
-    if e.used
-        || e.expires_at <= SystemTime::now()
-        || lock(&shared.dead_families).contains_key(&e.family)
-    {
+    if e.used || e.expires_at <= SystemTime::now() || family_revoked(shared, &e.family) {
         return None;
     }
     Some(json!({
@@ -1245,22 +1250,4 @@ pub(crate) async fn authorize_submit(
         url.push_str(&format!("&state={}", urlencode(s)));
     }
     Redirect::to(&url).into_response()
-}
-
-#[allow(dead_code)]
-fn _send_check(
-    s: &'static Shared,
-    h: &'static HeaderMap,
-    p: &'static Params,
-    c: &'static ClientConfig,
-    cfg: &'static IssuerConfig,
-) {
-    fn is_send<T: Send>(_: T) {}
-    is_send(authenticate_client(s, cfg, h, p));
-    is_send(authorization_code_grant(s, cfg, c, p));
-    is_send(refresh_grant(s, cfg, c, p));
-    is_send(exchange_grant(s, cfg, c, p));
-    is_send(active_claims(s, "x"));
-    is_send(verify_assertion(s, cfg, "x", None));
-    is_send(revoke_family(s, "x"));
 }

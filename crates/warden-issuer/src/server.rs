@@ -72,6 +72,15 @@ pub(crate) struct RefreshEntry {
     pub(crate) used: bool,
 }
 
+/// A refresh-token family: everything rotated from one grant.
+#[derive(Default)]
+pub(crate) struct Family {
+    /// Access tokens issued in the family (jti, exp): revoked with it.
+    pub(crate) issued: Vec<(String, SystemTime)>,
+    /// Reuse was detected, or a member was revoked: every token is refused.
+    pub(crate) revoked: bool,
+}
+
 /// What an opaque token stands for.
 pub(crate) struct OpaqueEntry {
     pub(crate) claims: Value,
@@ -92,8 +101,9 @@ pub(crate) struct Shared {
     pub(crate) revocations: Arc<dyn RevocationStore>,
     pub(crate) codes: Mutex<HashMap<String, Code>>,
     pub(crate) refresh: Mutex<HashMap<String, RefreshEntry>>,
-    /// Families whose reuse was detected: every token in them is refused.
-    pub(crate) dead_families: Mutex<HashMap<String, Vec<(String, SystemTime)>>>,
+    /// Refresh-token families: the access tokens each issued, and whether
+    /// reuse (or revocation) killed it.
+    pub(crate) families: Mutex<HashMap<String, Family>>,
     pub(crate) opaque: Mutex<HashMap<String, OpaqueEntry>>,
     pub(crate) assertion_jtis: Mutex<HashMap<String, SystemTime>>,
     /// Tokens exchanged from a subject token (by jti): revoking the subject
@@ -119,7 +129,7 @@ impl Shared {
         let now = SystemTime::now();
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         keys.iter()
-            .filter(|k| k.activates_at <= now && k.key.public_jwk().is_some())
+            .filter(|k| k.activates_at <= now && k.key.alg() != SigningAlg::HS256)
             .max_by_key(|k| k.activates_at)
             .or_else(|| keys.first())
             .map(|k| k.key.clone())
@@ -268,7 +278,7 @@ impl IssuerBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new())),
             codes: Mutex::default(),
             refresh: Mutex::default(),
-            dead_families: Mutex::default(),
+            families: Mutex::default(),
             opaque: Mutex::default(),
             assertion_jtis: Mutex::default(),
             derived: Mutex::default(),

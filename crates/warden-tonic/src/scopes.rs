@@ -2,16 +2,15 @@
 //! requirement (RFC 6750 §3.1 `insufficient_scope` as PERMISSION_DENIED).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
-use warden_core::{AuthError, Challenge, Principal, Protocol, ScopeRequirement, Scopes};
+use warden_core::{
+    AuthError, Challenge, Principal, Protocol, ScopeFuture, ScopeRequirement, Scopes,
+};
 
 /// What happens to a method no rule names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -252,41 +251,6 @@ impl<S> RequireMethodScope<S> {
     }
 }
 
-/// The response future of [`RequireMethodScope`].
-pub struct MethodScopeFuture<F, B> {
-    state: MethodState<F, B>,
-}
-
-enum MethodState<F, B> {
-    Allowed(Pin<Box<F>>),
-    Refused(Option<Response<B>>),
-}
-
-impl<F, B> fmt::Debug for MethodScopeFuture<F, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MethodScopeFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, B> Unpin for MethodScopeFuture<F, B> {}
-
-impl<F, B, E> Future for MethodScopeFuture<F, B>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<B>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            MethodState::Allowed(fut) => fut.as_mut().poll(cx),
-            MethodState::Refused(res) => match res.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                None => Poll::Pending,
-            },
-        }
-    }
-}
-
 impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireMethodScope<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
@@ -294,7 +258,7 @@ where
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = MethodScopeFuture<S::Future, ResB>;
+    type Future = ScopeFuture<S::Future, ResB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -305,14 +269,10 @@ where
             .scopes
             .check(req.uri().path(), req.extensions().get::<Principal>())
         {
-            Ok(()) => MethodScopeFuture {
-                state: MethodState::Allowed(Box::pin(self.inner.call(req))),
-            },
+            Ok(()) => ScopeFuture::allowed(self.inner.call(req)),
             Err(err) => {
                 tracing::debug!(method = req.uri().path(), error = %err, "gRPC call refused by scope rules");
-                MethodScopeFuture {
-                    state: MethodState::Refused(Some(self.challenge.grpc_response(&err))),
-                }
+                ScopeFuture::refused(self.challenge.grpc_response(&err))
             }
         }
     }

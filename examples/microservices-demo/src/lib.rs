@@ -375,11 +375,8 @@ impl Demo {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        let mut raw = [0u8; 32];
-        raw.iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = (i as u8).wrapping_mul(37) ^ 0x5a);
-        let verifier = URL_SAFE_NO_PAD.encode(raw);
+        // RFC 7636 §4.1: 43..128 characters of high entropy (4 x 96 random bits).
+        let verifier: String = (0..4).map(|_| warden_issuer::fresh_id()).collect();
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let redirect = "http://127.0.0.1:8080/callback";
         let query = [

@@ -370,7 +370,6 @@ where
                 return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
             }
             req.extensions_mut().insert(principal);
-            req.extensions_mut().insert(token.clone());
             return ResponseFuture {
                 state: State::Authenticated {
                     fut: crate::current::with_token(Some(token), self.inner.call(req)),
@@ -402,7 +401,6 @@ where
             match verdict {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
-                    req.extensions_mut().insert(token.clone());
                     crate::current::with_token(Some(token), inner.call(req)).await
                 }
                 Err(err) => {

@@ -166,6 +166,22 @@ pin_project! {
     }
 }
 
+impl<F, B> ScopeFuture<F, B> {
+    /// The request was allowed: the inner service's future.
+    pub fn allowed(fut: F) -> Self {
+        Self {
+            state: State::Allowed { fut },
+        }
+    }
+
+    /// The request was refused with `res`.
+    pub fn refused(res: Response<B>) -> Self {
+        Self {
+            state: State::Refused { res: Some(res) },
+        }
+    }
+}
+
 impl<F, B, E> Future for ScopeFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
