@@ -222,3 +222,50 @@ async fn nbf_is_rechecked_on_hits() {
         Some(invalid_token("the token is not yet valid").as_str())
     );
 }
+
+/// #11 item 5: two layers sharing one cache must not answer for each other's
+/// validator. Layer A wants `api://orders`; layer B wants `api://inventory`.
+/// A token for orders, validated and cached by A, must still be refused by B.
+#[tokio::test]
+async fn a_shared_cache_answers_only_for_the_validator_that_checked() {
+    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let build = |aud: &str| {
+        JwtValidator::builder()
+            .issuer(issuer.issuer())
+            .audience(aud)
+            .dangerous()
+            .allow_http()
+            .build()
+            .unwrap()
+    };
+    let shared = TokenCache::default();
+    let b_calls = Arc::new(AtomicUsize::new(0));
+    let a = RequireBearerLayer::new(build(AUD)).cache(shared.clone());
+    let b = RequireBearerLayer::new(Counting {
+        inner: build("api://inventory"),
+        calls: b_calls.clone(),
+    })
+    .cache(shared.clone());
+    let handler = || get(|Auth(p): Auth| async move { p.subject().unwrap_or("-").to_owned() });
+    let app = Router::new()
+        .route("/a", handler().layer(a))
+        .route("/b", handler().layer(b));
+    let base = format!("http://{}", serve(app).await);
+
+    let token = issuer.mint(&issuer.claims(AUD)).unwrap();
+    // Layer B alone refuses the token.
+    let r = get_bearer(&format!("{base}/b"), &token).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(b_calls.load(Ordering::SeqCst), 1);
+    // Layer A accepts and caches it.
+    assert_eq!(get_bearer(&format!("{base}/a"), &token).await.status, 200);
+    assert_eq!(get_bearer(&format!("{base}/a"), &token).await.status, 200);
+    // Layer B, sharing A's cache, must still ask its own validator and refuse.
+    let r = get_bearer(&format!("{base}/b"), &token).await;
+    assert_eq!(r.status, 401, "B answered from A's verdict: {r:?}");
+    assert_eq!(
+        r.www.as_deref(),
+        Some(invalid_token("the token audience is not accepted").as_str())
+    );
+    assert_eq!(b_calls.load(Ordering::SeqCst), 2, "B's validator ran again");
+}

@@ -182,3 +182,95 @@ async fn the_example_serves_opaque_and_jwt_tokens() {
         Some(warden_tests::invalid_token("the token is not active").as_str())
     );
 }
+
+async fn revoke(issuer: &Issuer, token: &str) {
+    let r = reqwest::Client::new()
+        .post(issuer.revocation_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn example_with_cache(issuer: &Issuer, seconds: &str) -> example_resource_server::Config {
+    let seconds = seconds.to_owned();
+    example_resource_server::Config::from_lookup(move |k| match k {
+        "WARDEN_ISSUER" => Some(issuer.issuer().to_owned()),
+        "WARDEN_AUDIENCE" => Some("api://ledger,api://orders".into()),
+        "WARDEN_ALLOW_HTTP" => Some("1".into()),
+        "WARDEN_INTROSPECTION_URL" => Some(issuer.introspection_url()),
+        "WARDEN_CLIENT_ID" => Some("svc-orders".into()),
+        "WARDEN_CLIENT_SECRET" => Some("svc-orders-secret".into()),
+        "WARDEN_INTROSPECTION_CACHE" => Some(seconds.clone()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// #11 item 2: with the introspection cache off, a token revoked at the
+/// authorization server is refused on the very next request: the layer's
+/// validated-token cache must not keep the introspected verdict until `exp`.
+#[tokio::test]
+async fn a_revoked_opaque_token_is_refused_when_the_introspection_cache_is_off() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let cfg = example_with_cache(&issuer, "0");
+    let app = example_resource_server::app_with(cfg.protection().unwrap(), &cfg.scope);
+    let url = format!("http://{}/protected", warden_tests::serve(app).await);
+    let token = opaque(&issuer).await;
+    assert_eq!(warden_tests::get_bearer(&url, &token).await.status, 200);
+    assert_eq!(warden_tests::get_bearer(&url, &token).await.status, 200);
+    assert_eq!(issuer.introspection_hits(), 2, "asked every time");
+    revoke(&issuer, &token).await;
+    let r = warden_tests::get_bearer(&url, &token).await;
+    assert_eq!(r.status, 401, "a revoked token was accepted: {r:?}");
+    assert_eq!(
+        r.www.as_deref(),
+        Some(warden_tests::invalid_token("the token is not active").as_str())
+    );
+}
+
+/// #11 item 2: through `JwtOrIntrospect` behind the layer, a JWT is cached
+/// until its `exp`, an introspected token for at most the introspection
+/// max age (here 1 s, on the system clock the example uses).
+#[tokio::test]
+async fn the_layer_caches_each_verdict_only_as_long_as_its_validator_allows() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let cfg = example_with_cache(&issuer, "1");
+    let protection = cfg.protection().unwrap();
+    let cache = protection.cache.clone();
+    let app = example_resource_server::app_with(protection, &cfg.scope);
+    let url = format!("http://{}/protected", warden_tests::serve(app).await);
+    let token = opaque(&issuer).await;
+    for _ in 0..3 {
+        assert_eq!(warden_tests::get_bearer(&url, &token).await.status, 200);
+    }
+    assert_eq!(issuer.introspection_hits(), 1, "cached within the max age");
+    revoke(&issuer, &token).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        cache.get(&token).is_none(),
+        "the layer's entry ended at the max age"
+    );
+    assert_eq!(warden_tests::get_bearer(&url, &token).await.status, 401);
+
+    // A JWT: cached by the layer until exp (more than a second here).
+    let jwt: serde_json::Value = reqwest::Client::new()
+        .post(issuer.token_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "api://orders"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = jwt["access_token"].as_str().unwrap();
+    assert_eq!(warden_tests::get_bearer(&url, jwt).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(cache.get(jwt).is_some(), "a JWT stays cached until exp");
+}

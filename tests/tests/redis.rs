@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use example_resource_server::{ExampleValidator, Protection, app_with};
-use warden::{JwtValidator, ManualClock, RevocationStore, TokenCache};
+use warden::{Clock, JwtValidator, ManualClock, RevocationStore, TokenCache};
 use warden_issuer::Issuer;
 use warden_redis::{RedisConfig, RedisRevocationStore};
 use warden_tests::{get_bearer, serve};
@@ -274,4 +274,276 @@ async fn redis_outage_uses_the_last_known_list_then_fails_closed_and_resyncs() {
         }
     );
     server.stop();
+}
+
+/// A TCP proxy in front of Redis that can go silent: once `cut` is set, no
+/// byte passes either way on any connection, and the sockets stay open (a
+/// NAT or load balancer that lost the flow). Connections accepted while cut
+/// are held silently too. `reads` counts the client's writes (reads on the
+/// client side): a floor on the number of round trips.
+struct SilentProxy {
+    addr: std::net::SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentProxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (cut.clone(), reads.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (cut, reads) = (c.clone(), r.clone());
+                tokio::spawn(async move {
+                    // Held open, silent, for at most a minute.
+                    let hold = || tokio::time::sleep(Duration::from_secs(60));
+                    if cut.load(Ordering::SeqCst) {
+                        let _keep = client;
+                        hold().await;
+                        return;
+                    }
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let (cut1, cut2) = (cut.clone(), cut.clone());
+                    let up = async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if cut1.load(Ordering::SeqCst) {
+                                let _keep = (cr, sw);
+                                hold().await;
+                                return;
+                            }
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let down = async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match sr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if cut2.load(Ordering::SeqCst) {
+                                let _keep = (sr, cw);
+                                hold().await;
+                                return;
+                            }
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        Self { addr, cut, reads }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn socket_of(url: &str) -> std::net::SocketAddr {
+    let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
+    let hostport = hostport.rsplit('@').next().unwrap();
+    std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+/// #11 item 4: a Redis flow that goes silent (socket open, no byte either
+/// way) must not leave a replica answering from a list nobody updates: past
+/// `max_stale` it fails closed (503) and reports not ready, then recovers
+/// when the path is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
+    let Some(url) = redis_url() else { return };
+    let proxy = SilentProxy::start(socket_of(&url)).await;
+    let issuer = Issuer::start_dev().await.unwrap();
+    let store = RedisRevocationStore::connect(
+        &proxy.url(),
+        RedisConfig::default()
+            .max_stale(Duration::from_secs(2))
+            .reconnect_min(Duration::from_millis(100)),
+    )
+    .unwrap();
+    ready(&store).await;
+    let jwt = JwtValidator::builder()
+        .issuer(issuer.issuer())
+        .audience("api://orders")
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    let protection = Protection {
+        jwt: jwt.clone(),
+        validator: ExampleValidator::Jwt(jwt),
+        revocation: Some(store.clone()),
+        cache: TokenCache::default(),
+    };
+    let base = format!(
+        "http://{}",
+        serve(app_with(protection, "orders:read")).await
+    );
+    let token = issuer.mint(&issuer.claims("api://orders")).unwrap();
+    assert_eq!(
+        get_bearer(&format!("{base}/protected"), &token)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        warden_tests::get(&format!("{base}/healthz"), &[])
+            .await
+            .status,
+        200
+    );
+
+    proxy.set_cut(true);
+    let cut_at = Instant::now();
+    loop {
+        let health = warden_tests::get(&format!("{base}/healthz"), &[])
+            .await
+            .status;
+        if health == 503 {
+            break;
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(10),
+            "still ready {:?} after the flow went silent (max_stale 2 s)",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let noticed = cut_at.elapsed();
+    let r = get_bearer(&format!("{base}/protected"), &token).await;
+    assert_eq!(r.status, 503, "a token accepted on a list nobody updates");
+    assert!(!store.status().ready);
+
+    proxy.set_cut(false);
+    let back = Instant::now();
+    while !store.status().ready {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "never recovered after the path came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        get_bearer(&format!("{base}/protected"), &token)
+            .await
+            .status,
+        200
+    );
+    println!(
+        "silent redis flow: not ready {noticed:?} after the cut (max_stale 2 s); ready again {:?} after it healed",
+        back.elapsed()
+    );
+}
+
+/// #11 item 4: resynchronisation reads the list in a few round trips, not
+/// one per key, and a key that is not UTF-8 does not break it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_is_pipelined_and_survives_non_utf8_keys() {
+    if redis_url().is_none() {
+        return;
+    }
+    let server = RedisServer::start(free_port());
+    let writer = RedisRevocationStore::connect(&server.url(), RedisConfig::default()).unwrap();
+    ready(&writer).await;
+    let far = SystemTime::now() + Duration::from_secs(600);
+    let n = 2_000;
+    for i in 0..n {
+        writer.revoke(&format!("jti-{i}"), far).await.unwrap();
+    }
+    // A foreign key under the prefix whose name is not UTF-8.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut bad = b"warden:revoked:".to_vec();
+    bad.extend_from_slice(&[0xff, 0xfe, 0x80]);
+    let _: () = redis::cmd("SET")
+        .arg(&bad)
+        .arg("1")
+        .arg("PX")
+        .arg(600_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let proxy = SilentProxy::start(socket_of(&server.url())).await;
+    let replica = RedisRevocationStore::connect(&proxy.url(), RedisConfig::default()).unwrap();
+    ready(&replica).await;
+    let trips = proxy.reads();
+    assert_eq!(replica.is_revoked("jti-0"), Ok(true));
+    assert_eq!(replica.is_revoked(&format!("jti-{}", n - 1)), Ok(true));
+    assert!(replica.status().revoked >= n);
+    println!("resync of {n} revocations: {trips} client writes through the proxy");
+    assert!(
+        trips < 60,
+        "{trips} client writes to resync {n} keys: one round trip per key"
+    );
+}
+
+/// #11 item 4: the replica's local list forgets entries as they expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_list_is_pruned_as_entries_expire() {
+    if redis_url().is_none() {
+        return;
+    }
+    let server = RedisServer::start(free_port());
+    let url = server.url();
+    let clock = ManualClock::starting_now();
+    let replica = RedisRevocationStore::connect_with_clock(
+        &url,
+        RedisConfig::default().max_stale(Duration::from_millis(600)),
+        clock.clone(),
+    )
+    .unwrap();
+    ready(&replica).await;
+    let base = replica.status().revoked;
+    assert_eq!(base, 0, "a fresh server");
+    let soon = clock.now() + Duration::from_secs(5);
+    for i in 0..50 {
+        replica
+            .revoke(&format!("prune-{i}-{}", fastrand::u64(..)), soon)
+            .await
+            .unwrap();
+    }
+    assert!(replica.status().revoked >= base + 50);
+    clock.advance(Duration::from_secs(6));
+    let start = Instant::now();
+    while replica.status().revoked > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "expired entries were never pruned ({} held)",
+            replica.status().revoked
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -46,6 +46,8 @@ pub struct IntrospectStats {
     pub requests: u64,
     /// Answers from the positive cache.
     pub hits: u64,
+    /// Tokens with an introspection request in flight (the single-flight map).
+    pub in_flight: usize,
 }
 
 type Inflight = Arc<OnceCell<Result<Principal, AuthError>>>;
@@ -280,6 +282,7 @@ impl IntrospectionValidator {
         IntrospectStats {
             requests: self.inner.requests.load(Ordering::Relaxed),
             hits: self.inner.hits.load(Ordering::Relaxed),
+            in_flight: lock(&self.inner.inflight).len(),
         }
     }
 

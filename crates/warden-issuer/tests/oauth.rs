@@ -857,3 +857,148 @@ async fn rotation_is_seen_by_a_validator_without_a_failed_request() {
         "{kids:?}"
     );
 }
+
+async fn user_token_with_scope(issuer: &Issuer, scope: &str) -> String {
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("scope", scope),
+    ];
+    let (_, location) = login(issuer, &q, "alice-password").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let r = redeem(issuer, &code, Some(&verifier)).await;
+    assert_eq!(r.body["scope"], scope, "{:?}", r.body);
+    r.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// #11 item 1: token exchange never grants more than the subject token was
+/// given. A scope reaches the new token only when the request allows it, the
+/// actor may ask for it at the target, and the subject justifies it (the same
+/// scope, or the actor's configured mapping toward that target).
+#[tokio::test]
+async fn exchange_never_exceeds_consent() {
+    let issuer = Issuer::start_dev().await.unwrap();
+
+    // svc-batch's orders:read token, exchanged by svc-orders toward inventory:
+    // orders:read maps to inventory:read and to nothing else.
+    let batch = cc(
+        &issuer,
+        "svc-batch",
+        &[("resource", "api://orders"), ("scope", "orders:read")],
+    )
+    .await;
+    let batch = batch.body["access_token"].as_str().unwrap().to_owned();
+    let r = exchange(
+        &issuer,
+        "svc-orders",
+        &batch,
+        &[("resource", "api://inventory")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let c = claims_of(r.body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["sub"].as_str(), c["scope"].as_str()),
+        (Some("svc-batch"), Some("inventory:read")),
+        "orders:read must not become inventory:write"
+    );
+    assert_eq!(r.body["scope"], "inventory:read");
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-orders",
+            &batch,
+            &[
+                ("resource", "api://inventory"),
+                ("scope", "inventory:write"),
+            ],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+
+    // alice consented to orders:read only: neither hop may add orders:write
+    // or inventory:write.
+    let alice = user_token_with_scope(&issuer, "orders:read").await;
+    let r = exchange(
+        &issuer,
+        "svc-gateway",
+        &alice,
+        &[("audience", "api://orders")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let orders_token = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&orders_token)["scope"], "orders:read");
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-gateway",
+            &alice,
+            &[("audience", "api://orders"), ("scope", "orders:write")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    let r = exchange(
+        &issuer,
+        "svc-orders",
+        &orders_token,
+        &[("resource", "api://inventory")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        claims_of(r.body["access_token"].as_str().unwrap())["scope"],
+        "inventory:read"
+    );
+
+    // A subject whose scopes justify nothing at the target: invalid_scope.
+    let mut none = issuer.claims("api://orders");
+    none["scope"] = json!("orders:write");
+    let none = issuer.mint(&none).unwrap();
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-orders",
+            &none,
+            &[("resource", "api://inventory")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+
+    // may_act (RFC 8693 §4.4): only the named actor may exchange the token.
+    let mut limited = issuer.claims("api://orders");
+    limited["may_act"] = json!({"sub": "svc-someone-else"});
+    let limited = issuer.mint(&limited).unwrap();
+    assert_error(
+        &exchange(
+            &issuer,
+            "svc-orders",
+            &limited,
+            &[("resource", "api://inventory")],
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    let mut allowed = issuer.claims("api://orders");
+    allowed["may_act"] = json!({"sub": "svc-orders"});
+    let allowed = issuer.mint(&allowed).unwrap();
+    let r = exchange(
+        &issuer,
+        "svc-orders",
+        &allowed,
+        &[("resource", "api://inventory")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
