@@ -25,12 +25,13 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-fn validator(issuer: &Issuer, _max_in_flight: usize) -> IntrospectionValidator {
+fn validator(issuer: &Issuer, max_in_flight: usize) -> IntrospectionValidator {
     IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())
         .client("svc-orders", "svc-orders-secret")
         .issuer(issuer.issuer())
         .audience("api://ledger")
+        .max_in_flight(max_in_flight)
         .dangerous_allow_http()
         .build()
         .unwrap()
@@ -109,4 +110,33 @@ async fn abandoned_requests_leave_nothing_in_flight() {
         growth < 16 * 1024 * 1024,
         "resident memory grew by {growth} bytes over {total} abandoned requests"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_bound_tokens_are_still_introspected() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    issuer.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let v = validator(&issuer, 4);
+    let url = app(v.clone()).await;
+    let client = reqwest::Client::new();
+    let mut set = JoinSet::new();
+    for i in 0..24 {
+        let (client, url, v) = (client.clone(), url.clone(), v.clone());
+        set.spawn(async move {
+            let r = client
+                .get(url)
+                .bearer_auth(format!("flood-{i}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(v.stats().in_flight <= 4, "the single-flight map is bounded");
+            r.status().as_u16()
+        });
+    }
+    while let Some(status) = set.join_next().await {
+        // Inactive tokens: 401, never a 503 because the map was full.
+        assert_eq!(status.unwrap(), 401);
+    }
+    assert_eq!(v.stats().requests, 24, "every token was introspected");
+    assert_eq!(v.stats().in_flight, 0);
 }

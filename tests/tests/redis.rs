@@ -89,7 +89,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
         .to_owned();
     for (url, cache) in &replicas {
         assert_eq!(get_bearer(url, &token).await.status, 200);
-        assert!(cache.get(&token).is_some(), "validated and cached");
+        assert!(cache.contains(&token), "validated and cached");
     }
 
     let started = Instant::now();
@@ -123,7 +123,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
         until(
             "the validated-cache entry to be dropped",
             Duration::from_secs(2),
-            || cache.get(&token).is_none(),
+            || !cache.contains(&token),
         )
         .await;
     }

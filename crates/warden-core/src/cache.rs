@@ -2,14 +2,19 @@
 //! for the cost of a lookup, until its `exp`.
 //!
 //! Like Envoy's `jwt_cache_config`, made revocation-aware. The rules:
-//! - A hit implies the very same token bytes were validated before: entries
-//!   are found by a keyed hash (a random seed per cache) and then the stored
-//!   token is compared in full, so no collision, chosen or accidental, can
-//!   produce a hit.
+//! - A hit implies the very same token bytes were validated before **by the
+//!   same validator**: entries are found by a keyed hash (a random seed per
+//!   cache) of the validator's identity and the token, and then both are
+//!   compared in full, so no collision, chosen or accidental, can produce a
+//!   hit, and two [`RequireBearerLayer`](crate::RequireBearerLayer)s sharing
+//!   one cache never answer for each other (a token checked for audience A
+//!   is not accepted by a layer that wants audience B).
 //! - Only successes are cached. An entry never outlives the token's `exp`
-//!   (RFC 7519 §4.1.4, <https://www.rfc-editor.org/rfc/rfc7519#section-4.1.4>):
-//!   `exp` and `nbf` are checked against the clock on every hit, and tokens
-//!   without `exp` are not cached.
+//!   (RFC 7519 §4.1.4, <https://www.rfc-editor.org/rfc/rfc7519#section-4.1.4>)
+//!   nor the bound its validator put on the verdict
+//!   ([`Principal::cache_until`]; introspection results: the introspection
+//!   max age, and never when it is zero): `exp` and `nbf` are checked against
+//!   the clock on every hit, and tokens without `exp` are not cached.
 //! - The principal is shared (`Arc`), never re-parsed or deep-cloned.
 //! - A [`RevocationCheck`] runs on every request, hits included.
 //! - Bounded: S3-FIFO eviction ([`quick_cache`]) keeps hot tokens under
@@ -24,6 +29,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::clock::{Clock, SystemClock};
 use crate::error::AuthError;
 use crate::principal::Principal;
+
+/// Who made a verdict: each [`RequireBearerLayer`](crate::RequireBearerLayer)
+/// draws its own identity, and the cache's direct users
+/// ([`TokenCache::get`], [`TokenCache::insert`]) share [`Owner::DIRECT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Owner(u64);
+
+impl Owner {
+    /// The owner of entries made through the public `insert` methods.
+    pub(crate) const DIRECT: Owner = Owner(0);
+
+    /// A fresh identity, never equal to another one in this process.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Owner(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
 
 /// The default number of cached tokens.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -50,6 +72,7 @@ where
 }
 
 struct Entry {
+    owner: Owner,
     token: Box<str>,
     principal: Principal,
     exp_ms: u64,
@@ -154,12 +177,15 @@ impl TokenCache {
         }
     }
 
-    fn key(&self, token: &[u8]) -> u64 {
-        self.inner.seed.hash_one(token)
+    fn key(&self, owner: Owner, token: &[u8]) -> u64 {
+        self.inner.seed.hash_one((owner.0, token))
     }
 
-    /// The principal of `token` if it was validated before and is still
-    /// within its `exp` and `nbf`.
+    /// The principal of `token` if it was inserted through
+    /// [`insert`](Self::insert) before and is still within its `exp` and
+    /// `nbf`. Entries made by a [`RequireBearerLayer`](crate::RequireBearerLayer)
+    /// belong to that layer's validator and are not returned here (see
+    /// [`contains`](Self::contains) to inspect them).
     pub fn get(&self, token: &str) -> Option<Principal> {
         self.get_bytes(token.as_bytes())
     }
@@ -167,9 +193,14 @@ impl TokenCache {
     /// Like [`get`](Self::get), for the token's bytes as they came off the
     /// wire (no UTF-8 check needed: equal bytes are required for a hit).
     pub fn get_bytes(&self, token: &[u8]) -> Option<Principal> {
-        let key = self.key(token);
+        self.get_for(Owner::DIRECT, token)
+    }
+
+    /// The verdict `owner` cached for `token`.
+    pub(crate) fn get_for(&self, owner: Owner, token: &[u8]) -> Option<Principal> {
+        let key = self.key(owner, token);
         let entry = self.inner.map.get(&key)?;
-        if entry.token.as_bytes() != token {
+        if entry.owner != owner || entry.token.as_bytes() != token {
             return None;
         }
         let now = ms(self.inner.clock.now());
@@ -183,39 +214,75 @@ impl TokenCache {
         Some(entry.principal.clone())
     }
 
-    /// Remembers that `token` validated to `principal`. Tokens without `exp`,
-    /// or already expired, are not cached.
+    /// Remembers that `token` validated to `principal`, until the token's
+    /// `exp` or the principal's [`cache_until`](Principal::cache_until),
+    /// whichever comes first. Tokens without `exp`, or already expired, are
+    /// not cached.
     pub fn insert(&self, token: &str, principal: &Principal) {
-        if let Some(exp) = principal.expires_at() {
-            self.insert_until(token, principal, exp);
-        }
+        self.insert_for(Owner::DIRECT, token, principal, None);
     }
 
-    /// Like [`insert`](Self::insert), but the entry ends at `until` or the
-    /// token's `exp`, whichever comes first (introspection results are kept
-    /// for a bounded time).
+    /// Like [`insert`](Self::insert), but the entry also ends at `until`
+    /// (introspection results are kept for a bounded time).
     pub fn insert_until(&self, token: &str, principal: &Principal, until: SystemTime) {
-        let exp = principal.expires_at().map_or(until, |e| e.min(until));
+        self.insert_for(Owner::DIRECT, token, principal, Some(until));
+    }
+
+    /// Caches `owner`'s verdict on `token`, bounded by `exp`, the
+    /// principal's own cache bound and `until`.
+    pub(crate) fn insert_for(
+        &self,
+        owner: Owner,
+        token: &str,
+        principal: &Principal,
+        until: Option<SystemTime>,
+    ) {
+        let Some(mut exp) = principal.expires_at() else {
+            return;
+        };
+        for bound in [principal.cache_until(), until].into_iter().flatten() {
+            exp = exp.min(bound);
+        }
         let exp_ms = ms(exp);
         if exp_ms <= ms(self.inner.clock.now()) {
             return;
         }
         let nbf_ms = principal.claims().not_before.map(ms).unwrap_or(0);
         let entry = Arc::new(Entry {
+            owner,
             token: token.into(),
             principal: principal.clone(),
             exp_ms,
             nbf_ms,
         });
-        self.inner.map.insert(self.key(token.as_bytes()), entry);
-    }
-
-    /// Drops the entry of `token`; `true` if there was one.
-    pub fn remove(&self, token: &str) -> bool {
         self.inner
             .map
-            .remove_if(&self.key(token.as_bytes()), |e| &*e.token == token)
-            .is_some()
+            .insert(self.key(owner, token.as_bytes()), entry);
+    }
+
+    /// Drops every entry of `token`, whichever validator made it; `true` if
+    /// there was one. Walks the cache (for revocation and tests, not the
+    /// request path).
+    pub fn remove(&self, token: &str) -> bool {
+        let removed = std::sync::atomic::AtomicBool::new(false);
+        self.inner.map.retain(|_, e| {
+            let hit = &*e.token == token;
+            if hit {
+                removed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            !hit
+        });
+        removed.into_inner()
+    }
+
+    /// Whether any validator has a live verdict on `token` in the cache.
+    /// Walks the cache: for inspection and tests, never for authentication.
+    pub fn contains(&self, token: &str) -> bool {
+        let now = ms(self.inner.clock.now());
+        self.inner
+            .map
+            .iter()
+            .any(|(_, e)| &*e.token == token && now < e.exp_ms)
     }
 
     /// Drops every entry whose principal matches (for example one `jti`, or

@@ -182,6 +182,7 @@ struct Inner {
     claims: StandardClaims,
     custom: Arc<dyn Any + Send + Sync>,
     fingerprint: Fingerprint,
+    cache_until: Option<SystemTime>,
 }
 
 impl Principal {
@@ -196,8 +197,35 @@ impl Principal {
                 claims,
                 custom: Arc::new(custom),
                 fingerprint,
+                cache_until: None,
             }),
         }
+    }
+
+    /// Bounds how long this verdict may be reused from a validated-token
+    /// cache: never past `until` (and never past `exp` anyway). A validator
+    /// whose answers age (introspection, RFC 7662 §4) sets it; `until` at or
+    /// before now means "never cache".
+    #[must_use]
+    pub fn with_cache_until(mut self, until: SystemTime) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.cache_until = Some(until),
+            None => {
+                self.inner = Arc::new(Inner {
+                    claims: self.inner.claims.clone(),
+                    custom: self.inner.custom.clone(),
+                    fingerprint: self.inner.fingerprint,
+                    cache_until: Some(until),
+                });
+            }
+        }
+        self
+    }
+
+    /// The latest time this verdict may be answered from a cache, if its
+    /// validator bounded it (`None`: until `exp`).
+    pub fn cache_until(&self) -> Option<SystemTime> {
+        self.inner.cache_until
     }
 
     /// The standard claims.

@@ -10,6 +10,17 @@
 //! callers ask at once. An endpoint that is down, slow or answers garbage is
 //! 503 (gRPC UNAVAILABLE), never an accept.
 //!
+//! Every verdict carries its cache bound ([`Principal::cache_until`]): the
+//! authenticate layer's validated-token cache keeps an introspected token no
+//! longer than the introspection max age (and not at all when it is zero), so
+//! a token revoked at the server is refused once that age has passed.
+//!
+//! The single-flight map is bounded ([`max_in_flight`](IntrospectionValidatorBuilder::max_in_flight),
+//! default 10,000) and an entry leaves it when its last waiter goes, also
+//! when the waiters are dropped (a client that hangs up): nothing an
+//! unauthenticated peer sends stays behind. Past the bound a new token is
+//! introspected on its own, without single flight, never refused.
+//!
 //! [`JwtOrIntrospect`] sends JWT-shaped tokens to a
 //! [`JwtValidator`](warden_jwt::JwtValidator) and the rest to introspection.
 #![forbid(unsafe_code)]
@@ -65,6 +76,7 @@ struct Inner {
     cache: Option<TokenCache>,
     negative: Mutex<HashMap<[u8; 32], SystemTime>>,
     inflight: Mutex<HashMap<[u8; 32], Inflight>>,
+    max_in_flight: usize,
     clock: Arc<dyn Clock>,
     requests: AtomicU64,
     hits: AtomicU64,
@@ -98,6 +110,7 @@ pub struct IntrospectionValidatorBuilder {
     max_age: Duration,
     negative_ttl: Duration,
     capacity: usize,
+    max_in_flight: usize,
     timeout: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -170,6 +183,14 @@ impl IntrospectionValidatorBuilder {
         self
     }
 
+    /// The most tokens introspected at once with single flight (default
+    /// 10,000). Past it a new token is introspected on its own: memory stays
+    /// bounded and no caller is refused because of a flood.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
     /// The bound on one introspection request (default 5 s).
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
@@ -230,6 +251,7 @@ impl IntrospectionValidatorBuilder {
                 cache,
                 negative: Mutex::default(),
                 inflight: Mutex::default(),
+                max_in_flight: self.max_in_flight,
                 clock: self.clock,
                 requests: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
@@ -272,6 +294,7 @@ impl IntrospectionValidator {
             max_age: Duration::from_secs(60),
             negative_ttl: Duration::ZERO,
             capacity: 10_000,
+            max_in_flight: 10_000,
             timeout: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
         }
@@ -312,13 +335,36 @@ impl IntrospectionValidator {
         {
             return Err(InvalidToken::Inactive.into());
         }
-        // One request per token: the first caller asks, the others wait for its answer.
-        let cell = lock(&inner.inflight).entry(key).or_default().clone();
-        let result = cell.get_or_init(|| self.ask(token)).await.clone();
-        match &result {
+        // One request per token: the first caller asks, the others wait for
+        // its answer. The guard takes the entry out when the last waiter
+        // goes, finished or dropped.
+        let Some(flight) = InFlight::join(inner, key) else {
+            // The map is full (a flood of distinct tokens): ask alone.
+            let result = self.ask(token).await;
+            self.remember(token, key, now, &result);
+            return result;
+        };
+        let result = flight.cell.get_or_init(|| self.ask(token)).await.clone();
+        // Cached first, then forgotten as in flight (when `flight` drops): no
+        // gap for a second request.
+        self.remember(token, key, now, &result);
+        drop(flight);
+        result
+    }
+
+    /// Caches a verdict as configured.
+    fn remember(
+        &self,
+        token: &str,
+        key: [u8; 32],
+        now: SystemTime,
+        result: &Result<Principal, AuthError>,
+    ) {
+        let inner = &self.inner;
+        match result {
             Ok(p) => {
                 if let Some(cache) = &inner.cache {
-                    cache.insert_until(token, p, inner.clock.now() + inner.max_age);
+                    cache.insert(token, p);
                 }
             }
             Err(AuthError::InvalidToken(_)) if !inner.negative_ttl.is_zero() => {
@@ -328,9 +374,6 @@ impl IntrospectionValidator {
             }
             Err(_) => {}
         }
-        // Cached first, then forgotten as in flight: no gap for a second request.
-        lock(&inner.inflight).remove(&key);
-        result
     }
 
     async fn ask(&self, token: &str) -> Result<Principal, AuthError> {
@@ -414,7 +457,44 @@ impl IntrospectionValidator {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
             _ => Scopes::new(),
         };
-        Ok(Principal::new(claims, doc.clone(), Fingerprint::of(token)))
+        // The answer ages: no cache may reuse it past the max age (zero: never).
+        Ok(Principal::new(claims, doc.clone(), Fingerprint::of(token))
+            .with_cache_until(now + inner.max_age))
+    }
+}
+
+/// A caller's share of a single-flight entry. Dropping the last share (the
+/// answer came, or every waiter was dropped) removes the entry.
+struct InFlight<'a> {
+    inner: &'a Inner,
+    key: [u8; 32],
+    cell: Inflight,
+}
+
+impl<'a> InFlight<'a> {
+    /// Joins (or opens) the flight for `key`; `None` when the map is full.
+    fn join(inner: &'a Inner, key: [u8; 32]) -> Option<Self> {
+        let mut map = lock(&inner.inflight);
+        let cell = match map.get(&key) {
+            Some(cell) => cell.clone(),
+            None if map.len() >= inner.max_in_flight => return None,
+            None => map.entry(key).or_default().clone(),
+        };
+        Some(Self { inner, key, cell })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = lock(&self.inner.inflight);
+        // Shares are taken and dropped under the lock: two references left
+        // means the map's and this one, so this is the last waiter.
+        if map
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell) && Arc::strong_count(c) == 2)
+        {
+            map.remove(&self.key);
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! development users, signing keys. RFC 6749 §2 (client registration,
 //! <https://www.rfc-editor.org/rfc/rfc6749#section-2>), RFC 8707 (resources).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::keys::SigningAlg;
@@ -60,6 +62,18 @@ pub struct ClientConfig {
     /// Audiences this client may exchange tokens toward (RFC 8693).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exchange_to: Vec<String>,
+    /// How a subject token's scopes carry across to a target resource when
+    /// this client exchanges it: target audience → subject scope → target
+    /// scopes. A scope reaches the exchanged token only when the subject
+    /// holds it and the target knows it, or a mapping here leads to it from
+    /// a scope the subject holds; nothing else does (deny by default).
+    ///
+    /// ```toml
+    /// [clients.exchange_scopes."api://inventory"]
+    /// "orders:read" = ["inventory:read"]
+    /// ```
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exchange_scopes: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// Exact redirect URIs (authorization code).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
@@ -157,6 +171,7 @@ fn client(id: &str, grants: &[Grant], scopes: &[&str]) -> ClientConfig {
         scopes: strings(scopes),
         audience: None,
         exchange_to: Vec::new(),
+        exchange_scopes: BTreeMap::new(),
         redirect_uris: Vec::new(),
         token_audience: None,
     }
@@ -189,6 +204,12 @@ impl IssuerConfig {
         );
         orders.audience = Some("api://orders".into());
         orders.exchange_to = strings(&["api://inventory"]);
+        // What the demo needs and no more: reading orders lets orders read
+        // inventory on the caller's behalf; nothing maps to inventory:write.
+        orders.exchange_scopes = BTreeMap::from([(
+            "api://inventory".to_owned(),
+            BTreeMap::from([("orders:read".to_owned(), strings(&["inventory:read"]))]),
+        )]);
         let mut web = client(
             "web-app",
             &[AuthorizationCode, RefreshToken],
@@ -273,6 +294,23 @@ impl IssuerConfig {
                     return Err(format!("client {}: unknown resource {aud}", c.id));
                 }
             }
+            for (target, mapping) in &c.exchange_scopes {
+                if !c.exchange_to.contains(target) {
+                    return Err(format!(
+                        "client {}: exchange_scopes names {target}, which is not in exchange_to",
+                        c.id
+                    ));
+                }
+                let res = self.resource(target);
+                for to in mapping.values().flatten() {
+                    if !res.is_some_and(|r| r.scopes.contains(to)) {
+                        return Err(format!(
+                            "client {}: exchange_scopes maps to {to}, which {target} does not know",
+                            c.id
+                        ));
+                    }
+                }
+            }
             if c.grants.contains(&Grant::AuthorizationCode) && c.redirect_uris.is_empty() {
                 return Err(format!(
                     "client {}: authorization_code needs redirect_uris",
@@ -328,6 +366,13 @@ mod tests {
         let mut c = IssuerConfig::dev();
         c.keys.algorithm = "HS256".into();
         assert!(c.check().is_err());
+        let mut c = IssuerConfig::dev();
+        c.clients[2]
+            .exchange_scopes
+            .get_mut("api://inventory")
+            .unwrap()
+            .insert("orders:read".into(), vec!["inventory:admin".into()]);
+        assert!(c.check().unwrap_err().contains("inventory:admin"));
         assert!(IssuerConfig::from_toml("not = [toml").is_err());
     }
 }

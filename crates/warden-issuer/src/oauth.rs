@@ -856,8 +856,10 @@ async fn exchange_grant(
             format!("{} may not exchange toward {target}", client.id),
         ));
     }
+    may_act(&subject, client)?;
     let requested = params.scopes()?;
-    let (aud, scopes) = resolve_target(cfg, client, Some(&target), requested.as_deref(), None)?;
+    let aud = target;
+    let scopes = exchange_scopes(cfg, client, &aud, &subject, requested.as_deref())?;
     let sub = subject["sub"]
         .as_str()
         .ok_or_else(|| err("invalid_grant", "the subject token has no sub"))?;
@@ -889,6 +891,76 @@ async fn exchange_grant(
         &scopes,
         json!({"issued_token_type": TT_ACCESS_TOKEN}),
     ))
+}
+
+/// RFC 8693 §4.4: a subject token that names who may act for it admits
+/// only that actor.
+fn may_act(subject: &Value, client: &ClientConfig) -> Result<(), OAuthError> {
+    match subject.get("may_act") {
+        None | Some(Value::Null) => Ok(()),
+        Some(m) if m["sub"].as_str() == Some(client.id.as_str()) => Ok(()),
+        Some(_) => Err(err(
+            "invalid_grant",
+            format!(
+                "the subject token does not allow {} to act for it",
+                client.id
+            ),
+        )),
+    }
+}
+
+/// The scopes of an exchanged token (RFC 8693 §2.1, DESIGN "delegation
+/// never exceeds consent"): a scope of the target resource is granted only
+/// when the actor client may hold it, the request allows it (or names
+/// none), and the subject token justifies it: the subject holds the same
+/// scope, or the actor's `exchange_scopes` mapping toward the target leads
+/// to it from a scope the subject holds. Deny by default; nothing left, or
+/// a requested scope that is not justified, is `invalid_scope`.
+fn exchange_scopes(
+    cfg: &IssuerConfig,
+    client: &ClientConfig,
+    target: &str,
+    subject: &Value,
+    requested: Option<&[String]>,
+) -> Result<Vec<String>, OAuthError> {
+    let res = cfg
+        .resource(target)
+        .ok_or_else(|| err("invalid_target", format!("unknown resource {target}")))?;
+    // The subject is one of this issuer's own tokens: `scope` is a string.
+    let held = warden_core::Scopes::from_space_separated(subject["scope"].as_str().unwrap_or(""));
+    let mapping = client.exchange_scopes.get(target);
+    let justified = |s: &str| {
+        held.contains(s)
+            || mapping.is_some_and(|m| {
+                held.iter()
+                    .any(|h| m.get(h).is_some_and(|to| to.iter().any(|t| t == s)))
+            })
+    };
+    let grantable: Vec<String> = res
+        .scopes
+        .iter()
+        .filter(|s| client.scopes.contains(s) && justified(s))
+        .cloned()
+        .collect();
+    match requested {
+        Some(req) if !req.is_empty() => {
+            if let Some(bad) = req.iter().find(|s| !grantable.contains(s)) {
+                return Err(err(
+                    "invalid_scope",
+                    format!(
+                        "scope {bad} toward {target} is not justified by the subject token for {}",
+                        client.id
+                    ),
+                ));
+            }
+            Ok(req.to_vec())
+        }
+        _ if grantable.is_empty() => Err(err(
+            "invalid_scope",
+            format!("the subject token justifies no scope toward {target}"),
+        )),
+        _ => Ok(grantable),
+    }
 }
 
 /// `POST /introspect` (RFC 7662 §2): callers must authenticate.

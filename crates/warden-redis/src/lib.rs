@@ -11,12 +11,20 @@
 //!   a message drops the matching validated-cache entries through
 //!   [`on_revoke`](RedisRevocationStore::on_revoke) listeners.
 //! - After every (re)connection the replica resynchronises fully (a SCAN of
-//!   the keys), so revocations made while it was cut off are learned.
-//! - When Redis is unreachable the replica keeps using its last known list
-//!   for a bounded, configurable time ([`RedisConfig::max_stale`], default
-//!   30 s); after that [`is_revoked`](RevocationStore::is_revoked) fails
-//!   closed, which the authenticate layer turns into 503 (gRPC UNAVAILABLE).
-//!   [`status`](RedisRevocationStore::status) tells a readiness probe.
+//!   the keys, their TTLs read in one pipeline per SCAN batch: a few round
+//!   trips, not one per key; names that are not UTF-8 are skipped), so
+//!   revocations made while it was cut off are learned.
+//! - The list is trusted only while the replica can prove it is current:
+//!   staleness counts from the last message or PONG received on the
+//!   subscriber connection, which is PINGed every `max_stale / 3` (TCP
+//!   keepalive as a backstop). A flow that goes silent (a NAT or load
+//!   balancer that lost it: the socket open, no byte passing) is therefore
+//!   caught like a closed one. Past [`RedisConfig::max_stale`] (default 30 s)
+//!   of silence [`is_revoked`](RevocationStore::is_revoked) fails closed,
+//!   which the authenticate layer turns into 503 (gRPC UNAVAILABLE), and
+//!   [`status`](RedisRevocationStore::status) reports not ready; the
+//!   subscriber reconnects and resynchronises.
+//! - The local copy forgets entries as they expire (on each PING tick).
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -40,6 +48,9 @@ pub struct RedisConfig {
     pub max_stale: Duration,
     /// First reconnect delay (100 ms), doubling to 2 s.
     pub reconnect_min: Duration,
+    /// The bound on connecting, subscribing and resynchronising, and on
+    /// each command (5 s).
+    pub timeout: Duration,
 }
 
 impl Default for RedisConfig {
@@ -47,6 +58,7 @@ impl Default for RedisConfig {
         Self {
             max_stale: Duration::from_secs(30),
             reconnect_min: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -65,6 +77,19 @@ impl RedisConfig {
         self.reconnect_min = d;
         self
     }
+
+    /// Sets [`timeout`](Self::timeout).
+    #[must_use]
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// How often the subscriber connection is PINGed: a third of
+    /// `max_stale`, so that two lost PONGs still leave time to notice.
+    fn ping_every(&self) -> Duration {
+        (self.max_stale / 3).max(Duration::from_millis(10))
+    }
 }
 
 /// The connection state, for readiness probes.
@@ -75,7 +100,10 @@ pub struct RedisStatus {
     pub connected: bool,
     /// When the connection was lost, if it is.
     pub disconnected_since: Option<SystemTime>,
-    /// Whether lookups are still answered (connected, or within `max_stale`).
+    /// When the subscriber connection last proved alive (a message, a PONG
+    /// or a resync).
+    pub last_heard: Option<SystemTime>,
+    /// Whether lookups are answered: heard from Redis within `max_stale`.
     pub ready: bool,
     /// Identifiers in the local copy.
     pub revoked: usize,
@@ -85,11 +113,20 @@ pub struct RedisStatus {
 
 type Listener = Box<dyn Fn(&str) + Send + Sync>;
 
+/// The subscriber's view of the connection.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    connected: bool,
+    disconnected_since: Option<SystemTime>,
+    last_heard: Option<SystemTime>,
+    resyncs: u64,
+}
+
 struct Inner {
     client: redis::Client,
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     local: RwLock<HashMap<String, SystemTime>>,
-    state: Mutex<(bool, Option<SystemTime>, u64)>,
+    state: Mutex<State>,
     listeners: RwLock<Vec<Listener>>,
     clock: Arc<dyn Clock>,
     cfg: RedisConfig,
@@ -161,7 +198,18 @@ impl RedisRevocationStore {
         cfg: RedisConfig,
         clock: impl Clock,
     ) -> Result<Self, RedisStoreError> {
-        let client = redis::Client::open(url).map_err(|e| RedisStoreError::Url(e.to_string()))?;
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(|e| RedisStoreError::Url(e.to_string()))?;
+        // A backstop under the PINGs: the kernel probes an idle flow too.
+        let keepalive = redis::io::tcp::socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(15))
+            .with_interval(Duration::from_secs(5));
+        let info = info.set_tcp_settings(
+            redis::io::tcp::TcpSettings::default()
+                .set_nodelay(true)
+                .set_keepalive(keepalive),
+        );
+        let client = redis::Client::open(info).map_err(|e| RedisStoreError::Url(e.to_string()))?;
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| RedisStoreError::NoRuntime)?;
         let clock: Arc<dyn Clock> = Arc::new(clock);
@@ -169,8 +217,13 @@ impl RedisRevocationStore {
             client,
             conn: tokio::sync::Mutex::new(None),
             local: RwLock::default(),
-            // Never connected yet: "disconnected since" the epoch, so not ready.
-            state: Mutex::new((false, Some(UNIX_EPOCH), 0)),
+            // Never heard from yet: not ready.
+            state: Mutex::new(State {
+                connected: false,
+                disconnected_since: Some(UNIX_EPOCH),
+                last_heard: None,
+                resyncs: 0,
+            }),
             listeners: RwLock::default(),
             clock,
             cfg,
@@ -194,10 +247,11 @@ impl RedisRevocationStore {
 
     /// The connection state.
     pub fn status(&self) -> RedisStatus {
-        let (connected, since, resyncs) = *lock(&self.inner.state);
+        let st = *lock(&self.inner.state);
         RedisStatus {
-            connected,
-            disconnected_since: since,
+            connected: st.connected,
+            disconnected_since: st.disconnected_since,
+            last_heard: st.last_heard,
             ready: self.fresh(),
             revoked: self
                 .inner
@@ -205,7 +259,7 @@ impl RedisRevocationStore {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .len(),
-            resyncs,
+            resyncs: st.resyncs,
         }
     }
 
@@ -213,7 +267,7 @@ impl RedisRevocationStore {
     pub async fn wait_until_ready(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
-            if lock(&self.inner.state).0 {
+            if lock(&self.inner.state).connected && self.fresh() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -221,13 +275,12 @@ impl RedisRevocationStore {
         false
     }
 
+    /// Whether the local list can be trusted: Redis was heard from within
+    /// `max_stale`, connected or not (a silent connection proves nothing).
     fn fresh(&self) -> bool {
-        let (connected, since, _) = *lock(&self.inner.state);
-        if connected {
-            return true;
-        }
+        let heard = lock(&self.inner.state).last_heard;
         let now = self.inner.clock.now();
-        since.is_some_and(|s| now.duration_since(s).unwrap_or_default() <= self.inner.cfg.max_stale)
+        heard.is_some_and(|h| now.duration_since(h).unwrap_or_default() <= self.inner.cfg.max_stale)
     }
 
     async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, RevocationError> {
@@ -235,13 +288,11 @@ impl RedisRevocationStore {
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
         }
-        let c = tokio::time::timeout(
-            Duration::from_secs(2),
-            self.inner.client.get_multiplexed_async_connection(),
-        )
-        .await
-        .map_err(|_| RevocationError::Unavailable("redis connect timed out".into()))?
-        .map_err(|e| RevocationError::Unavailable(format!("redis: {e}")))?;
+        let c = self
+            .inner
+            .command_connection()
+            .await
+            .map_err(|e| RevocationError::Unavailable(format!("redis: {e}")))?;
         *guard = Some(c.clone());
         Ok(c)
     }
@@ -269,37 +320,82 @@ impl Inner {
         }
     }
 
+    /// A connection for commands, each bounded by the configured timeout.
+    async fn command_connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let t = self.cfg.timeout;
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(t))
+            .set_response_timeout(Some(t));
+        self.client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+    }
+
     fn set_connected(&self, connected: bool) {
+        let now = self.clock.now();
         let mut st = lock(&self.state);
         if connected {
-            st.0 = true;
-            st.1 = None;
-            st.2 += 1;
-        } else if st.0 {
-            st.0 = false;
-            st.1 = Some(self.clock.now());
+            st.connected = true;
+            st.disconnected_since = None;
+            st.last_heard = Some(now);
+            st.resyncs += 1;
+        } else if st.connected {
+            st.connected = false;
+            st.disconnected_since = Some(now);
         }
     }
 
-    /// Reads every revoked key (SCAN + PTTL) into the local copy.
-    async fn resync(&self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
-        let mut keys: Vec<String> = Vec::new();
-        {
-            let mut iter: redis::AsyncIter<'_, String> =
-                conn.scan_match(format!("{PREFIX}*")).await?;
-            while let Some(k) = iter.next_item().await {
-                keys.push(k?);
-            }
-        }
+    /// The subscriber connection proved alive.
+    fn heard(&self) {
+        lock(&self.state).last_heard = Some(self.clock.now());
+    }
+
+    /// Forgets expired entries of the local copy.
+    fn prune(&self) {
         let now = self.clock.now();
-        let mut fresh = HashMap::with_capacity(keys.len());
-        for k in keys {
-            let ttl: i64 = conn.pttl(&k).await?;
-            if ttl > 0 {
-                fresh.insert(
-                    k[PREFIX.len()..].to_owned(),
-                    now + Duration::from_millis(ttl as u64),
-                );
+        self.local
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, t| *t > now);
+    }
+
+    /// Reads every revoked key into the local copy: SCAN in batches, the
+    /// TTLs of each batch in one pipeline.
+    async fn resync(&self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
+        let now = self.clock.now();
+        let mut fresh = HashMap::new();
+        let mut cursor: u64 = 0;
+        // Bounded: SCAN ends when the cursor comes back to 0; the count
+        // guards against a server that never says so.
+        for _ in 0..1_000_000 {
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{PREFIX}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await?;
+            // Names that are not UTF-8 cannot be a token's identifier: skip.
+            let ids: Vec<String> = batch
+                .into_iter()
+                .filter_map(|k| String::from_utf8(k.get(PREFIX.len()..)?.to_vec()).ok())
+                .collect();
+            if !ids.is_empty() {
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.cmd("PTTL").arg(format!("{PREFIX}{id}"));
+                }
+                let ttls: Vec<i64> = pipe.query_async(conn).await?;
+                for (id, ttl) in ids.into_iter().zip(ttls) {
+                    if ttl > 0 {
+                        fresh.insert(id, now + Duration::from_millis(ttl as u64));
+                    }
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
             }
         }
         let ids: Vec<String> = fresh.keys().cloned().collect();
@@ -324,40 +420,80 @@ impl Inner {
     }
 }
 
-/// Subscribes, resynchronises, applies messages; reconnects with backoff.
+/// Why the subscriber left its connection.
+enum Ended {
+    /// The server closed the subscription.
+    Closed,
+    /// No PONG within the bound: the flow went silent.
+    Silent,
+}
+
+/// Subscribes, resynchronises, applies messages and PINGs; reconnects with
+/// backoff.
 async fn subscriber(weak: Weak<Inner>) {
     let mut delay = Duration::ZERO;
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        let result: redis::RedisResult<()> = async {
-            let mut pubsub = inner.client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
+        let ping_every = inner.cfg.ping_every();
+        let setup = async {
+            let (mut sink, stream) = inner.client.get_async_pubsub().await?.split();
+            sink.subscribe(CHANNEL).await?;
             // Subscribed first, then resync: nothing published in between is lost.
-            let mut conn = inner.client.get_multiplexed_async_connection().await?;
+            let mut conn = inner.command_connection().await?;
             inner.resync(&mut conn).await?;
-            inner.set_connected(true);
-            tracing::info!("revocation store synchronised with redis");
-            let mut stream = pubsub.into_on_message();
-            drop(inner);
-            while let Some(msg) = stream.next().await {
-                let Some(inner) = weak.upgrade() else {
-                    return Ok(());
-                };
-                let payload: String = msg.get_payload().unwrap_or_default();
-                if let Some((id, until)) = payload.rsplit_once('\t')
-                    && let Ok(until) = until.parse::<u64>()
-                {
-                    inner.learn(id, UNIX_EPOCH + Duration::from_millis(until));
+            redis::RedisResult::Ok((sink, stream))
+        };
+        // A silent flow must not hang the set-up either.
+        let setup = match tokio::time::timeout(inner.cfg.timeout, setup).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("connecting to redis timed out".to_owned()),
+        };
+        let result = match setup {
+            Err(e) => Err(e),
+            Ok((mut sink, mut stream)) => {
+                inner.set_connected(true);
+                delay = Duration::ZERO;
+                tracing::info!("revocation store synchronised with redis");
+                drop(inner);
+                let mut tick = tokio::time::interval(ping_every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        msg = stream.next() => {
+                            let Some(msg) = msg else { break Ok(Ended::Closed) };
+                            let Some(inner) = weak.upgrade() else { return };
+                            inner.heard();
+                            let payload: String = msg.get_payload().unwrap_or_default();
+                            if let Some((id, until)) = payload.rsplit_once('\t')
+                                && let Ok(until) = until.parse::<u64>()
+                            {
+                                inner.learn(id, UNIX_EPOCH + Duration::from_millis(until));
+                            }
+                        }
+                        _ = tick.tick() => {
+                            let Some(inner) = weak.upgrade() else { return };
+                            inner.prune();
+                            drop(inner);
+                            let pong = tokio::time::timeout(ping_every, sink.ping::<redis::Value>()).await;
+                            let Some(inner) = weak.upgrade() else { return };
+                            match pong {
+                                Ok(Ok(_)) => inner.heard(),
+                                _ => break Ok(Ended::Silent),
+                            }
+                        }
+                    }
                 }
             }
-            Ok(())
-        }
-        .await;
+        };
         let Some(inner) = weak.upgrade() else { return };
         inner.set_connected(false);
         *inner.conn.lock().await = None;
         match result {
-            Ok(()) => tracing::warn!("redis subscription ended; reconnecting"),
+            Ok(Ended::Closed) => tracing::warn!("redis subscription ended; reconnecting"),
+            Ok(Ended::Silent) => tracing::warn!(
+                "redis did not answer a PING on the subscriber connection; reconnecting"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "redis unavailable; using the last known revocation list")
             }
@@ -386,6 +522,7 @@ impl RevocationStore for RedisRevocationStore {
             let key = format!("{PREFIX}{id}");
             let payload = format!("{id}\t{}", ms(until));
             let res: redis::RedisResult<()> = async {
+                self.inner.prune();
                 let _: () = redis::cmd("SET")
                     .arg(&key)
                     .arg("1")

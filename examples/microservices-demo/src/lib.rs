@@ -631,6 +631,38 @@ pub async fn scenario(demo: &Demo) -> Result<Report, String> {
             www.unwrap_or_default()
         ),
     );
+    // Delegation never exceeds consent: svc-batch was given orders:read, so
+    // orders may not turn its token into inventory:write.
+    let res = reqwest::Client::new()
+        .post(demo.issuer.token_url())
+        .basic_auth("svc-orders", Some("svc-orders-secret"))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", batch_token.secret()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("resource", "api://inventory"),
+            ("scope", "inventory:write"),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.map_err(|e| e.to_string())?;
+    n.check(
+        status == 400 && body["error"] == "invalid_scope",
+        &format!(
+            "svc-orders exchanges svc-batch's orders:read token {} for inventory:write -> {status} {} ({})",
+            fp(batch_token.secret()),
+            body["error"].as_str().unwrap_or("-"),
+            body["error_description"].as_str().unwrap_or("-"),
+        ),
+    );
     let reader = demo.client_credentials(
         "svc-orders",
         "api://inventory",

@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::bearer::BearerExtractor;
-use crate::cache::{RevocationCheck, TokenCache};
+use crate::cache::{Owner, RevocationCheck, TokenCache};
 use crate::challenge::{Challenge, Protocol};
 use crate::error::AuthError;
 use crate::principal::Principal;
@@ -101,6 +101,7 @@ impl Config {
 /// ```
 pub struct RequireBearerLayer<V> {
     validator: Arc<V>,
+    owner: Owner,
     config: Arc<Config>,
 }
 
@@ -108,6 +109,7 @@ impl<V> Clone for RequireBearerLayer<V> {
     fn clone(&self) -> Self {
         Self {
             validator: self.validator.clone(),
+            owner: self.owner,
             config: self.config.clone(),
         }
     }
@@ -126,6 +128,9 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
     pub fn new(validator: V) -> Self {
         Self {
             validator: Arc::new(validator),
+            // The cache keys verdicts by this identity: a layer never answers
+            // from another layer's validator.
+            owner: Owner::fresh(),
             config: Arc::default(),
         }
     }
@@ -161,7 +166,8 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
     }
 
     /// Uses `cache` for validated tokens (share one between layers, or keep
-    /// a clone to drop entries). On by default with
+    /// a clone to drop entries). Layers sharing a cache share its capacity,
+    /// never their verdicts: each layer's entries are its validator's own. On by default with
     /// [`DEFAULT_CACHE_CAPACITY`](crate::cache::DEFAULT_CACHE_CAPACITY)
     /// entries on the system clock.
     #[must_use]
@@ -202,6 +208,7 @@ impl<S, V> Layer<S> for RequireBearerLayer<V> {
         RequireBearer {
             inner,
             validator: self.validator.clone(),
+            owner: self.owner,
             config: self.config.clone(),
         }
     }
@@ -211,6 +218,7 @@ impl<S, V> Layer<S> for RequireBearerLayer<V> {
 pub struct RequireBearer<S, V> {
     inner: S,
     validator: Arc<V>,
+    owner: Owner,
     config: Arc<Config>,
 }
 
@@ -219,6 +227,7 @@ impl<S: Clone, V> Clone for RequireBearer<S, V> {
         Self {
             inner: self.inner.clone(),
             validator: self.validator.clone(),
+            owner: self.owner,
             config: self.config.clone(),
         }
     }
@@ -363,7 +372,7 @@ where
         if let Some(principal) = config
             .cache
             .as_ref()
-            .and_then(|c| c.get_bytes(token.as_bytes()))
+            .and_then(|c| c.get_for(self.owner, token.as_bytes()))
         {
             if let Err(err) = config.admit(&principal) {
                 tracing::debug!(token = %token.fingerprint(), error = %err, "cached token refused");
@@ -386,13 +395,14 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
+        let owner = self.owner;
         let config = self.config.clone();
         let fut = Box::pin(async move {
             let verdict = match validator.validate(token.as_str()).await {
                 // Revocation first: a revoked token must not re-enter the cache.
                 Ok(principal) => config.admit(&principal).map(|()| {
                     if let Some(cache) = &config.cache {
-                        cache.insert(token.as_str(), &principal);
+                        cache.insert_for(owner, token.as_str(), &principal, None);
                     }
                     principal
                 }),
