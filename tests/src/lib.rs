@@ -27,6 +27,10 @@ pub struct Reply {
     pub www: Option<String>,
     /// The `Retry-After` header, if any.
     pub retry_after: Option<String>,
+    /// The `Cache-Control` header, if any.
+    pub cache_control: Option<String>,
+    /// The `grpc-status` header, if any.
+    pub grpc_status: Option<String>,
     /// The body.
     pub body: String,
 }
@@ -50,11 +54,15 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     let status = res.status().as_u16();
     let www = h("www-authenticate");
     let retry_after = h("retry-after");
+    let cache_control = h("cache-control");
+    let grpc_status = h("grpc-status");
     let body = res.text().await.unwrap_or_default();
     Reply {
         status,
         www,
         retry_after,
+        cache_control,
+        grpc_status,
         body,
     }
 }

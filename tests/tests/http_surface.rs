@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use warden::JwtValidator;
 use warden::jwt::JwksCacheConfig;
-use warden_issuer::{Mode, SigningAlg, TestIssuer};
+use warden_issuer::{Mode, SigningAlg, TestIssuer, b64};
 use warden_tests::{get, invalid_request, invalid_token, serve};
 
 const AUD: &str = "api://orders";
@@ -192,4 +192,136 @@ async fn keys_unavailable_is_503_and_heals() {
     assert!(healthy, "the background refresh heals the service");
     let r = warden_tests::get_bearer(&format!("{base}/protected"), &token).await;
     assert_eq!(r.status, 200);
+}
+
+/// A token signed by the issuer's active key over exactly these header and
+/// payload bytes (which need not be valid UTF-8).
+fn sign_raw(issuer: &TestIssuer, header: &[u8], payload: &[u8]) -> String {
+    let key = issuer.active_key();
+    let signing_input = format!("{}.{}", b64(header), b64(payload));
+    let sig = key.sign(signing_input.as_bytes()).unwrap();
+    format!("{signing_input}.{}", b64(&sig))
+}
+
+/// #11 item 9: JSON holding invalid UTF-8 anywhere in the JOSE header or
+/// the payload (also inside a member warden ignores) is invalid_token, even
+/// with a good signature.
+#[tokio::test]
+async fn invalid_utf8_in_header_or_payload_is_invalid_token() {
+    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let base = start(&issuer, JwksCacheConfig::default()).await;
+    let key = issuer.active_key();
+    let header = serde_json::json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "at+jwt"});
+    let header = header.to_string().into_bytes();
+    let claims = issuer.claims(AUD).to_string();
+    // The valid baseline: the same construction verifies.
+    let good = sign_raw(&issuer, &header, claims.as_bytes());
+    assert_eq!(
+        warden_tests::get_bearer(&format!("{base}/protected"), &good)
+            .await
+            .status,
+        200
+    );
+
+    // An ignored member whose string holds a lone 0xff byte.
+    let mut bad_payload = claims.trim_end_matches('}').as_bytes().to_vec();
+    bad_payload.extend_from_slice(b",\"note\":\"a\xffb\"}");
+    let mut bad_header = header.clone();
+    bad_header.truncate(bad_header.len() - 1);
+    bad_header.extend_from_slice(b",\"x-ignored\":\"\xc3\x28\"}");
+    for (name, token) in [
+        ("payload", sign_raw(&issuer, &header, &bad_payload)),
+        ("header", sign_raw(&issuer, &bad_header, claims.as_bytes())),
+    ] {
+        let r = warden_tests::get_bearer(&format!("{base}/protected"), &token).await;
+        assert_eq!(r.status, 401, "{name}: {r:?}");
+        assert_eq!(
+            r.www.as_deref(),
+            Some(invalid_token("the token is malformed").as_str()),
+            "{name}"
+        );
+    }
+}
+
+/// #11 item 9: a header credential and an `access_token` query parameter
+/// are two methods (RFC 6750 §2): 400 invalid_request, whether or not the
+/// query source is on.
+#[tokio::test]
+async fn header_and_query_credentials_together_are_invalid_request() {
+    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let base = start(&issuer, JwksCacheConfig::default()).await;
+    let good = issuer.mint(&issuer.claims(AUD)).unwrap();
+    let r = warden_tests::get_bearer(&format!("{base}/protected?access_token={good}"), &good).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.www.as_deref(),
+        Some(invalid_request("more than one credential was sent").as_str())
+    );
+}
+
+/// #11 item 9: rejections are never stored by caches (`Cache-Control:
+/// no-store`), and a gRPC-shaped rejection needs HTTP/2 as well as the gRPC
+/// content type: over HTTP/1.1 it is a plain HTTP 401.
+#[tokio::test]
+async fn rejections_are_no_store_and_grpc_shape_needs_http2() {
+    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let base = start(&issuer, JwksCacheConfig::default()).await;
+    let url = format!("{base}/protected");
+    for (name, headers, status) in [
+        ("missing", vec![], 401),
+        ("malformed", vec![("authorization", "Bearer a$b")], 400),
+        ("invalid", vec![("authorization", "Bearer abc")], 401),
+    ] {
+        let r = get(&url, &headers).await;
+        assert_eq!(r.status, status, "{name}");
+        assert_eq!(r.cache_control.as_deref(), Some("no-store"), "{name}");
+    }
+    let r = get(&url, &[("content-type", "application/grpc")]).await;
+    assert_eq!(r.status, 401, "HTTP/1.1 with a gRPC content type: {r:?}");
+    assert_eq!(r.grpc_status, None);
+    assert_eq!(r.www.as_deref(), Some("Bearer"));
+}
+
+/// #11 item 12: a token without `jti` is checked against the revocation
+/// store by its hash, never passed silently.
+#[tokio::test]
+async fn tokens_without_jti_are_checked_by_hash() {
+    use axum::routing::get as route;
+    use warden::{Auth, MemoryRevocationStore, RequireBearerLayer, RevocationStore, StoreCheck};
+    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let validator = JwtValidator::builder()
+        .issuer(issuer.issuer())
+        .audience(AUD)
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    let store = MemoryRevocationStore::new();
+    let app = axum::Router::new()
+        .route(
+            "/hash",
+            route(|Auth(p): Auth| async move { p.subject().unwrap_or("-").to_owned() }),
+        )
+        .layer(RequireBearerLayer::new(validator).revocation(StoreCheck(store.clone())));
+    let base = format!("http://{}", serve(app).await);
+    let mut claims = issuer.claims(AUD);
+    claims.as_object_mut().unwrap().remove("jti");
+    let token = issuer.mint(&claims).unwrap();
+    assert_eq!(
+        warden_tests::get_bearer(&format!("{base}/hash"), &token)
+            .await
+            .status,
+        200
+    );
+    let exp = std::time::UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64().unwrap());
+    store
+        .revoke(&warden::core::token_hash_id(&token), exp)
+        .await
+        .unwrap();
+    let r = warden_tests::get_bearer(&format!("{base}/hash"), &token).await;
+    assert_eq!(r.status, 401, "a revoked token without jti passed: {r:?}");
+    assert_eq!(
+        r.www.as_deref(),
+        Some(invalid_token("the token has been revoked").as_str())
+    );
 }

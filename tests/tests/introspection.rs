@@ -274,3 +274,82 @@ async fn the_layer_caches_each_verdict_only_as_long_as_its_validator_allows() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(cache.contains(jwt), "a JWT stays cached until exp");
 }
+
+/// A foreign authorization server's introspection endpoint that answers
+/// `doc` to every request (over real loopback HTTP).
+async fn endpoint_answering(doc: serde_json::Value) -> String {
+    let app = axum::Router::new().route(
+        "/introspect",
+        axum::routing::post(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc) }
+        }),
+    );
+    format!("http://{}/introspect", warden_tests::serve(app).await)
+}
+
+fn foreign(url: &str) -> IntrospectionValidator {
+    IntrospectionValidator::builder()
+        .endpoint(url)
+        .client("rs", "rs-secret")
+        .issuer("https://as.example")
+        .audience("api://ledger")
+        .dangerous_allow_http()
+        .build()
+        .unwrap()
+}
+
+/// #11 item 8: only access tokens are accepted (`token_type` absent, `Bearer`
+/// or `access_token`), and when the validator names an issuer the answer
+/// must carry that `iss`.
+#[tokio::test]
+async fn introspection_answers_must_be_access_tokens_of_the_issuer() {
+    let exp = warden_issuer::now_secs() + 300;
+    let base = serde_json::json!({
+        "active": true, "sub": "alice", "aud": "api://ledger",
+        "iss": "https://as.example", "exp": exp, "scope": "ledger:read",
+    });
+    let with = |k: &str, v: serde_json::Value| {
+        let mut d = base.clone();
+        d[k] = v;
+        d
+    };
+    let without_iss = {
+        let mut d = base.clone();
+        d.as_object_mut().unwrap().remove("iss");
+        d
+    };
+    let cases = [
+        ("plain", base.clone(), true),
+        ("Bearer", with("token_type", "Bearer".into()), true),
+        ("bearer", with("token_type", "bearer".into()), true),
+        (
+            "access_token",
+            with("token_type", "access_token".into()),
+            true,
+        ),
+        (
+            "refresh token",
+            with("token_type", "refresh_token".into()),
+            false,
+        ),
+        ("id token", with("token_type", "id_token".into()), false),
+        (
+            "token_type not a string",
+            with("token_type", 1.into()),
+            false,
+        ),
+        ("no iss", without_iss, false),
+    ];
+    for (name, doc, accepted) in cases {
+        let v = foreign(&endpoint_answering(doc).await);
+        let r = v.validate_token("opaque-token").await;
+        assert_eq!(r.is_ok(), accepted, "{name}: {r:?}");
+        if !accepted {
+            assert!(
+                matches!(r, Err(AuthError::InvalidToken(_))),
+                "{name}: {r:?}"
+            );
+        }
+    }
+}
