@@ -302,7 +302,7 @@ async fn tokens_without_jti_are_checked_by_hash() {
             "/hash",
             route(|Auth(p): Auth| async move { p.subject().unwrap_or("-").to_owned() }),
         )
-        .layer(RequireBearerLayer::new(validator).revocation(StoreCheck(store.clone())));
+        .layer(RequireBearerLayer::new(validator).revocation(StoreCheck::new(store.clone())));
     let base = format!("http://{}", serve(app).await);
     let mut claims = issuer.claims(AUD);
     claims.as_object_mut().unwrap().remove("jti");
@@ -323,5 +323,45 @@ async fn tokens_without_jti_are_checked_by_hash() {
     assert_eq!(
         r.www.as_deref(),
         Some(invalid_token("the token has been revoked").as_str())
+    );
+
+    // Or refused outright, as configured (the example: WARDEN_REVOCATION_WITHOUT_JTI=refuse).
+    let cfg = example_resource_server::Config::from_lookup(|k| match k {
+        "WARDEN_ISSUER" => Some(issuer.issuer().to_owned()),
+        "WARDEN_AUDIENCE" => Some(AUD.into()),
+        "WARDEN_ALLOW_HTTP" => Some("1".into()),
+        "WARDEN_REVOCATION_WITHOUT_JTI" => Some("refuse".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(cfg.without_jti, warden::WithoutJti::Refuse);
+    let bad = example_resource_server::Config::from_lookup(|k| match k {
+        "WARDEN_ISSUER" => Some(issuer.issuer().to_owned()),
+        "WARDEN_AUDIENCE" => Some(AUD.into()),
+        "WARDEN_REVOCATION_WITHOUT_JTI" => Some("ignore".into()),
+        _ => None,
+    });
+    assert!(bad.unwrap_err().contains("WARDEN_REVOCATION_WITHOUT_JTI"));
+    let refuse = axum::Router::new()
+        .route(
+            "/refuse",
+            route(|Auth(p): Auth| async move { p.subject().unwrap_or("-").to_owned() }),
+        )
+        .layer(
+            RequireBearerLayer::new(cfg.validator().unwrap())
+                .revocation(StoreCheck::new(store.clone()).without_jti(cfg.without_jti)),
+        );
+    let refuse = format!("http://{}/refuse", serve(refuse).await);
+    let fresh = issuer.mint(&claims).unwrap();
+    let with_jti = issuer.mint(&issuer.claims(AUD)).unwrap();
+    let r = warden_tests::get_bearer(&refuse, &fresh).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.www.as_deref(),
+        Some(invalid_token("the token lacks a required claim").as_str())
+    );
+    assert_eq!(
+        warden_tests::get_bearer(&refuse, &with_jti).await.status,
+        200
     );
 }

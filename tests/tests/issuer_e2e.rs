@@ -37,7 +37,8 @@ async fn resource_server_accepts_issued_tokens_and_learns_revocations() {
         )
         .route_layer(RequireScopeLayer::all(["orders:read"]))
         .layer(
-            RequireBearerLayer::new(validator).revocation(StoreCheck(issuer.revocation_store())),
+            RequireBearerLayer::new(validator)
+                .revocation(StoreCheck::new(issuer.revocation_store())),
         );
     let base = format!("http://{}", serve(app).await);
 

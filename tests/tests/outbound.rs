@@ -199,7 +199,10 @@ async fn a_downstream_401_causes_one_refetch_and_one_retry() {
                 format!("{} {body}", p.client_id().unwrap_or("-"))
             }),
         )
-        .layer(RequireBearerLayer::new(validator).revocation(StoreCheck(issuer.revocation_store())))
+        .layer(
+            RequireBearerLayer::new(validator)
+                .revocation(StoreCheck::new(issuer.revocation_store())),
+        )
         .layer(axum::middleware::from_fn(
             move |req, next: axum::middleware::Next| {
                 let c = c.clone();

@@ -67,6 +67,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
             jwt: jwt.clone(),
             validator: ExampleValidator::Jwt(jwt),
             revocation: Some(store),
+            without_jti: warden::WithoutJti::Hash,
             cache: cache.clone(),
         };
         let addr = serve(app_with(protection, "orders:read")).await;
@@ -405,6 +406,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         jwt: jwt.clone(),
         validator: ExampleValidator::Jwt(jwt),
         revocation: Some(store.clone()),
+        without_jti: warden::WithoutJti::Hash,
         cache: TokenCache::default(),
     };
     let base = format!(

@@ -12,6 +12,7 @@
 //! | `Bearer` with nothing after it | 400 `invalid_request` |
 //! | characters outside `b64token`, or more than one token | 400 `invalid_request` |
 //! | two `Authorization` headers, or two sources at once | 400 `invalid_request` |
+//! | a credential and an `access_token` query parameter, even with the query source off | 400 `invalid_request` (two methods, §2) |
 //! | longer than the bound (16 KiB) | 401 `invalid_token`, before any parsing |
 
 use std::fmt;
@@ -229,11 +230,15 @@ impl BearerExtractor {
                 put(t)?;
             }
         }
-        if self.query
-            && let Some(q) = uri.query()
-        {
-            for t in self.read_query(q)? {
-                put(t)?;
+        if let Some(q) = uri.query() {
+            if self.query {
+                for t in self.read_query(q)? {
+                    put(t)?;
+                }
+            } else if found.is_some() && has_access_token_param(q) {
+                // RFC 6750 §2: a client must not use more than one method,
+                // whether or not this server reads the second one.
+                return Err(InvalidRequest::MultipleCredentials.into());
             }
         }
         Ok(found)
@@ -334,6 +339,13 @@ impl BearerExtractor {
         }
         Ok(out)
     }
+}
+
+/// Whether the query string carries an `access_token` parameter (RFC 6750 §2.3).
+fn has_access_token_param(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|p| p == "access_token" || p.starts_with("access_token="))
 }
 
 /// Whether `b` is a b64token body character: `ALPHA / DIGIT / "-" / "." /
@@ -500,6 +512,15 @@ mod tests {
     fn query_is_off_by_default() {
         let ex = BearerExtractor::new();
         assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(None));
+        // Off, but a header credential beside it is still two methods.
+        assert_eq!(
+            run(&ex, &["Bearer abc"], "/x?access_token=abc"),
+            Err(InvalidRequest::MultipleCredentials.into())
+        );
+        assert_eq!(
+            run(&ex, &["Bearer abc"], "/x?access_token_hint=1"),
+            Ok(Some("abc".into()))
+        );
         let ex = BearerExtractor::new().query();
         assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(Some("abc".into())));
         assert_eq!(

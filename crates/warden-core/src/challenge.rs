@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 
 use crate::error::AuthError;
 
@@ -14,8 +14,10 @@ use crate::error::AuthError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
-    /// gRPC when the request's `content-type` starts with `application/grpc`,
-    /// HTTP otherwise. The default.
+    /// gRPC when the request came over HTTP/2 and its `content-type` starts
+    /// with `application/grpc` (gRPC runs only on HTTP/2: an HTTP/1.1 client
+    /// would read a 200 with `grpc-status` as a success), HTTP otherwise.
+    /// The default.
     #[default]
     Auto,
     /// Always an HTTP status with a `WWW-Authenticate` challenge.
@@ -25,14 +27,18 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Whether a request with these headers gets a gRPC rejection.
-    pub fn is_grpc(self, headers: &http::HeaderMap) -> bool {
+    /// Whether a request with these headers, over this HTTP version, gets a
+    /// gRPC rejection.
+    pub fn is_grpc(self, headers: &http::HeaderMap, version: Version) -> bool {
         match self {
             Protocol::Http => false,
             Protocol::Grpc => true,
-            Protocol::Auto => headers
-                .get(CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc")),
+            Protocol::Auto => {
+                version == Version::HTTP_2
+                    && headers
+                        .get(CONTENT_TYPE)
+                        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+            }
         }
     }
 }
@@ -115,25 +121,24 @@ impl Challenge {
         HeaderValue::from_str(&out).ok()
     }
 
-    /// Renders `error` as a response in the wire format chosen for a request
-    /// with `request_headers`.
-    pub fn response<B: Default>(
-        &self,
-        error: &AuthError,
-        request_headers: &http::HeaderMap,
-    ) -> Response<B> {
-        if self.protocol.is_grpc(request_headers) {
+    /// Renders `error` as a response in the wire format chosen for
+    /// `request`.
+    pub fn response<B: Default, R>(&self, error: &AuthError, request: &Request<R>) -> Response<B> {
+        if self.protocol.is_grpc(request.headers(), request.version()) {
             self.grpc_response(error)
         } else {
             self.http_response(error)
         }
     }
 
-    /// Renders `error` as an HTTP response: the status, the challenge, an
-    /// empty body; 503 adds `Retry-After`.
+    /// Renders `error` as an HTTP response: the status, the challenge,
+    /// `Cache-Control: no-store` (a rejection is never reused by a cache),
+    /// an empty body; 503 adds `Retry-After`.
     pub fn http_response<B: Default>(&self, error: &AuthError) -> Response<B> {
         let mut res = Response::new(B::default());
         *res.status_mut() = error.status();
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(v) = self.www_authenticate(error) {
             res.headers_mut().insert(WWW_AUTHENTICATE, v);
         }
@@ -151,6 +156,7 @@ impl Challenge {
         let mut res = Response::new(B::default());
         let headers = res.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert("grpc-status", HeaderValue::from(error.grpc_code().as_u16()));
         // Descriptions are fixed ASCII without '%': no percent-encoding needed.
         headers.insert(
@@ -255,12 +261,15 @@ mod tests {
     #[test]
     fn auto_detects_grpc() {
         let mut h = http::HeaderMap::new();
-        assert!(!Protocol::Auto.is_grpc(&h));
+        assert!(!Protocol::Auto.is_grpc(&h, Version::HTTP_2));
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/grpc+proto"),
         );
-        assert!(Protocol::Auto.is_grpc(&h));
-        assert!(!Protocol::Http.is_grpc(&h));
+        assert!(Protocol::Auto.is_grpc(&h, Version::HTTP_2));
+        // gRPC needs HTTP/2: over HTTP/1.1 the rejection is plain HTTP.
+        assert!(!Protocol::Auto.is_grpc(&h, Version::HTTP_11));
+        assert!(Protocol::Grpc.is_grpc(&h, Version::HTTP_11));
+        assert!(!Protocol::Http.is_grpc(&h, Version::HTTP_2));
     }
 }

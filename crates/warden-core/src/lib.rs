@@ -44,7 +44,7 @@ pub use outbound::{
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use revocation::{
-    MemoryRevocationStore, RevocationError, RevocationStore, StoreCheck, StoreFuture,
+    MemoryRevocationStore, RevocationError, RevocationStore, StoreCheck, StoreFuture, WithoutJti,
     revocation_id, token_hash_id,
 };
 pub use validator::{TokenValidator, ValidatorFn, validator_fn};

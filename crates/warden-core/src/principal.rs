@@ -9,24 +9,35 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-/// A short, non-reversible token fingerprint for logs: the first 8 bytes of
-/// the token's SHA-256, shown as 16 hex digits.
+/// A non-reversible token fingerprint: the token's SHA-256. Shown (in logs,
+/// `Display`, `Debug`) as its first 8 bytes, 16 hex digits; the whole digest
+/// is the revocation identifier of a token without `jti`
+/// ([`hash_id`](Self::hash_id)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint([u8; 8]);
+pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
     /// The fingerprint of `token`.
     pub fn of(token: &str) -> Self {
-        let digest = Sha256::digest(token.as_bytes());
-        let mut out = [0u8; 8];
-        out.copy_from_slice(&digest[..8]);
-        Self(out)
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// `sha256:<64 hex digits>`: the revocation identifier of a token
+    /// without `jti` (see [`token_hash_id`](crate::token_hash_id)).
+    pub fn hash_id(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(7 + 64);
+        s.push_str("sha256:");
+        for b in self.0 {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
     }
 }
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
+        for b in &self.0[..8] {
             write!(f, "{b:02x}")?;
         }
         Ok(())

@@ -6,7 +6,9 @@
 //! validated-cache hits included.
 //!
 //! Identifiers are a token's `jti`, or for a token without one (opaque
-//! tokens) a hash of the token: see [`revocation_id`].
+//! tokens) a hash of the token: see [`revocation_id`]. [`StoreCheck`] looks
+//! a token without `jti` up by that hash, or refuses it
+//! ([`WithoutJti`]): it never lets one pass unchecked.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,12 +17,10 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
 use crate::cache::RevocationCheck;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, InvalidToken, Unavailable};
-use crate::principal::Principal;
+use crate::principal::{Fingerprint, Principal};
 
 /// A boxed future of a store operation.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -81,13 +81,7 @@ pub fn revocation_id(jti: Option<&str>, token: &str) -> String {
 
 /// `sha256:<hex>` of the token: the identifier of a token without `jti`.
 pub fn token_hash_id(token: &str) -> String {
-    let d = Sha256::digest(token.as_bytes());
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256:");
-    for b in d {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    Fingerprint::of(token).hash_id()
 }
 
 /// An in-memory store (one process; tests, the development issuer).
@@ -160,18 +154,76 @@ impl RevocationStore for MemoryRevocationStore {
     }
 }
 
+/// What [`StoreCheck`] does with a token that has no `jti`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WithoutJti {
+    /// Look it up by the hash of the token ([`token_hash_id`]), the
+    /// identifier warden-issuer and RFC 7009 revocation of opaque tokens
+    /// write. The default; logged once per check.
+    #[default]
+    Hash,
+    /// Refuse it: 401 `invalid_token` (a required claim is missing).
+    Refuse,
+}
+
 /// A [`RevocationCheck`] over a store, for
 /// [`RequireBearerLayer::revocation`](crate::RequireBearerLayer::revocation):
-/// a revoked `jti` is 401 `invalid_token`, an untrustworthy store is 503.
+/// a revoked token is 401 `invalid_token`, an untrustworthy store is 503.
+///
+/// A token is looked up by its `jti`; a token without one by the hash of
+/// its bytes, or refused ([`without_jti`](Self::without_jti)). Never a
+/// silent pass.
 #[derive(Debug, Clone)]
-pub struct StoreCheck<S>(pub S);
+pub struct StoreCheck<S> {
+    store: S,
+    without_jti: WithoutJti,
+    warned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: RevocationStore> StoreCheck<S> {
+    /// Checks every token against `store` ([`WithoutJti::Hash`] for tokens
+    /// without `jti`).
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            without_jti: WithoutJti::default(),
+            warned: Arc::default(),
+        }
+    }
+
+    /// What to do with tokens that have no `jti`.
+    #[must_use]
+    pub fn without_jti(mut self, mode: WithoutJti) -> Self {
+        self.without_jti = mode;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
 
 impl<S: RevocationStore> RevocationCheck for StoreCheck<S> {
     fn check(&self, principal: &Principal) -> Result<(), AuthError> {
-        let Some(jti) = principal.claims().jwt_id.as_deref() else {
-            return Ok(());
+        let verdict = match principal.claims().jwt_id.as_deref() {
+            Some(jti) => self.store.is_revoked(jti),
+            None => match self.without_jti {
+                WithoutJti::Refuse => return Err(InvalidToken::MissingClaim("jti").into()),
+                WithoutJti::Hash => {
+                    if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(
+                            "a token without jti: its revocation is checked by the token's hash \
+                             (StoreCheck::without_jti(WithoutJti::Refuse) refuses such tokens)"
+                        );
+                    }
+                    self.store
+                        .is_revoked(&principal.token_fingerprint().hash_id())
+                }
+            },
         };
-        match self.0.is_revoked(jti) {
+        match verdict {
             Ok(false) => Ok(()),
             Ok(true) => Err(InvalidToken::Revoked.into()),
             Err(RevocationError::Unavailable(_)) => Err(Unavailable::Upstream.into()),
@@ -185,7 +237,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::principal::{Fingerprint, StandardClaims};
+    use crate::principal::StandardClaims;
 
     #[tokio::test]
     async fn revoke_until_expiry() {
@@ -209,7 +261,7 @@ mod tests {
         let mut c = StandardClaims::new();
         c.jwt_id = Some("j".into());
         let p = Principal::new(c, (), Fingerprint::of("t"));
-        let check = StoreCheck(store.clone());
+        let check = StoreCheck::new(store.clone());
         assert!(check.check(&p).is_ok());
         store
             .revoke("j", clock.now() + Duration::from_secs(5))
@@ -217,5 +269,27 @@ mod tests {
             .unwrap();
         assert_eq!(check.check(&p), Err(InvalidToken::Revoked.into()));
         assert!(token_hash_id("x").starts_with("sha256:2d711642"));
+        assert_eq!(token_hash_id("x").len(), 7 + 64);
+
+        // Without jti: by hash (default), or refused.
+        let anon = Principal::new(StandardClaims::new(), (), Fingerprint::of("opaque"));
+        assert!(check.check(&anon).is_ok());
+        store
+            .revoke(
+                &token_hash_id("opaque"),
+                clock.now() + Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(check.check(&anon), Err(InvalidToken::Revoked.into()));
+        let refuse = StoreCheck::new(MemoryRevocationStore::new()).without_jti(WithoutJti::Refuse);
+        assert_eq!(
+            refuse.check(&Principal::new(
+                StandardClaims::new(),
+                (),
+                Fingerprint::of("o")
+            )),
+            Err(InvalidToken::MissingClaim("jti").into())
+        );
     }
 }

@@ -137,7 +137,8 @@ impl IntrospectionValidatorBuilder {
         self
     }
 
-    /// The expected `iss` of introspection responses, when they carry one.
+    /// The expected `iss` of introspection responses: an answer without it,
+    /// or with another, is refused.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
@@ -425,9 +426,18 @@ impl IntrospectionValidator {
         if nbf.is_some_and(|n| n > now + Duration::from_secs(60)) {
             return Err(InvalidToken::NotYetValid.into());
         }
+        // RFC 7662 §2.2: only access tokens are bearer credentials here (a
+        // refresh or ID token that introspects as active is refused).
+        match doc.get("token_type") {
+            None => {}
+            Some(Value::String(t))
+                if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("access_token") => {}
+            Some(_) => return Err(InvalidToken::WrongType.into()),
+        }
         let iss = doc.get("iss").and_then(Value::as_str).map(str::to_owned);
-        if let (Some(want), Some(got)) = (&inner.issuer, &iss)
-            && want != got
+        // With an issuer configured, the answer must name it.
+        if let Some(want) = &inner.issuer
+            && iss.as_deref() != Some(want.as_str())
         {
             return Err(InvalidToken::WrongIssuer.into());
         }

@@ -326,11 +326,8 @@ where
         let header_json = URL_SAFE_NO_PAD
             .decode(h64)
             .map_err(|_| InvalidToken::Malformed)?;
-        if !is_json_object(&header_json) {
-            return Err(InvalidToken::Malformed.into());
-        }
-        let header: RawHeader =
-            serde_json::from_slice(&header_json).map_err(|_| InvalidToken::Malformed)?;
+        let header: RawHeader = serde_json::from_str(json_object(&header_json)?)
+            .map_err(|_| InvalidToken::Malformed)?;
 
         // RFC 8725 §3.1: never `none`, in any casing; only known, allowed names.
         let alg: Algorithm = header
@@ -367,14 +364,11 @@ where
         let payload = URL_SAFE_NO_PAD
             .decode(p64)
             .map_err(|_| InvalidToken::Malformed)?;
-        if !is_json_object(&payload) {
-            return Err(InvalidToken::Malformed.into());
-        }
-        let raw: RawClaims =
-            serde_json::from_slice(&payload).map_err(|_| InvalidToken::Malformed)?;
+        let payload = json_object(&payload)?;
+        let raw: RawClaims = serde_json::from_str(payload).map_err(|_| InvalidToken::Malformed)?;
         let claims = self.check_claims(raw)?;
         let custom: C =
-            serde_json::from_slice(&payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
+            serde_json::from_str(payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
         Ok(Principal::new(claims, custom, Fingerprint::of(token)))
     }
 
@@ -488,8 +482,16 @@ where
 
 /// RFC 7515 §4 / RFC 7519 §7.2: header and claims are JSON objects (serde
 /// would also read a struct from an array).
-fn is_json_object(bytes: &[u8]) -> bool {
-    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+/// The bytes of a JOSE header or JWT payload as a JSON object's text.
+/// RFC 7515 §4 / RFC 7519 §7.2: UTF-8 throughout, members warden ignores
+/// included (serde does not look inside strings it skips).
+fn json_object(bytes: &[u8]) -> Result<&str, InvalidToken> {
+    let text = std::str::from_utf8(bytes).map_err(|_| InvalidToken::Malformed)?;
+    if text.trim_start().starts_with('{') {
+        Ok(text)
+    } else {
+        Err(InvalidToken::Malformed)
+    }
 }
 
 fn raw_missing(aud: &[String]) -> bool {
@@ -847,8 +849,9 @@ mod tests {
             Err(InvalidToken::InvalidClaim("exp"))
         );
         assert_eq!(numeric_date(None, "exp"), Ok(None));
-        assert!(is_json_object(b" {}"));
-        assert!(!is_json_object(b"[]"));
+        assert_eq!(json_object(b" {}"), Ok(" {}"));
+        assert!(json_object(b"[]").is_err());
+        assert!(json_object(b"{\"a\":\"\xff\"}").is_err());
         let s = scopes(Some(serde_json::json!(["a b", "c"])), "scp").unwrap();
         assert_eq!(s.to_string(), "a b c");
         assert_eq!(

@@ -3,7 +3,7 @@
 
 pub use warden_core::{
     AccessToken, AttachBearer, AttachBearerLayer, MemoryRevocationStore, RevocationStore,
-    StaticToken, StoreCheck, TokenCache, TokenContext, TokenSource, TokenSourceError,
+    StaticToken, StoreCheck, TokenCache, TokenContext, TokenSource, TokenSourceError, WithoutJti,
 };
 pub use warden_core::{
     Anonymous, AuthError, BearerExtractor, BearerToken, Challenge, Clock, Fingerprint, GrpcCode,

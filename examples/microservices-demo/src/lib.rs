@@ -286,7 +286,7 @@ impl Demo {
             seen: seen.clone(),
         };
         let inv_auth = warden_tonic::authenticate(validator(&issuer, "api://inventory")?)
-            .revocation(StoreCheck(store.clone()));
+            .revocation(StoreCheck::new(store.clone()));
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .layer(inv_auth)
@@ -330,7 +330,7 @@ impl Demo {
             })
             .layer(
                 RequireBearerLayer::new(validator(&issuer, "api://orders")?)
-                    .revocation(StoreCheck(store.clone())),
+                    .revocation(StoreCheck::new(store.clone())),
             );
         let orders = serve_http(orders_app).await?;
 
@@ -346,7 +346,7 @@ impl Demo {
             .layer(axum::Extension(orders))
             .layer(
                 RequireBearerLayer::new(validator(&issuer, "api://gateway")?)
-                    .revocation(StoreCheck(store.clone())),
+                    .revocation(StoreCheck::new(store.clone())),
             );
         let gateway = serve_http(gateway_app).await?;
 

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use warden::jwt::EnvConfig;
 use warden::{
     Auth, AuthError, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer, StoreCheck,
-    TokenCache, TokenValidator,
+    TokenCache, TokenValidator, WithoutJti,
 };
 use warden_introspect::{IntrospectionValidator, JwtOrIntrospect};
 use warden_redis::{RedisConfig, RedisRevocationStore};
@@ -37,6 +37,9 @@ pub struct Config {
     pub introspection_cache: Duration,
     /// `WARDEN_REDIS_URL`: revocation store and fleet invalidation.
     pub redis_url: Option<String>,
+    /// `WARDEN_REVOCATION_WITHOUT_JTI`: `hash` (default: a token without
+    /// `jti` is looked up by its hash) or `refuse`.
+    pub without_jti: WithoutJti,
 }
 
 impl Config {
@@ -59,6 +62,15 @@ impl Config {
             );
         }
         let cache = opt("WARDEN_INTROSPECTION_CACHE").unwrap_or_else(|| "60".into());
+        let without_jti = match opt("WARDEN_REVOCATION_WITHOUT_JTI").as_deref() {
+            None | Some("hash") => WithoutJti::Hash,
+            Some("refuse") => WithoutJti::Refuse,
+            Some(other) => {
+                return Err(format!(
+                    "WARDEN_REVOCATION_WITHOUT_JTI is refuse or hash, not {other:?}"
+                ));
+            }
+        };
         Ok(Self {
             jwt: EnvConfig::from_lookup(&get)?,
             scope: opt("WARDEN_SCOPE").unwrap_or_else(|| "orders:read".into()),
@@ -71,6 +83,7 @@ impl Config {
                 format!("WARDEN_INTROSPECTION_CACHE is not a number of seconds: {cache:?}")
             })?),
             redis_url: opt("WARDEN_REDIS_URL"),
+            without_jti,
         })
     }
 
@@ -128,6 +141,7 @@ impl Config {
             jwt,
             validator,
             revocation,
+            without_jti: self.without_jti,
             cache: TokenCache::default(),
         })
     }
@@ -160,6 +174,8 @@ pub struct Protection {
     pub validator: ExampleValidator,
     /// The Redis revocation store, when `WARDEN_REDIS_URL` is set.
     pub revocation: Option<RedisRevocationStore>,
+    /// What the revocation check does with tokens without `jti`.
+    pub without_jti: WithoutJti,
     /// The validated-token cache (entries of revoked tokens are dropped).
     pub cache: TokenCache,
 }
@@ -207,6 +223,7 @@ pub fn app(validator: JwtValidator, scope: &str) -> Router {
         jwt: validator.clone(),
         validator: ExampleValidator::Jwt(validator),
         revocation: None,
+        without_jti: WithoutJti::default(),
         cache: TokenCache::default(),
     };
     app_with(protection, scope)
@@ -219,8 +236,14 @@ pub fn app_with(protection: Protection, scope: &str) -> Router {
     if let Some(store) = &protection.revocation {
         // A revocation message drops the token's validated-cache entries at once.
         let cache = protection.cache.clone();
-        store.on_revoke(move |id| cache.remove_if(|p| p.claims().jwt_id.as_deref() == Some(id)));
-        layer = layer.revocation(StoreCheck(store.clone()));
+        store.on_revoke(move |id| {
+            cache.remove_if(|p| {
+                p.claims().jwt_id.as_deref() == Some(id)
+                    || (p.claims().jwt_id.is_none() && p.token_fingerprint().hash_id() == id)
+            })
+        });
+        layer =
+            layer.revocation(StoreCheck::new(store.clone()).without_jti(protection.without_jti));
     }
     let protected_routes = Router::new()
         .route("/protected", get(protected))

@@ -57,7 +57,9 @@ mod tests {
             b = b.header("authorization", format!("Bearer {t}"));
         }
         if grpc {
-            b = b.header("content-type", "application/grpc");
+            b = b
+                .header("content-type", "application/grpc")
+                .version(http::Version::HTTP_2);
         }
         svc().oneshot(b.body(()).unwrap()).await.unwrap()
     }

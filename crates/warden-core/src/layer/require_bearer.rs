@@ -356,14 +356,12 @@ where
             Ok(None) => {
                 tracing::debug!("request without bearer token refused");
                 return ResponseFuture::ready(
-                    config
-                        .challenge
-                        .response(&AuthError::MissingToken, req.headers()),
+                    config.challenge.response(&AuthError::MissingToken, &req),
                 );
             }
             Err(err) => {
                 tracing::debug!(error = %err, "malformed bearer credential refused");
-                return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
+                return ResponseFuture::ready(config.challenge.response(&err, &req));
             }
         };
 
@@ -376,7 +374,7 @@ where
         {
             if let Err(err) = config.admit(&principal) {
                 tracing::debug!(token = %token.fingerprint(), error = %err, "cached token refused");
-                return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
+                return ResponseFuture::ready(config.challenge.response(&err, &req));
             }
             req.extensions_mut().insert(principal);
             return ResponseFuture {
@@ -388,7 +386,7 @@ where
 
         if let Err(err) = token.check() {
             tracing::debug!(error = %err, "malformed bearer credential refused");
-            return ResponseFuture::ready(config.challenge.response(&err, req.headers()));
+            return ResponseFuture::ready(config.challenge.response(&err, &req));
         }
 
         // Take the service that was driven to readiness; leave a clone behind.
@@ -415,7 +413,7 @@ where
                 }
                 Err(err) => {
                     tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
-                    Ok(config.challenge.response(&err, req.headers()))
+                    Ok(config.challenge.response(&err, &req))
                 }
             }
         });

@@ -229,7 +229,7 @@ where
                 tracing::debug!(error = %err, "request refused by scope guard");
                 ScopeFuture {
                     state: State::Refused {
-                        res: Some(self.challenge.response(&err, req.headers())),
+                        res: Some(self.challenge.response(&err, &req)),
                     },
                 }
             }
