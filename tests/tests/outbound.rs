@@ -412,3 +412,168 @@ async fn a_handler_calls_onward_on_behalf_of_its_caller_without_threading_the_to
     let r = warden_tests::get_bearer(&format!("http://{gateway_addr}/"), &alice).await;
     assert_eq!((r.status, r.body.as_str()), (200, "alice via svc-gateway"));
 }
+
+/// #11 item 7: private_key_jwt assertions are signed for the authorization
+/// server itself, so revocation and introspection accept them too (not only
+/// the token endpoint).
+#[tokio::test]
+async fn private_key_jwt_works_for_revoke_and_introspect() {
+    let key = SigningKey::generate(SigningAlg::ES256, "signer-key").unwrap();
+    let mut cfg = IssuerConfig::dev();
+    let mut signer = cfg.client("svc-batch").unwrap().clone();
+    signer.id = "svc-signer".into();
+    signer.secret = None;
+    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
+    cfg.clients.push(signer);
+    let issuer = Issuer::builder(cfg).start().await.unwrap();
+    let pem = key.private_key_pem().unwrap();
+    let auth = || {
+        ClientAuth::private_key_jwt(
+            "svc-signer",
+            pem.as_bytes(),
+            "ES256",
+            Some("signer-key".into()),
+        )
+        .unwrap()
+    };
+    let source = ClientCredentials::builder()
+        .issuer(issuer.issuer())
+        .auth(auth())
+        .resource("api://orders")
+        .allow_http()
+        .build()
+        .unwrap();
+    let token = source.token(&TokenContext::default()).await.unwrap();
+    let client = warden_client::OAuthClient::discover(issuer.issuer(), auth(), true).unwrap();
+    let doc = client.introspect(token.secret()).await;
+    assert_eq!(
+        doc.as_ref().map(|d| d["active"].clone()),
+        Ok(json!(true)),
+        "{doc:?}"
+    );
+    let revoked = client.revoke(token.secret(), Some("access_token")).await;
+    assert_eq!(revoked, Ok(()));
+    let doc = client.introspect(token.secret()).await.unwrap();
+    assert_eq!(doc["active"], json!(false));
+}
+
+/// A token endpoint that answers `body` (with `status` 200) to every POST.
+async fn token_endpoint_answering(body: String) -> String {
+    let app = Router::new().route(
+        "/token",
+        post(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    format!("http://{}/token", serve(app).await)
+}
+
+async fn token_from(url: &str) -> Result<warden::AccessToken, TokenSourceError> {
+    ClientCredentials::builder()
+        .token_endpoint(url)
+        .client_secret_basic("svc", "secret")
+        .allow_http()
+        .build()
+        .unwrap()
+        .token(&TokenContext::default())
+        .await
+}
+
+/// #11 item 7: a huge `expires_in` never panics, and response bodies are
+/// capped (a 5 MiB token response is an error, not a token).
+#[tokio::test]
+async fn hostile_token_responses_are_errors_never_panics() {
+    let huge = token_endpoint_answering(
+        json!({"access_token": "abc", "token_type": "Bearer", "expires_in": u64::MAX}).to_string(),
+    )
+    .await;
+    let t = token_from(&huge).await.unwrap();
+    assert_eq!(t.secret(), "abc");
+    assert!(t.expires_at().is_some());
+
+    let padded = json!({
+        "access_token": "abc", "token_type": "Bearer", "expires_in": 60,
+        "padding": "x".repeat(5 * 1024 * 1024),
+    });
+    let big = token_endpoint_answering(padded.to_string()).await;
+    match token_from(&big).await {
+        Err(TokenSourceError::Unavailable(m)) => assert!(m.contains("larger"), "{m}"),
+        other => panic!("a 5 MiB token response was accepted: {other:?}"),
+    }
+}
+
+/// #11 item 7: a subject token whose unverified `exp` is absurd does not
+/// panic (forwarding and exchange read it to bound cache lifetimes).
+#[tokio::test]
+async fn an_absurd_unverified_exp_does_not_panic() {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let subject = format!(
+        "{}.{}.c2ln",
+        b64(&json!({"alg": "none"})),
+        b64(&json!({"exp": u64::MAX}))
+    );
+    let forward = warden_client::Forward::to(["orders.internal"]);
+    let ctx = TokenContext::with_subject(BearerToken::new(subject))
+        .target("https://orders.internal/x".parse().unwrap());
+    let t = forward.token(&ctx).await.unwrap();
+    assert!(t.expires_at().is_some());
+}
+
+/// #11 item 7: `Forward::to` entries name a scheme and a host (https when
+/// no scheme is given), and hosts compare case-insensitively.
+#[tokio::test]
+async fn forward_checks_scheme_and_host() {
+    let f = warden_client::Forward::to(["orders.internal", "http://127.0.0.1:8081"]);
+    let ctx = |uri: &str| {
+        TokenContext::with_subject(BearerToken::new("abc")).target(uri.parse().unwrap())
+    };
+    assert!(f.token(&ctx("https://orders.internal/x")).await.is_ok());
+    assert!(f.token(&ctx("https://ORDERS.Internal/x")).await.is_ok());
+    assert!(
+        f.token(&ctx("http://orders.internal/x")).await.is_err(),
+        "a bare host means https only: plain http would expose the token"
+    );
+    assert!(f.token(&ctx("http://127.0.0.1:8081/x")).await.is_ok());
+    assert!(f.token(&ctx("https://127.0.0.1:8082/x")).await.is_err());
+    assert!(f.token(&ctx("https://evil.example/x")).await.is_err());
+}
+
+/// #11 item 7: Basic credentials are form-encoded before base64 (RFC 6749
+/// §2.3.1) everywhere, introspection included: a client id with a colon and
+/// a secret with reserved characters still authenticate.
+#[tokio::test]
+async fn basic_credentials_are_form_encoded_for_introspection_too() {
+    let mut cfg = IssuerConfig::dev();
+    let mut rs = cfg.client("svc-batch").unwrap().clone();
+    rs.id = "rs:ledger".into();
+    rs.secret = Some("p@ss:w rd%+/".into());
+    rs.audience = Some("api://ledger".into());
+    cfg.clients.push(rs);
+    let issuer = Issuer::builder(cfg).start().await.unwrap();
+    let opaque: Value = reqwest::Client::new()
+        .post(issuer.token_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "ledger:read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let opaque = opaque["access_token"].as_str().unwrap();
+    let v = warden_introspect::IntrospectionValidator::builder()
+        .endpoint(issuer.introspection_url())
+        .client("rs:ledger", "p@ss:w rd%+/")
+        .issuer(issuer.issuer())
+        .audience("api://ledger")
+        .dangerous_allow_http()
+        .build()
+        .unwrap();
+    let p = v.validate_token(opaque).await;
+    assert!(p.is_ok(), "{p:?}");
+}
