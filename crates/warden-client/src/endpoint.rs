@@ -297,10 +297,9 @@ impl OAuthClient {
                     continue;
                 }
             };
-            let body = res
-                .bytes()
+            let body = read(res)
                 .await
-                .map_err(|_| TokenSourceError::Unavailable(format!("{url}: body lost")))?;
+                .map_err(|e| TokenSourceError::Unavailable(format!("{url}: {e}")))?;
             let doc: Value = serde_json::from_slice(&body)
                 .map_err(|_| TokenSourceError::Unavailable(format!("{url}: not JSON")))?;
             if doc["issuer"].as_str() != Some(issuer) {
@@ -333,6 +332,17 @@ impl OAuthClient {
         Err(TokenSourceError::Unavailable(format!(
             "discovery failed: {last}"
         )))
+    }
+
+    /// The `aud` of client assertions: the authorization server's issuer
+    /// identifier when it is known (so one assertion form serves the token,
+    /// introspection and revocation endpoints alike), else the token
+    /// endpoint (RFC 7523 §3).
+    fn assertion_audience(&self) -> &str {
+        match &self.inner.location {
+            Location::Discover(issuer) => issuer,
+            Location::Explicit { token } => token,
+        }
     }
 
     fn assertion(&self, audience: &str) -> Result<String, TokenSourceError> {
@@ -372,15 +382,17 @@ impl OAuthClient {
         let mut req = self.inner.http.post(url);
         match &self.inner.auth {
             ClientAuth::Basic { client_id, secret } => {
-                // RFC 6749 §2.3.1: form-urlencode, then Basic.
-                req = req.basic_auth(urlencode(client_id), Some(urlencode(secret)));
+                req = req.header(
+                    http::header::AUTHORIZATION,
+                    warden_core::client_secret_basic(client_id, secret),
+                );
             }
             ClientAuth::Post { client_id, secret } => {
                 form.push(("client_id", client_id.clone()));
                 form.push(("client_secret", secret.clone()));
             }
             ClientAuth::PrivateKeyJwt { .. } => {
-                let assertion = self.assertion(url)?;
+                let assertion = self.assertion(self.assertion_audience())?;
                 form.push((
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
@@ -410,10 +422,7 @@ impl OAuthClient {
         let url = self.endpoints().await?.token.clone();
         let res = self.post(&url, form).await?;
         let status = res.status();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|_| TokenSourceError::Unavailable("body lost".into()))?;
+        let body = read(res).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|_| {
                 TokenSourceError::Unavailable("token response is not a token".into())
@@ -470,12 +479,16 @@ impl OAuthClient {
     }
 }
 
+/// The response body, capped like every response from the server.
+async fn read(res: reqwest::Response) -> Result<warden_jwt::fetch::Bytes, TokenSourceError> {
+    warden_jwt::fetch::read_capped(res, warden_jwt::fetch::DEFAULT_MAX_BODY)
+        .await
+        .map_err(TokenSourceError::Unavailable)
+}
+
 async fn error_for(res: reqwest::Response) -> Result<Vec<u8>, TokenSourceError> {
     let status = res.status();
-    let body = res
-        .bytes()
-        .await
-        .map_err(|_| TokenSourceError::Unavailable("body lost".into()))?;
+    let body = read(res).await?;
     if status.is_success() {
         return Ok(body.to_vec());
     }
@@ -487,17 +500,4 @@ async fn error_for(res: reqwest::Response) -> Result<Vec<u8>, TokenSourceError> 
             status.as_u16()
         ))),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

@@ -20,12 +20,23 @@ use crate::endpoint::{ClientAuth, ClientError, OAuthClient, TokenResponse};
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
+/// The longest lifetime a token response may claim: beyond it the token is
+/// refreshed anyway (an absurd `expires_in` must not overflow the clock).
+const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
 fn fetched(r: TokenResponse, not_after: Option<SystemTime>) -> Fetched {
     Fetched {
         token: r.access_token,
-        expires_in: r.expires_in.map(Duration::from_secs),
+        expires_in: r
+            .expires_in
+            .map(|s| Duration::from_secs(s).min(MAX_LIFETIME)),
         not_after,
     }
+}
+
+/// A NumericDate as a time, clamped to the year 9999 (never an overflow).
+fn numeric_date(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.min(253_402_300_799))
 }
 
 /// Where the authorization server is and how to authenticate to it; shared
@@ -221,7 +232,7 @@ fn unverified_exp(token: &str) -> Option<SystemTime> {
     let payload = token.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64()?))
+    Some(numeric_date(claims["exp"].as_u64()?))
 }
 
 /// A token for the next audience on behalf of the current caller (RFC 8693
@@ -487,22 +498,75 @@ impl TokenSource for RefreshToken {
     }
 }
 
-/// Passes the caller's token through unchanged, only toward the listed hosts
-/// (`host` or `host:port`): a token sent elsewhere could be replayed there.
+/// Passes the caller's token through unchanged, only toward the listed
+/// destinations: a token sent elsewhere could be replayed there.
+///
+/// An entry is `scheme://host[:port]` or `host[:port]`, which means https.
+/// Hosts compare case-insensitively; a port left out is the scheme's
+/// default. Plain `http` is allowed only when an entry names it.
 #[derive(Debug, Clone)]
 pub struct Forward {
-    hosts: Arc<Vec<String>>,
+    destinations: Arc<Vec<Destination>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Destination {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    }
+}
+
+impl Destination {
+    fn of_uri(uri: &http::Uri) -> Option<Self> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let port = uri.port_u16().or_else(|| default_port(&scheme))?;
+        Some(Self {
+            host: uri.host()?.to_ascii_lowercase(),
+            scheme,
+            port,
+        })
+    }
+
+    fn parse(entry: &str) -> Option<Self> {
+        let full = if entry.contains("://") {
+            entry.to_owned()
+        } else {
+            format!("https://{entry}")
+        };
+        Self::of_uri(&full.parse().ok()?)
+    }
 }
 
 impl Forward {
-    /// Forwards to these hosts only.
-    pub fn to<I, S>(hosts: I) -> Self
+    /// Forwards to these destinations only (`https://orders.internal`,
+    /// `orders.internal:8443`, `http://127.0.0.1:8081`). An entry that does
+    /// not parse matches nothing.
+    pub fn to<I, S>(destinations: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let destinations = destinations
+            .into_iter()
+            .filter_map(|d| {
+                let d = d.into();
+                let parsed = Destination::parse(&d);
+                if parsed.is_none() {
+                    tracing::warn!(entry = %d, "Forward::to: not a destination; ignored");
+                }
+                parsed
+            })
+            .collect();
         Self {
-            hosts: Arc::new(hosts.into_iter().map(Into::into).collect()),
+            destinations: Arc::new(destinations),
         }
     }
 }
@@ -513,24 +577,17 @@ impl TokenSource for Forward {
             .subject
             .as_ref()
             .ok_or(TokenSourceError::NoSubjectToken)?;
-        let target = ctx
-            .target
+        let target = ctx.target.as_ref().and_then(Destination::of_uri);
+        if !target
             .as_ref()
-            .and_then(|u| u.authority())
-            .map(|a| a.as_str().to_owned());
-        let host = ctx
-            .target
-            .as_ref()
-            .and_then(|u| u.host())
-            .map(str::to_owned);
-        let allowed = self
-            .hosts
-            .iter()
-            .any(|h| Some(h.as_str()) == target.as_deref() || Some(h.as_str()) == host.as_deref());
-        if !allowed {
+            .is_some_and(|t| self.destinations.contains(t))
+        {
             return Err(TokenSourceError::Refused(format!(
                 "forwarding the caller's token to {} is not allowed",
-                target.unwrap_or_else(|| "an unknown host".into())
+                target.map_or_else(
+                    || "an unknown destination".to_owned(),
+                    |t| format!("{}://{}:{}", t.scheme, t.host, t.port)
+                )
             )));
         }
         Ok(AccessToken::new(
@@ -547,12 +604,12 @@ mod tests {
 
     #[tokio::test]
     async fn forward_only_to_listed_hosts() {
-        let f = Forward::to(["orders.internal", "127.0.0.1:8081"]);
+        let f = Forward::to(["orders.internal", "http://127.0.0.1:8081"]);
         let ctx = |uri: &str| {
             TokenContext::with_subject(BearerToken::new("abc")).target(uri.parse().unwrap())
         };
         assert_eq!(
-            f.token(&ctx("http://orders.internal/x"))
+            f.token(&ctx("https://orders.internal:443/x"))
                 .await
                 .unwrap()
                 .secret(),

@@ -383,7 +383,10 @@ impl IntrospectionValidator {
         let res = inner
             .http
             .post(&inner.url)
-            .basic_auth(&inner.client_id, Some(&inner.client_secret))
+            .header(
+                reqwest::header::AUTHORIZATION,
+                warden_core::client_secret_basic(&inner.client_id, &inner.client_secret),
+            )
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await
@@ -399,10 +402,12 @@ impl IntrospectionValidator {
             );
             return Err(Unavailable::Upstream.into());
         }
-        let body = res
-            .bytes()
+        let body = warden_jwt::fetch::read_capped(res, warden_jwt::fetch::DEFAULT_MAX_BODY)
             .await
-            .map_err(|_| AuthError::from(Unavailable::Upstream))?;
+            .map_err(|e| {
+                tracing::warn!(error = %e, "introspection response refused");
+                AuthError::from(Unavailable::Upstream)
+            })?;
         let doc: Value = serde_json::from_slice(&body).map_err(|_| {
             tracing::warn!("introspection response is not JSON");
             AuthError::from(Unavailable::Upstream)

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
+pub use bytes::Bytes;
 
 /// What a fetch returns: the status, the `Cache-Control` header if any, and
 /// a body no larger than the cap.
@@ -17,6 +17,30 @@ pub struct FetchResponse {
     pub cache_control: Option<String>,
     /// The body.
     pub body: Bytes,
+}
+
+/// The default cap on a response body from an authorization server: JWKS,
+/// discovery, token, introspection and revocation responses.
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
+/// Reads `res`'s body, failing as soon as it exceeds `max_body` bytes (a
+/// declared `Content-Length` is checked before anything is read). The one
+/// capped read every warden HTTP exchange goes through.
+///
+/// # Errors
+/// A short description: the body is too large, or the read failed.
+pub async fn read_capped(mut res: reqwest::Response, max_body: usize) -> Result<Bytes, String> {
+    if res.content_length().is_some_and(|l| l > max_body as u64) {
+        return Err(format!("body larger than {max_body} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > max_body {
+            return Err(format!("body larger than {max_body} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
 }
 
 /// A boxed fetch future.
@@ -34,32 +58,23 @@ impl Fetch for reqwest::Client {
     fn get<'a>(&'a self, url: &'a str, max_body: usize, timeout: Duration) -> FetchFuture<'a> {
         Box::pin(async move {
             let work = async {
-                let mut res = self
+                let res = self
                     .get(url)
                     .header(http::header::ACCEPT, "application/json")
                     .send()
                     .await
                     .map_err(|e| describe(&e))?;
-                if res.content_length().is_some_and(|l| l > max_body as u64) {
-                    return Err(format!("body larger than {max_body} bytes"));
-                }
                 let status = res.status().as_u16();
                 let cache_control = res
                     .headers()
                     .get(http::header::CACHE_CONTROL)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let mut body = Vec::new();
-                while let Some(chunk) = res.chunk().await.map_err(|e| describe(&e))? {
-                    if body.len() + chunk.len() > max_body {
-                        return Err(format!("body larger than {max_body} bytes"));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
+                let body = read_capped(res, max_body).await?;
                 Ok(FetchResponse {
                     status,
                     cache_control,
-                    body: body.into(),
+                    body,
                 })
             };
             tokio::time::timeout(timeout, work)

@@ -59,7 +59,7 @@ impl Default for JwksCacheConfig {
             max_ttl: Duration::from_secs(24 * 3600),
             refetch_cooldown: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(5),
-            max_body: 256 * 1024,
+            max_body: crate::fetch::DEFAULT_MAX_BODY,
             max_stale: Duration::from_secs(24 * 3600),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(30),
