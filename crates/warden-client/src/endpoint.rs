@@ -160,8 +160,9 @@ pub(crate) struct Endpoints {
     pub(crate) introspection: Option<String>,
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A successful token response (RFC 6749 §5.1). `Debug` shows the tokens'
+/// fingerprints, never the tokens.
+#[derive(Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct TokenResponse {
     /// The access token (a secret).
@@ -181,6 +182,20 @@ pub struct TokenResponse {
     /// RFC 8693 `issued_token_type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fp = warden_core::Fingerprint::of;
+        f.debug_struct("TokenResponse")
+            .field("access_token", &fp(&self.access_token))
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.as_deref().map(fp))
+            .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
+            .finish()
+    }
 }
 
 /// An authorization server as one client sees it. Cheap to clone.

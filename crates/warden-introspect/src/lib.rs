@@ -391,7 +391,7 @@ impl IntrospectionValidator {
             .send()
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "introspection endpoint unreachable");
+                tracing::warn!(error = %e.without_url(), "introspection endpoint unreachable");
                 AuthError::from(Unavailable::Upstream)
             })?;
         let status = res.status();

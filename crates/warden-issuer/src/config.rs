@@ -3,6 +3,7 @@
 //! <https://www.rfc-editor.org/rfc/rfc6749#section-2>), RFC 8707 (resources).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,8 @@ pub enum TokenFormat {
     Opaque,
 }
 
-/// A registered client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A registered client. `Debug` redacts the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// `client_id`.
@@ -98,14 +99,41 @@ pub struct ResourceConfig {
     pub scopes: Vec<String>,
 }
 
-/// A development user for the login page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A development user for the login page. `Debug` redacts the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UserConfig {
     /// The user name (the tokens' `sub`).
     pub username: String,
     /// The password (development only).
     pub password: String,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("id", &self.id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("public", &self.public)
+            .field("jwks", &self.jwks.is_some())
+            .field("grants", &self.grants)
+            .field("scopes", &self.scopes)
+            .field("audience", &self.audience)
+            .field("exchange_to", &self.exchange_to)
+            .field("exchange_scopes", &self.exchange_scopes)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("token_audience", &self.token_audience)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Signing keys.

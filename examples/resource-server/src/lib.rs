@@ -20,8 +20,9 @@ use warden::{
 use warden_introspect::{IntrospectionValidator, JwtOrIntrospect};
 use warden_redis::{RedisConfig, RedisRevocationStore};
 
-/// The example's settings, read from the environment.
-#[derive(Debug, Clone)]
+/// The example's settings, read from the environment. `Debug` redacts the
+/// client secret and the Redis URL's credentials.
+#[derive(Clone)]
 pub struct Config {
     /// `WARDEN_ISSUER`, `WARDEN_AUDIENCE`, `WARDEN_JWKS_URL`, `WARDEN_ALLOW_HTTP`.
     pub jwt: EnvConfig,
@@ -40,6 +41,32 @@ pub struct Config {
     /// `WARDEN_REVOCATION_WITHOUT_JTI`: `hash` (default: a token without
     /// `jti` is looked up by its hash) or `refuse`.
     pub without_jti: WithoutJti,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("jwt", &self.jwt)
+            .field("scope", &self.scope)
+            .field("bind", &self.bind)
+            .field("introspection_url", &self.introspection_url)
+            .field(
+                "client",
+                &self.client.as_ref().map(|(id, _)| (id, "[redacted]")),
+            )
+            .field("introspection_cache", &self.introspection_cache)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("without_jti", &self.without_jti)
+            .finish()
+    }
+}
+
+/// A URL with any `user:password@` part replaced.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://[redacted]@{}", &url[at + 1..]),
+        _ => url.to_owned(),
+    }
 }
 
 impl Config {
