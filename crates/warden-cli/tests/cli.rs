@@ -208,3 +208,190 @@ async fn every_command_end_to_end() {
         stderr(&o)
     );
 }
+
+/// Runs `warden` with `env` set (and the secret variables otherwise unset)
+/// and `stdin` piped in.
+fn warden_with(args: &[String], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.args(args)
+        .env_remove("WARDEN_CLIENT_SECRET")
+        .env_remove("WARDEN_SUBJECT_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        pipe.write_all(s.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// #11 item 11: secrets come from argv, a file (`-` = stdin) or the
+/// environment, in that order of precedence, never only from argv (where
+/// every user of the machine can read them).
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_from_env_file_or_stdin_with_documented_precedence() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let iss = issuer.issuer().to_owned();
+    let dir = std::env::temp_dir().join(format!("warden-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good");
+    let bad = dir.join("bad");
+    std::fs::write(&good, "svc-gateway-secret\n").unwrap();
+    std::fs::write(&bad, "wrong\n").unwrap();
+    let good = good.to_str().unwrap().to_owned();
+    let bad = bad.to_str().unwrap().to_owned();
+    let base = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "token",
+            "--issuer",
+            &iss,
+            "--client-id",
+            "svc-gateway",
+            "--resource",
+            "api://gateway",
+            "--allow-http",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let run = |args: Vec<String>, env: Vec<(&'static str, String)>, stdin: Option<String>| {
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            warden_with(&args, &env, stdin.as_deref())
+        })
+    };
+    let ok = |o: &Output| o.status.success() && stdout(o).split('.').count() == 3;
+    let cases: Vec<(
+        &str,
+        Vec<String>,
+        Vec<(&'static str, String)>,
+        Option<String>,
+        bool,
+    )> = vec![
+        (
+            "environment",
+            base(&[]),
+            vec![("WARDEN_CLIENT_SECRET", "svc-gateway-secret".into())],
+            None,
+            true,
+        ),
+        (
+            "file",
+            base(&["--client-secret-file", &good]),
+            vec![],
+            None,
+            true,
+        ),
+        (
+            "stdin",
+            base(&["--client-secret-file", "-"]),
+            vec![],
+            Some("svc-gateway-secret\n".into()),
+            true,
+        ),
+        (
+            "argv beats file",
+            base(&[
+                "--client-secret",
+                "svc-gateway-secret",
+                "--client-secret-file",
+                &bad,
+            ]),
+            vec![],
+            None,
+            true,
+        ),
+        (
+            "file beats environment",
+            base(&["--client-secret-file", &good]),
+            vec![("WARDEN_CLIENT_SECRET", "wrong".into())],
+            None,
+            true,
+        ),
+        (
+            "argv wins even when wrong",
+            base(&["--client-secret", "wrong", "--client-secret-file", &good]),
+            vec![],
+            None,
+            false,
+        ),
+        ("none at all", base(&[]), vec![], None, false),
+    ];
+    for (name, args, env, stdin, expect) in cases {
+        let o = run(args, env, stdin).await.unwrap();
+        assert_eq!(ok(&o), expect, "{name}: {}", stderr(&o));
+    }
+    let o = run(base(&[]), vec![], None).await.unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a missing secret is a usage error"
+    );
+    assert!(
+        stderr(&o).contains("WARDEN_CLIENT_SECRET"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The subject token of an exchange: from stdin or the environment.
+    let alice = issuer.mint(&issuer.claims("api://gateway")).unwrap();
+    let exchange = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "exchange",
+            "--issuer",
+            &iss,
+            "--client-id",
+            "svc-gateway",
+            "--client-secret",
+            "svc-gateway-secret",
+            "--audience",
+            "api://orders",
+            "--allow-http",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let o = run(
+        exchange(&["--subject-token-file", "-"]),
+        vec![],
+        Some(format!("{alice}\n")),
+    )
+    .await
+    .unwrap();
+    assert!(ok(&o), "subject token from stdin: {}", stderr(&o));
+    let o = run(
+        exchange(&[]),
+        vec![("WARDEN_SUBJECT_TOKEN", alice.clone())],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(ok(&o), "subject token from the environment: {}", stderr(&o));
+
+    // --help says where secrets come from and in which order.
+    let o = run(vec!["--help".into()], vec![], None).await.unwrap();
+    let help = stdout(&o);
+    for needle in [
+        "--client-secret-file",
+        "WARDEN_CLIENT_SECRET",
+        "--subject-token-file",
+        "WARDEN_SUBJECT_TOKEN",
+        "precedence",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
