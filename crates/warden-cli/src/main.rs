@@ -24,7 +24,12 @@ const USAGE: &str = "usage:
   warden verify     TOKEN --issuer URL --audience A [--jwks-url URL]
   warden introspect TOKEN --issuer URL --client-id ID --client-secret S
   warden revoke     TOKEN --issuer URL --client-id ID --client-secret S
-options: --allow-http (http:// on loopback), --json (token, exchange: the whole response)";
+options: --allow-http (http:// on loopback), --json (token, exchange: the whole response)
+secrets: argv is readable by every user of the machine, so secrets can also come from
+  --client-secret-file PATH   (PATH `-` reads standard input)   or WARDEN_CLIENT_SECRET
+  --subject-token-file PATH   (PATH `-` reads standard input)   or WARDEN_SUBJECT_TOKEN
+  precedence: --client-secret / --subject-token, then the file, then the environment;
+  a file's or stdin's trailing newline is dropped";
 
 /// A failed command: the message and the exit status.
 struct Failure(String, u8);
@@ -61,6 +66,14 @@ impl Args {
                 _ => a.positional.push(arg.clone()),
             }
         }
+        let from_stdin = a.positional.iter().filter(|p| *p == "-").count()
+            + ["client-secret-file", "subject-token-file"]
+                .iter()
+                .filter(|k| a.get(k) == Some("-"))
+                .count();
+        if from_stdin > 1 {
+            return Err(usage("only one value can come from standard input (`-`)"));
+        }
         Ok(a)
     }
 
@@ -92,9 +105,33 @@ impl Args {
         }
     }
 
+    /// A secret: `--NAME`, else `--NAME-file PATH` (`-` = stdin), else the
+    /// environment variable `env`. Precedence argv > file > environment.
+    fn secret(&self, name: &str, env: &str) -> Result<String, Failure> {
+        if let Some(v) = self.get(name) {
+            return Ok(v.to_owned());
+        }
+        if let Some(path) = self.get(&format!("{name}-file")) {
+            let mut s = String::new();
+            let read = if path == "-" {
+                std::io::stdin().read_to_string(&mut s).map(|_| ())
+            } else {
+                std::fs::read_to_string(path).map(|t| s = t)
+            };
+            read.map_err(|e| Failure(format!("warden: cannot read --{name}-file {path}: {e}"), 1))?;
+            return Ok(s.trim_end_matches(['\r', '\n']).to_owned());
+        }
+        match std::env::var(env) {
+            Ok(v) if !v.is_empty() => Ok(v),
+            _ => Err(usage(format!(
+                "--{name} is required (or --{name}-file PATH, or {env})"
+            ))),
+        }
+    }
+
     fn client(&self) -> Result<OAuthClient, Failure> {
         let id = self.need("client-id")?;
-        let secret = self.need("client-secret")?;
+        let secret = &self.secret("client-secret", "WARDEN_CLIENT_SECRET")?;
         let auth = match self.get("auth").unwrap_or("basic") {
             "basic" => ClientAuth::basic(id, secret),
             "post" => ClientAuth::post(id, secret),
@@ -186,7 +223,10 @@ async fn run(raw: Vec<String>) -> Result<String, Failure> {
                     "grant_type",
                     "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
                 ),
-                ("subject_token", args.need("subject-token")?.to_owned()),
+                (
+                    "subject_token",
+                    args.secret("subject-token", "WARDEN_SUBJECT_TOKEN")?,
+                ),
                 (
                     "subject_token_type",
                     "urn:ietf:params:oauth:token-type:access_token".to_owned(),
