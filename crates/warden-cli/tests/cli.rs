@@ -271,13 +271,15 @@ async fn secrets_from_env_file_or_stdin_with_documented_precedence() {
         })
     };
     let ok = |o: &Output| o.status.success() && stdout(o).split('.').count() == 3;
-    let cases: Vec<(
-        &str,
+    // (case, argv, environment, stdin, accepted)
+    type Case<'a> = (
+        &'a str,
         Vec<String>,
         Vec<(&'static str, String)>,
         Option<String>,
         bool,
-    )> = vec![
+    );
+    let cases: Vec<Case> = vec![
         (
             "environment",
             base(&[]),
