@@ -549,3 +549,54 @@ async fn the_local_list_is_pruned_as_entries_expire() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// #11 item 6: when the revocation store cannot record a revocation, the
+/// issuer says so (503 `temporarily_unavailable`) instead of a 200 that
+/// revoked nothing; refresh-token families included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_the_store_cannot_record_is_503() {
+    if redis_url().is_none() {
+        return;
+    }
+    let mut server = RedisServer::start(free_port());
+    let store = RedisRevocationStore::connect(
+        &server.url(),
+        RedisConfig::default().timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
+    ready(&store).await;
+    let issuer = Issuer::builder(warden_issuer::IssuerConfig::dev())
+        .revocation_store(Arc::new(store))
+        .start()
+        .await
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(issuer.token_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "api://orders"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.stop();
+    let res = reqwest::Client::new()
+        .post(issuer.revocation_url())
+        .basic_auth("svc-batch", Some("svc-batch-secret"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+}

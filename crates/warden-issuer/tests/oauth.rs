@@ -377,11 +377,15 @@ async fn redeem(issuer: &Issuer, code: &str, verifier: Option<&str>) -> Reply {
     post(&issuer.token_url(), &form, None).await
 }
 
-async fn introspect(issuer: &Issuer, token: &str) -> Value {
+/// Introspects `token` as the confidential client `caller` (secret
+/// `<caller>-secret`): only a resource the token is for, or the client it
+/// was issued to, is told it is active.
+async fn introspect(issuer: &Issuer, caller: &str, token: &str) -> Value {
+    let secret = format!("{caller}-secret");
     post(
         &issuer.introspection_url(),
         &[("token", token)],
-        Some(("svc-orders", "svc-orders-secret")),
+        Some((caller, secret.as_str())),
     )
     .await
     .body
@@ -428,13 +432,19 @@ async fn authorization_code_with_pkce() {
     assert!(r.body["refresh_token"].is_string());
 
     // Code reuse: refused, and the token issued from the code is revoked.
-    assert_eq!(introspect(&issuer, &at).await["active"], true);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at).await["active"],
+        true
+    );
     assert_error(
         &redeem(&issuer, &code, Some(&verifier)).await,
         400,
         "invalid_grant",
     );
-    assert_eq!(introspect(&issuer, &at).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at).await["active"],
+        false
+    );
 
     // A wrong verifier burns the code.
     let (_, location) = login(&issuer, &q, "alice-password").await;
@@ -553,20 +563,35 @@ async fn refresh_rotation_and_reuse_detection() {
         "the original grant, not the narrowed one"
     );
     let at3 = third.body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&issuer, &at3).await["active"], true);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at3).await["active"],
+        true
+    );
     // Reuse of an already rotated token: refused, and the whole family is revoked,
     // with every access token it issued (the first one, from the code, included).
     assert_error(&refresh(rt2.clone(), None).await, 400, "invalid_grant");
-    assert_eq!(introspect(&issuer, &at3).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at3).await["active"],
+        false
+    );
     let at1 = first.body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&issuer, &at1).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at1).await["active"],
+        false
+    );
     let rt3 = third.body["refresh_token"].as_str().unwrap().to_owned();
     assert_error(&refresh(rt3, None).await, 400, "invalid_grant");
 
     // Reuse of rt1 (rt2 above was a reuse too, and already revoked the family).
-    assert_eq!(introspect(&issuer, &at2).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at2).await["active"],
+        false
+    );
     assert_error(&refresh(rt1.clone(), None).await, 400, "invalid_grant");
-    assert_eq!(introspect(&issuer, &at2).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-gateway", &at2).await["active"],
+        false
+    );
 }
 
 async fn user_token(issuer: &Issuer) -> String {
@@ -659,8 +684,14 @@ async fn token_exchange_nests_act_and_narrows() {
     )
     .await;
     assert_eq!(revoked.status, 200);
-    assert_eq!(introspect(&issuer, &orders_token).await["active"], false);
-    assert_eq!(introspect(&issuer, &inventory_token).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-orders", &orders_token).await["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&issuer, "svc-orders", &inventory_token).await["active"],
+        false
+    );
     let alice = user_token(&issuer).await;
 
     // Refusals.
@@ -738,8 +769,8 @@ async fn introspection_and_revocation_of_both_formats() {
         .as_str()
         .unwrap()
         .to_owned();
-    for t in [&jwt, &opaque] {
-        let i = introspect(&issuer, t).await;
+    for (caller, t) in [("svc-orders", &jwt), ("rs-ledger", &opaque)] {
+        let i = introspect(&issuer, caller, t).await;
         assert_eq!(i["active"], true, "{i}");
         assert_eq!(i["client_id"], "svc-batch");
         assert!(i["exp"].is_u64() && i["scope"].is_string() && i["sub"] == "svc-batch");
@@ -748,11 +779,11 @@ async fn introspection_and_revocation_of_both_formats() {
     old["exp"] = json!(now_secs() - 1);
     let expired = issuer.mint(&old).unwrap();
     assert_eq!(
-        introspect(&issuer, &expired).await,
+        introspect(&issuer, "svc-orders", &expired).await,
         json!({"active": false})
     );
     assert_eq!(
-        introspect(&issuer, "garbage").await,
+        introspect(&issuer, "svc-orders", "garbage").await,
         json!({"active": false})
     );
     // Authenticated callers only.
@@ -792,8 +823,14 @@ async fn introspection_and_revocation_of_both_formats() {
         assert_eq!(revoke(jwt.clone(), "svc-batch").await.status, 200);
         assert_eq!(revoke(opaque.clone(), "svc-batch").await.status, 200);
     }
-    assert_eq!(introspect(&issuer, &jwt).await["active"], false);
-    assert_eq!(introspect(&issuer, &opaque).await["active"], false);
+    assert_eq!(
+        introspect(&issuer, "svc-orders", &jwt).await["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&issuer, "rs-ledger", &opaque).await["active"],
+        false
+    );
     let jti = claims_of(&jwt)["jti"].as_str().unwrap().to_owned();
     assert_eq!(
         issuer.revocation_store().is_revoked(&jti),
@@ -1001,4 +1038,394 @@ async fn exchange_never_exceeds_consent() {
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+/// A dev issuer with an extra confidential client `svc-signer` that
+/// authenticates with private_key_jwt.
+async fn with_signer() -> (Issuer, SigningKey) {
+    let key = SigningKey::generate(SigningAlg::ES256, "signer-key").unwrap();
+    let mut cfg = IssuerConfig::dev();
+    let mut signer = cfg.client("svc-batch").unwrap().clone();
+    signer.id = "svc-signer".into();
+    signer.secret = None;
+    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
+    cfg.clients.push(signer);
+    (Issuer::builder(cfg).start().await.unwrap(), key)
+}
+
+async fn with_assertion(issuer: &Issuer, key: &SigningKey, claims: &Value) -> Reply {
+    let header = json!({"alg": "ES256", "kid": key.kid(), "typ": "JWT"});
+    let assertion = sign_jwt(&header, claims, key).unwrap();
+    post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "api://orders"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ],
+        None,
+    )
+    .await
+}
+
+/// #11 item 6: a private_key_jwt assertion is single use for as long as it
+/// could be accepted (exp plus the leeway), lives at most five minutes, and
+/// names one audience.
+#[tokio::test]
+async fn client_assertions_cannot_be_replayed_inside_the_leeway() {
+    let (issuer, key) = with_signer().await;
+    let now = now_secs();
+    let claims = |exp: u64, aud: Value| {
+        json!({"iss": "svc-signer", "sub": "svc-signer", "aud": aud, "iat": now - 20,
+               "exp": exp, "jti": warden_issuer::fresh_id()})
+    };
+    // Expired ten seconds ago: inside the 60 s leeway, so accepted once...
+    let late = claims(now - 10, json!(issuer.token_url()));
+    assert_eq!(with_assertion(&issuer, &key, &late).await.status, 200);
+    // ...and never again.
+    assert_error(
+        &with_assertion(&issuer, &key, &late).await,
+        401,
+        "invalid_client",
+    );
+    // A fresh one works; an hour-long one does not; nor one for two audiences.
+    let fresh = claims(now + 60, json!(issuer.issuer()));
+    assert_eq!(with_assertion(&issuer, &key, &fresh).await.status, 200);
+    let long = claims(now + 3600, json!(issuer.token_url()));
+    assert_error(
+        &with_assertion(&issuer, &key, &long).await,
+        401,
+        "invalid_client",
+    );
+    let two = claims(
+        now + 60,
+        json!([issuer.token_url(), "https://elsewhere.example"]),
+    );
+    assert_error(
+        &with_assertion(&issuer, &key, &two).await,
+        401,
+        "invalid_client",
+    );
+}
+
+/// #11 item 6: introspection tells a token's state only to a resource the
+/// token is for, or to the client it was issued to; any other caller hears
+/// `active: false`.
+#[tokio::test]
+async fn introspection_answers_only_the_tokens_audience_or_owner() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let token = |r: Reply| r.body["access_token"].as_str().unwrap().to_owned();
+    let ledger = token(cc(&issuer, "svc-batch", &[("resource", "api://ledger")]).await);
+    let orders = token(cc(&issuer, "svc-batch", &[("resource", "api://orders")]).await);
+    for (caller, t, active) in [
+        ("rs-ledger", &ledger, true),
+        ("svc-batch", &ledger, true),
+        ("svc-orders", &ledger, false),
+        ("svc-gateway", &ledger, false),
+        ("svc-orders", &orders, true),
+        ("svc-batch", &orders, true),
+        ("rs-ledger", &orders, false),
+        ("svc-gateway", &orders, false),
+    ] {
+        let doc = introspect(&issuer, caller, t).await;
+        assert_eq!(doc["active"], active, "{caller}: {doc}");
+        if !active {
+            assert_eq!(doc, json!({"active": false}), "nothing else leaks");
+        }
+    }
+    let r = post(
+        &issuer.revocation_url(),
+        &[("token", ledger.as_str())],
+        Some(("svc-batch", "svc-batch-secret")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        introspect(&issuer, "rs-ledger", &ledger).await["active"],
+        false
+    );
+}
+
+/// #11 item 6: reusing a code revokes the refresh-token family issued from
+/// it, not only the access token; and two redemptions racing each other
+/// never leave a live token behind.
+#[tokio::test]
+async fn code_reuse_revokes_the_refresh_family_and_races_leave_nothing_live() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let refresh = |rt: String| {
+        let url = issuer.token_url();
+        async move {
+            post(
+                &url,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", "web-app"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let (_, location) = login(&issuer, &q, "alice-password").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let first = redeem(&issuer, &code, Some(&verifier)).await;
+    assert_eq!(first.status, 200);
+    let rt = first.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_error(
+        &redeem(&issuer, &code, Some(&verifier)).await,
+        400,
+        "invalid_grant",
+    );
+    assert_error(&refresh(rt).await, 400, "invalid_grant");
+
+    for round in 0..25 {
+        let (_, location) = login(&issuer, &q, "alice-password").await;
+        let code = query_param(&location.unwrap(), "code").unwrap();
+        let (a, b) = tokio::join!(
+            redeem(&issuer, &code, Some(&verifier)),
+            redeem(&issuer, &code, Some(&verifier))
+        );
+        let replies = [a, b];
+        let reused = replies.iter().any(|r| r.status == 400);
+        for r in replies.iter().filter(|r| r.status == 200) {
+            let at = r.body["access_token"].as_str().unwrap();
+            let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+            if reused {
+                assert_eq!(
+                    introspect(&issuer, "svc-gateway", at).await["active"],
+                    false,
+                    "round {round}: a token outlived the code's reuse"
+                );
+                assert_eq!(refresh(rt).await.status, 400, "round {round}");
+            }
+        }
+    }
+}
+
+/// #11 item 6: a revocation the store cannot record is 503
+/// `temporarily_unavailable`, never a silent 200; `server_error` is 500.
+#[tokio::test]
+async fn error_codes_carry_their_statuses() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    // No key to sign with: the server's fault.
+    let kid = issuer.active_key().kid().to_owned();
+    issuer.remove_key(&kid);
+    let r = cc(&issuer, "svc-batch", &[("resource", "api://orders")]).await;
+    assert_error(&r, 500, "server_error");
+}
+
+/// #11 item 6: a client's `token_audience` restricts where its tokens go:
+/// `resource=` cannot move them elsewhere.
+#[tokio::test]
+async fn token_audience_is_a_restriction() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let (_, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", "api://orders"),
+    ];
+    let (status, location) = login(&issuer, &q, "alice-password").await;
+    let location = location.unwrap_or_default();
+    assert_eq!(status, 303, "{location}");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_target"),
+        "web-app's tokens are for api://gateway only: {location}"
+    );
+}
+
+/// #11 item 6: a public client holds no secret and no keys, and may not use
+/// client credentials or token exchange.
+#[tokio::test]
+async fn public_clients_cannot_hold_credentials_or_act_alone() {
+    use warden_issuer::Grant;
+    let cases: Vec<(&str, fn(&mut warden_issuer::ClientConfig))> = vec![
+        ("secret", |c| c.secret = Some("s".into())),
+        ("keys", |c| c.jwks = Some("{\"keys\":[]}".into())),
+        ("client_credentials", |c| {
+            c.grants.push(Grant::ClientCredentials)
+        }),
+        ("token exchange", |c| c.grants.push(Grant::TokenExchange)),
+    ];
+    for (name, change) in cases {
+        let mut cfg = IssuerConfig::dev();
+        let web = cfg.clients.iter_mut().find(|c| c.id == "web-app").unwrap();
+        change(web);
+        assert!(
+            cfg.check().is_err(),
+            "a public client with {name} was accepted"
+        );
+        assert!(Issuer::builder(cfg).start().await.is_err(), "{name}");
+    }
+}
+
+/// #11 item 6: a refresh-token family ends at an absolute lifetime, however
+/// often it is rotated.
+#[tokio::test]
+async fn refresh_families_have_an_absolute_lifetime() {
+    let mut cfg = IssuerConfig::dev();
+    cfg.refresh_family_lifetime_secs = 2;
+    let issuer = Issuer::builder(cfg).start().await.unwrap();
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let (_, location) = login(&issuer, &q, "alice-password").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let mut rt = redeem(&issuer, &code, Some(&verifier)).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = |rt: String| {
+        let url = issuer.token_url();
+        async move {
+            post(
+                &url,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", "web-app"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let r = refresh(rt.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_error(&refresh(rt).await, 400, "invalid_grant");
+}
+
+/// #11 item 6: a redirect keeps the query of the registered redirect URI
+/// and carries `iss` (RFC 9207), on success and on error.
+#[tokio::test]
+async fn redirects_keep_the_registered_query_and_carry_iss() {
+    let mut cfg = IssuerConfig::dev();
+    let with_query = "http://127.0.0.1:8080/callback?tenant=a";
+    cfg.clients
+        .iter_mut()
+        .find(|c| c.id == "web-app")
+        .unwrap()
+        .redirect_uris
+        .push(with_query.into());
+    let issuer = Issuer::builder(cfg).start().await.unwrap();
+    let (verifier, challenge) = pkce();
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", with_query),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+    ];
+    let (_, location) = login(&issuer, &q, "alice-password").await;
+    let location = location.unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:8080/callback?tenant=a&"),
+        "{location}"
+    );
+    assert_eq!(location.matches('?').count(), 1, "{location}");
+    let iss: String = url_decode(&query_param(&location, "iss").unwrap());
+    assert_eq!(iss, issuer.issuer());
+    assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
+    let code = query_param(&location, "code").unwrap();
+    let r = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", with_query),
+            ("client_id", "web-app"),
+            ("code_verifier", verifier.as_str()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // An error redirect too.
+    let mut denied = q.to_vec();
+    denied.retain(|(k, _)| *k != "code_challenge_method");
+    let (_, location) = login(&issuer, &denied, "alice-password").await;
+    let location = location.unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:8080/callback?tenant=a&"),
+        "{location}"
+    );
+    assert!(query_param(&location, "error").is_some(), "{location}");
+    assert!(query_param(&location, "iss").is_some(), "{location}");
+}
+
+fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// #11 item 6: an unknown client and a wrong secret get the same answer.
+#[tokio::test]
+async fn unknown_client_and_bad_secret_read_the_same() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("resource", "api://orders"),
+    ];
+    let unknown = post(&issuer.token_url(), &form, Some(("no-such-client", "x"))).await;
+    let wrong = post(&issuer.token_url(), &form, Some(("svc-batch", "x"))).await;
+    assert_error(&unknown, 401, "invalid_client");
+    assert_eq!(unknown.body, wrong.body);
+    let unknown = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+            ("client_secret", "x"),
+        ],
+        None,
+    )
+    .await;
+    let wrong = post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "svc-batch"),
+            ("client_secret", "x"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(unknown.body, wrong.body);
 }
