@@ -26,7 +26,7 @@ async fn opaque(issuer: &Issuer) -> String {
 fn validator(issuer: &Issuer, audience: &str, clock: &ManualClock) -> IntrospectionValidator {
     IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())
-        .client("svc-orders", "svc-orders-secret")
+        .client("rs-ledger", "rs-ledger-secret")
         .issuer(issuer.issuer())
         .audience(audience)
         .clock(clock.clone())
@@ -145,7 +145,7 @@ async fn issuer_down_is_unavailable_never_an_accept() {
     // Bad credentials for the endpoint are a server problem: 503, not the caller's 401.
     let wrong = IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())
-        .client("svc-orders", "wrong")
+        .client("rs-ledger", "wrong")
         .audience("api://ledger")
         .dangerous_allow_http()
         .build()
@@ -164,8 +164,8 @@ async fn the_example_serves_opaque_and_jwt_tokens() {
         "WARDEN_AUDIENCE" => Some("api://ledger,api://orders".into()),
         "WARDEN_ALLOW_HTTP" => Some("1".into()),
         "WARDEN_INTROSPECTION_URL" => Some(issuer.introspection_url()),
-        "WARDEN_CLIENT_ID" => Some("svc-orders".into()),
-        "WARDEN_CLIENT_SECRET" => Some("svc-orders-secret".into()),
+        "WARDEN_CLIENT_ID" => Some("rs-ledger".into()),
+        "WARDEN_CLIENT_SECRET" => Some("rs-ledger-secret".into()),
         "WARDEN_SCOPE" => Some("ledger:read".into()),
         _ => None,
     })
@@ -201,8 +201,8 @@ fn example_with_cache(issuer: &Issuer, seconds: &str) -> example_resource_server
         "WARDEN_AUDIENCE" => Some("api://ledger,api://orders".into()),
         "WARDEN_ALLOW_HTTP" => Some("1".into()),
         "WARDEN_INTROSPECTION_URL" => Some(issuer.introspection_url()),
-        "WARDEN_CLIENT_ID" => Some("svc-orders".into()),
-        "WARDEN_CLIENT_SECRET" => Some("svc-orders-secret".into()),
+        "WARDEN_CLIENT_ID" => Some("rs-ledger".into()),
+        "WARDEN_CLIENT_SECRET" => Some("rs-ledger-secret".into()),
         "WARDEN_INTROSPECTION_CACHE" => Some(seconds.clone()),
         _ => None,
     })

@@ -28,7 +28,7 @@ fn rss_bytes() -> u64 {
 fn validator(issuer: &Issuer, max_in_flight: usize) -> IntrospectionValidator {
     IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())
-        .client("svc-orders", "svc-orders-secret")
+        .client("rs-ledger", "rs-ledger-secret")
         .issuer(issuer.issuer())
         .audience("api://ledger")
         .max_in_flight(max_in_flight)

@@ -183,6 +183,14 @@ pub struct IssuerConfig {
     /// Development users.
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// The absolute lifetime of a refresh-token family in seconds (default
+    /// 7 days): rotation renews each refresh token, never the family.
+    #[serde(default = "default_family_lifetime")]
+    pub refresh_family_lifetime_secs: u64,
+}
+
+fn default_family_lifetime() -> u64 {
+    7 * 24 * 3600
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -238,6 +246,10 @@ impl IssuerConfig {
             "api://inventory".to_owned(),
             BTreeMap::from([("orders:read".to_owned(), strings(&["inventory:read"]))]),
         )]);
+        // The ledger's resource server: it introspects the ledger's opaque
+        // tokens and holds no grant of its own.
+        let mut ledger = client("rs-ledger", &[], &[]);
+        ledger.audience = Some("api://ledger".into());
         let mut web = client(
             "web-app",
             &[AuthorizationCode, RefreshToken],
@@ -259,6 +271,7 @@ impl IssuerConfig {
                     &[ClientCredentials],
                     &["orders:read", "ledger:read"],
                 ),
+                ledger,
                 gateway,
                 orders,
                 web,
@@ -285,6 +298,7 @@ impl IssuerConfig {
                 username: "alice".into(),
                 password: "alice-password".into(),
             }],
+            refresh_family_lifetime_secs: default_family_lifetime(),
         }
     }
 
@@ -311,9 +325,26 @@ impl IssuerConfig {
         self.keys.alg()?;
         let known = |aud: &str| self.resources.iter().any(|r| r.audience == aud);
         for c in &self.clients {
-            if c.public == c.secret.is_some() && c.jwks.is_none() {
+            if c.public {
+                if c.secret.is_some() || c.jwks.is_some() {
+                    return Err(format!(
+                        "client {}: a public client holds no secret and no keys",
+                        c.id
+                    ));
+                }
+                if let Some(g) = c
+                    .grants
+                    .iter()
+                    .find(|g| matches!(g, Grant::ClientCredentials | Grant::TokenExchange))
+                {
+                    return Err(format!(
+                        "client {}: a public client may not use {g:?} (it cannot prove who it is)",
+                        c.id
+                    ));
+                }
+            } else if c.secret.is_none() && c.jwks.is_none() {
                 return Err(format!(
-                    "client {}: either public = true or a secret (or jwks), not both",
+                    "client {}: a confidential client needs a secret or jwks (or public = true)",
                     c.id
                 ));
             }
@@ -389,13 +420,21 @@ mod tests {
     #[test]
     fn inconsistent_configs_are_refused() {
         let mut c = IssuerConfig::dev();
-        c.clients[1].exchange_to.push("api://nowhere".into());
+        c.clients
+            .iter_mut()
+            .find(|c| c.id == "svc-gateway")
+            .unwrap()
+            .exchange_to
+            .push("api://nowhere".into());
         assert!(c.check().unwrap_err().contains("api://nowhere"));
         let mut c = IssuerConfig::dev();
         c.keys.algorithm = "HS256".into();
         assert!(c.check().is_err());
         let mut c = IssuerConfig::dev();
-        c.clients[2]
+        c.clients
+            .iter_mut()
+            .find(|c| c.id == "svc-orders")
+            .unwrap()
             .exchange_scopes
             .get_mut("api://inventory")
             .unwrap()

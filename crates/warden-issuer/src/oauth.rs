@@ -21,7 +21,9 @@ use warden_core::{RevocationStore, token_hash_id};
 
 use crate::config::{ClientConfig, Grant, IssuerConfig, TokenFormat};
 use crate::mint::{b64, sign_jwt};
-use crate::server::{Code, OpaqueEntry, RefreshEntry, Shared, fresh_id, lock, now_secs};
+use crate::server::{
+    Code, Family, OpaqueEntry, RefreshEntry, RngFailed, Shared, lock, now_secs, random_id,
+};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -29,6 +31,11 @@ const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 const TT_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
 const REFRESH_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The longest a client assertion may live (RFC 7523 §3: short-lived).
+const ASSERTION_MAX_LIFETIME: u64 = 300;
+/// The leeway the assertion validator allows past `exp`: a used `jti` is
+/// remembered at least this much longer.
+const ASSERTION_LEEWAY: Duration = Duration::from_secs(60);
 
 /// An RFC 6749 §5.2 error response.
 #[derive(Debug)]
@@ -40,10 +47,11 @@ pub(crate) struct OAuthError {
 
 impl OAuthError {
     fn new(code: &'static str, description: impl Into<String>) -> Self {
-        let status = if code == "invalid_client" {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
+        let status = match code {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
         };
         Self {
             status,
@@ -55,6 +63,12 @@ impl OAuthError {
 
 fn err(code: &'static str, description: impl Into<String>) -> OAuthError {
     OAuthError::new(code, description)
+}
+
+impl From<RngFailed> for OAuthError {
+    fn from(_: RngFailed) -> Self {
+        err("server_error", "the random generator failed")
+    }
 }
 
 fn no_store(mut res: Response) -> Response {
@@ -153,6 +167,17 @@ async fn authenticate_client(
             format!("client authentication failed: {why}"),
         )
     };
+    // An unknown client and a wrong secret read the same (and take as long:
+    // the comparison runs either way), so ids cannot be probed.
+    let check_secret = |id: &str, given: &str| {
+        let client = cfg.client(id);
+        let expected = client.and_then(|c| c.secret.as_deref());
+        let equal = constant_time_eq(expected.unwrap_or("\u{0}no-secret"), given);
+        match client {
+            Some(c) if expected.is_some() && equal => Ok(c.clone()),
+            _ => Err(fail("invalid client or credentials")),
+        }
+    };
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -187,11 +212,7 @@ async fn authenticate_client(
                 "client_id does not match the credentials",
             ));
         }
-        let client = cfg.client(&id).ok_or_else(|| fail("unknown client"))?;
-        return match &client.secret {
-            Some(s) if constant_time_eq(s, &secret) => Ok(client.clone()),
-            _ => Err(fail("bad credentials")),
-        };
+        return check_secret(&id, &secret);
     }
     if let Some(a) = assertion {
         if params.get("client_assertion_type")? != Some(JWT_BEARER_ASSERTION) {
@@ -205,11 +226,12 @@ async fn authenticate_client(
     let id = params
         .get("client_id")?
         .ok_or_else(|| fail("no client credentials"))?;
-    let client = cfg.client(id).ok_or_else(|| fail("unknown client"))?;
-    match (secret_param, &client.secret) {
-        (Some(given), Some(s)) if constant_time_eq(s, given) => Ok(client.clone()),
-        (None, _) if client.public => Ok(client.clone()),
-        _ => Err(fail("bad credentials")),
+    match secret_param {
+        Some(given) => check_secret(id, given),
+        None => match cfg.client(id) {
+            Some(c) if c.public => Ok(c.clone()),
+            _ => Err(fail("invalid client or credentials")),
+        },
     }
 }
 
@@ -247,6 +269,7 @@ async fn verify_assertion(
         .issuer(iss)
         .audiences([shared.endpoint("/token"), shared.issuer.clone()])
         .keys(keys)
+        .leeway(ASSERTION_LEEWAY)
         .build()
         .map_err(|_| fail("client keys unusable"))?;
     let p = validator
@@ -256,12 +279,26 @@ async fn verify_assertion(
     if p.subject() != Some(iss) {
         return Err(fail("sub must equal iss"));
     }
-    let jti = p.claims().jwt_id.clone().ok_or_else(|| fail("no jti"))?;
-    let exp = p.expires_at().unwrap_or_else(SystemTime::now);
-    let mut used = lock(&shared.assertion_jtis);
+    // One audience: this server (RFC 7523 §3 and its successors).
+    match &claims["aud"] {
+        Value::String(_) => {}
+        Value::Array(a) if a.len() == 1 => {}
+        _ => return Err(fail("aud must name this server alone")),
+    }
     let now = SystemTime::now();
+    let exp = p.expires_at().ok_or_else(|| fail("no exp"))?;
+    // Short-lived: a long-lived assertion is a reusable password.
+    if exp > now + Duration::from_secs(ASSERTION_MAX_LIFETIME) {
+        return Err(fail("the assertion lives longer than 5 minutes"));
+    }
+    let jti = p.claims().jwt_id.clone().ok_or_else(|| fail("no jti"))?;
+    let mut used = lock(&shared.assertion_jtis);
     used.retain(|_, t| *t > now);
-    if used.insert(format!("{iss}/{jti}"), exp).is_some() {
+    // Remembered for as long as the validator would accept the assertion.
+    if used
+        .insert(format!("{iss}/{jti}"), exp + ASSERTION_LEEWAY)
+        .is_some()
+    {
         return Err(fail("jti already used"));
     }
     Ok(client.clone())
@@ -387,7 +424,7 @@ fn issue_access_token(
     if exp <= now {
         return Err(err("invalid_grant", "the subject token has expired"));
     }
-    let jti = fresh_id();
+    let jti = random_id(12)?;
     let mut claims = json!({
         "iss": shared.issuer,
         "sub": sub,
@@ -524,17 +561,18 @@ fn pkce_s256(verifier: &str) -> String {
     b64(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
 }
 
+/// A refresh token of `family`, living `REFRESH_LIFETIME` but never past
+/// the family's absolute end.
 fn new_refresh_token(
     shared: &Shared,
     family: String,
+    family_ends: SystemTime,
     client: &str,
     user: &str,
     scopes: &[String],
     audience: &str,
-) -> String {
-    let mut raw = [0u8; 32];
-    let _ = aws_lc_rs::rand::fill(&mut raw);
-    let token = b64(&raw);
+) -> Result<String, OAuthError> {
+    let token = random_id(32)?;
     lock(&shared.refresh).insert(
         token.clone(),
         RefreshEntry {
@@ -543,11 +581,19 @@ fn new_refresh_token(
             user: user.to_owned(),
             scopes: scopes.to_vec(),
             audience: audience.to_owned(),
-            expires_at: SystemTime::now() + REFRESH_LIFETIME,
+            expires_at: (SystemTime::now() + REFRESH_LIFETIME).min(family_ends),
             used: false,
         },
     );
-    token
+    Ok(token)
+}
+
+/// What a code redemption found.
+enum Redeemed {
+    /// First use: user, family, scopes, audience.
+    Fresh(Granted),
+    /// Reuse: what the code issued, and its refresh family.
+    Reused(Vec<(String, SystemTime)>, Option<String>),
 }
 
 async fn authorization_code_grant(
@@ -561,14 +607,16 @@ async fn authorization_code_grant(
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.get("code_verifier")?;
     // Take what is needed under the lock (no await while it is held); reuse
-    // revokes what the code issued.
-    let taken: Result<Result<Granted, Vec<(String, SystemTime)>>, OAuthError> = (|| {
+    // revokes what the code issued and the refresh family it started.
+    let family_lifetime = Duration::from_secs(cfg.refresh_family_lifetime_secs);
+    let taken: Result<Redeemed, OAuthError> = (|| {
         let mut codes = lock(&shared.codes);
         let entry = codes
             .get_mut(code)
             .ok_or_else(|| err("invalid_grant", "unknown or expired code"))?;
         if entry.used {
-            return Ok(Err(std::mem::take(&mut entry.issued)));
+            entry.reused = true;
+            return Ok(Redeemed::Reused(entry.issued.clone(), entry.family.clone()));
         }
         if entry.client_id != client.id {
             return Err(err(
@@ -601,19 +649,29 @@ async fn authorization_code_grant(
             ));
         }
         entry.used = true;
-        Ok(Ok((
+        let family = random_id(12)?;
+        // Known to the code before anything is issued: a reuse from here
+        // on revokes the family too.
+        entry.family = Some(family.clone());
+        lock(&shared.families).insert(
+            family.clone(),
+            Family {
+                issued: Vec::new(),
+                revoked: false,
+                expires_at: SystemTime::now() + family_lifetime,
+            },
+        );
+        Ok(Redeemed::Fresh((
             entry.user.clone(),
-            fresh_id(),
+            family,
             entry.scopes.clone(),
             entry.audience.clone(),
         )))
     })();
     let (user, family, scopes, audience) = match taken? {
-        Ok(t) => t,
-        Err(issued) => {
-            for (jti, exp) in issued {
-                let _ = shared.revocations.revoke(&jti, exp).await;
-            }
+        Redeemed::Fresh(t) => t,
+        Redeemed::Reused(issued, family) => {
+            revoke_cascade(shared, issued, family.as_slice()).await?;
             return Err(err(
                 "invalid_grant",
                 "the code was already used; tokens issued from it are revoked",
@@ -623,15 +681,31 @@ async fn authorization_code_grant(
     let issued = issue_access_token(
         shared, cfg, &user, &client.id, &audience, &scopes, None, None,
     )?;
-    if let Some(entry) = lock(&shared.codes).get_mut(code) {
+    // Recorded, then checked: a reuse that raced this redemption sees the
+    // token, or this redemption sees the reuse; either way it is revoked.
+    let reused = lock(&shared.codes).get_mut(code).is_some_and(|entry| {
         entry.issued.push((issued.jti.clone(), issued.exp));
+        entry.reused
+    });
+    let family_alive = record_in_family(shared, &family, &issued);
+    if reused || !family_alive {
+        revoke_cascade(
+            shared,
+            vec![(issued.jti.clone(), issued.exp)],
+            std::slice::from_ref(&family),
+        )
+        .await?;
+        return Err(err(
+            "invalid_grant",
+            "the code was already used; tokens issued from it are revoked",
+        ));
     }
     let mut extra = json!({});
     if client.grants.contains(&Grant::RefreshToken) {
-        record_in_family(shared, &family, &issued);
+        let ends = family_end(shared, &family);
         extra["refresh_token"] = json!(new_refresh_token(
-            shared, family, &client.id, &user, &scopes, &audience
-        ));
+            shared, family, ends, &client.id, &user, &scopes, &audience
+        )?);
     }
     Ok(token_response(&issued, &scopes, extra))
 }
@@ -658,6 +732,12 @@ async fn refresh_grant(
         }
         if family_revoked(shared, &entry.family) {
             return Err(err("invalid_grant", "the refresh token was revoked"));
+        }
+        if family_end(shared, &entry.family) <= SystemTime::now() {
+            return Err(err(
+                "invalid_grant",
+                "the refresh token family has reached its lifetime",
+            ));
         }
         if entry.used {
             // Reuse: someone holds a stolen copy.
@@ -688,7 +768,7 @@ async fn refresh_grant(
     let (family, user, scopes, audience) = match taken? {
         Ok(t) => t,
         Err(family) => {
-            revoke_family(shared, &family).await;
+            revoke_cascade(shared, Vec::new(), &[family]).await?;
             return Err(err(
                 "invalid_grant",
                 "refresh token reuse detected; the token family is revoked",
@@ -710,8 +790,13 @@ async fn refresh_grant(
     let issued = issue_access_token(
         shared, cfg, &user, &client.id, &audience, &granted, None, None,
     )?;
-    record_in_family(shared, &family, &issued);
-    let rt = new_refresh_token(shared, family, &client.id, &user, &scopes, &audience);
+    if !record_in_family(shared, &family, &issued) {
+        // Revoked while this request ran: the new token goes with it.
+        revoke_cascade(shared, vec![(issued.jti.clone(), issued.exp)], &[]).await?;
+        return Err(err("invalid_grant", "the refresh token was revoked"));
+    }
+    let ends = family_end(shared, &family);
+    let rt = new_refresh_token(shared, family, ends, &client.id, &user, &scopes, &audience)?;
     Ok(token_response(
         &issued,
         &granted,
@@ -719,31 +804,86 @@ async fn refresh_grant(
     ))
 }
 
-fn record_in_family(shared: &Shared, family: &str, issued: &Issued) {
-    lock(&shared.families)
-        .entry(family.to_owned())
-        .or_default()
-        .issued
-        .push((issued.jti.clone(), issued.exp));
+/// Records an access token in its family; `false` when the family is
+/// revoked (or unknown), in which case the caller revokes the token.
+fn record_in_family(shared: &Shared, family: &str, issued: &Issued) -> bool {
+    match lock(&shared.families).get_mut(family) {
+        Some(f) if !f.revoked => {
+            f.issued.push((issued.jti.clone(), issued.exp));
+            true
+        }
+        _ => false,
+    }
 }
 
 fn family_revoked(shared: &Shared, family: &str) -> bool {
-    lock(&shared.families)
-        .get(family)
-        .is_some_and(|f| f.revoked)
+    lock(&shared.families).get(family).is_none_or(|f| f.revoked)
 }
 
-/// Revokes every refresh token of a family and the access tokens it issued.
-async fn revoke_family(shared: &Shared, family: &str) {
-    let issued = {
-        let mut families = lock(&shared.families);
-        let f = families.entry(family.to_owned()).or_default();
-        f.revoked = true;
-        std::mem::take(&mut f.issued)
-    };
-    for (jti, exp) in issued {
-        let _ = shared.revocations.revoke(&jti, exp).await;
+/// The absolute end of a family (the epoch for an unknown one).
+fn family_end(shared: &Shared, family: &str) -> SystemTime {
+    lock(&shared.families)
+        .get(family)
+        .map_or(UNIX_EPOCH, |f| f.expires_at)
+}
+
+/// The one way anything is revoked (RFC 7009 §2.1; RFC 8693 chains; refresh
+/// families; code reuse): `ids` (token identifiers until their expiry),
+/// every access token the `families` issued, and every token exchanged from
+/// any of those, transitively. Families are refused at once; every
+/// identifier is written to the revocation store, and the first write that
+/// fails is a 503 `temporarily_unavailable`, never a silent success. What
+/// was gathered is forgotten only once every write succeeded, so a retry
+/// completes the job.
+async fn revoke_cascade(
+    shared: &Shared,
+    mut ids: Vec<(String, SystemTime)>,
+    families: &[String],
+) -> Result<(), OAuthError> {
+    {
+        let mut fams = lock(&shared.families);
+        for name in families {
+            if let Some(f) = fams.get_mut(name) {
+                f.revoked = true;
+                ids.extend(f.issued.iter().cloned());
+            }
+        }
     }
+    let mut seen = HashSet::new();
+    let mut all = Vec::new();
+    {
+        let derived = lock(&shared.derived);
+        while let Some((id, exp)) = ids.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(children) = derived.get(&id) {
+                ids.extend(children.iter().cloned());
+            }
+            all.push((id, exp));
+        }
+    }
+    for (id, exp) in &all {
+        shared.revocations.revoke(id, *exp).await.map_err(|e| {
+            tracing::warn!(error = %e, "revocation store write failed");
+            err(
+                "temporarily_unavailable",
+                "the revocation could not be recorded; try again",
+            )
+        })?;
+    }
+    let mut derived = lock(&shared.derived);
+    for id in &seen {
+        derived.remove(id);
+    }
+    drop(derived);
+    let mut fams = lock(&shared.families);
+    for name in families {
+        if let Some(f) = fams.get_mut(name) {
+            f.issued.clear();
+        }
+    }
+    Ok(())
 }
 
 /// The claims of a token this issuer issued, if it is active: a JWT signed
@@ -981,21 +1121,36 @@ pub(crate) async fn introspect(
             return Err(err("invalid_client", "public clients may not introspect"));
         }
         let token = params.require("token")?;
+        // A token's state is told only to a resource it is for, or to the
+        // client it was issued to (RFC 7662 §4: "the authorization server
+        // MUST determine whether or not the protected resource is allowed to
+        // know about the token"); anyone else hears `active: false`.
         let body = match active_claims(&shared, token).await {
-            Some(mut c) => {
+            Some(mut c) if may_know(&caller, &c) => {
                 c["active"] = json!(true);
                 c["token_type"] = json!("Bearer");
                 c
             }
+            Some(_) => json!({"active": false}),
             None => match refresh_info(&shared, token) {
-                Some(v) => v,
-                None => json!({"active": false}),
+                Some(v) if v["client_id"].as_str() == Some(caller.id.as_str()) => v,
+                _ => json!({"active": false}),
             },
         };
         Ok(no_store(axum::Json(body).into_response()))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Whether `caller` may learn about a token with these claims: it is the
+/// client the token was issued to, or a resource in its audience.
+fn may_know(caller: &ClientConfig, claims: &Value) -> bool {
+    claims["client_id"].as_str() == Some(caller.id.as_str())
+        || caller
+            .audience
+            .as_deref()
+            .is_some_and(|a| audiences_of(claims).iter().any(|x| x == a))
 }
 
 fn refresh_info(shared: &Shared, token: &str) -> Option<Value> {
@@ -1036,52 +1191,28 @@ pub(crate) async fn revoke(
                     "the token was issued to another client",
                 ));
             }
-            revoke_family(&shared, &family).await;
+            revoke_cascade(&shared, Vec::new(), &[family]).await?;
             return Ok(StatusCode::OK.into_response());
         }
         if let Some(claims) = active_claims(&shared, token).await {
-            let owner = claims["client_id"].as_str().unwrap_or_default();
-            let aud = audiences_of(&claims);
-            let is_resource = caller
-                .audience
-                .as_deref()
-                .is_some_and(|a| aud.iter().any(|x| x == a));
-            if owner != caller.id && !is_resource {
+            if !may_know(&caller, &claims) {
                 return Err(err(
                     "unauthorized_client",
                     "the token was issued to another client",
                 ));
             }
             let exp = UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64().unwrap_or(0));
-            let id = if lock(&shared.opaque).contains_key(token) {
-                token_hash_id(token)
-            } else {
-                claims["jti"].as_str().unwrap_or_default().to_owned()
-            };
-            shared
-                .revocations
-                .revoke(&id, exp)
-                .await
-                .map_err(|e| err("temporarily_unavailable", e.to_string()))?;
-            // Tokens exchanged from this one go with it (RFC 8693 delegation chains).
-            let mut pending: Vec<String> = claims["jti"]
-                .as_str()
-                .map(str::to_owned)
-                .into_iter()
-                .collect();
-            while let Some(parent) = pending.pop() {
-                let children = lock(&shared.derived).remove(&parent).unwrap_or_default();
-                for (jti, child_exp) in children {
-                    let _ = shared.revocations.revoke(&jti, child_exp).await;
-                    pending.push(jti);
-                }
+            // The token by its identifier (the hash for an opaque token), and
+            // by its jti: exchanged tokens hang off the jti, and an opaque
+            // token must also stop introspecting as active.
+            let mut ids = Vec::new();
+            if lock(&shared.opaque).contains_key(token) {
+                ids.push((token_hash_id(token), exp));
             }
-            // A revoked opaque token must also stop introspecting as active.
-            if let Some(jti) = claims["jti"].as_str()
-                && id != jti
-            {
-                let _ = shared.revocations.revoke(jti, exp).await;
+            if let Some(jti) = claims["jti"].as_str() {
+                ids.push((jti.to_owned(), exp));
             }
+            revoke_cascade(&shared, ids, &[]).await?;
         }
         Ok(StatusCode::OK.into_response())
     }
@@ -1106,20 +1237,41 @@ struct AuthzRequest {
     challenge: String,
 }
 
+/// A redirect to the client (RFC 6749 §4.1.2): the registered URI with its
+/// own query kept (§3.1.2), `params`, `state` when the request had one, and
+/// `iss` (RFC 9207 §2) so the client can tell which server answered.
+fn redirect_to_client(
+    redirect_uri: &str,
+    issuer: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+) -> Response {
+    let mut url = redirect_uri.to_owned();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    let state = state.map(|s| ("state", s));
+    for (k, v) in params.iter().copied().chain(state).chain([("iss", issuer)]) {
+        url.push(sep);
+        url.push_str(k);
+        url.push('=');
+        url.push_str(&urlencode(v));
+        sep = '&';
+    }
+    Redirect::to(&url).into_response()
+}
+
 fn redirect_error(
     redirect_uri: &str,
+    issuer: &str,
     code: &str,
     description: &str,
     state: Option<&str>,
 ) -> Response {
-    let mut url = format!(
-        "{redirect_uri}?error={code}&error_description={}",
-        urlencode(description)
-    );
-    if let Some(s) = state {
-        url.push_str(&format!("&state={}", urlencode(s)));
-    }
-    Redirect::to(&url).into_response()
+    redirect_to_client(
+        redirect_uri,
+        issuer,
+        &[("error", code), ("error_description", description)],
+        state,
+    )
 }
 
 fn urlencode(s: &str) -> String {
@@ -1138,7 +1290,11 @@ fn urlencode(s: &str) -> String {
 /// Checks an authorization request. `Err(response)` is either an error page
 /// (bad client or redirect URI: never redirect there) or a redirect carrying
 /// the error.
-fn check_authz(cfg: &IssuerConfig, params: &Params) -> Result<AuthzRequest, Box<Response>> {
+fn check_authz(
+    cfg: &IssuerConfig,
+    issuer: &str,
+    params: &Params,
+) -> Result<AuthzRequest, Box<Response>> {
     let page = |msg: &str| {
         (
             StatusCode::BAD_REQUEST,
@@ -1164,8 +1320,15 @@ fn check_authz(cfg: &IssuerConfig, params: &Params) -> Result<AuthzRequest, Box<
         return Err(page("redirect_uri is not registered for this client"));
     }
     let state = params.get("state").ok().flatten().map(str::to_owned);
-    let fail =
-        |code: &str, msg: &str| Box::new(redirect_error(redirect_uri, code, msg, state.as_deref()));
+    let fail = |code: &str, msg: &str| {
+        Box::new(redirect_error(
+            redirect_uri,
+            issuer,
+            code,
+            msg,
+            state.as_deref(),
+        ))
+    };
     if params.get("response_type").ok().flatten() != Some("code") {
         return Err(fail(
             "unsupported_response_type",
@@ -1198,10 +1361,20 @@ fn check_authz(cfg: &IssuerConfig, params: &Params) -> Result<AuthzRequest, Box<
     let requested = params
         .scopes()
         .map_err(|_| fail("invalid_request", "scope given twice"))?;
+    let resource = params.get("resource").ok().flatten();
+    // A client's token audience is a restriction, not a default.
+    if let (Some(fixed), Some(r)) = (client.token_audience.as_deref(), resource)
+        && fixed != r
+    {
+        return Err(fail(
+            "invalid_target",
+            &format!("the tokens of {} are for {fixed} only", client.id),
+        ));
+    }
     let (audience, scopes) = resolve_target(
         cfg,
         client,
-        params.get("resource").ok().flatten(),
+        resource,
         requested.as_deref(),
         client.token_audience.as_deref(),
     )
@@ -1263,7 +1436,7 @@ pub(crate) async fn authorize_page(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let params = Params(query);
-    match check_authz(&shared.config(), &params) {
+    match check_authz(&shared.config(), &shared.issuer, &params) {
         Ok(req) => login_page(&params, &req, None),
         Err(res) => *res,
     }
@@ -1281,13 +1454,14 @@ pub(crate) async fn authorize_submit(
     all.extend(query.into_iter().filter(|(k, _)| !seen.contains(k)));
     let params = Params(all);
     let cfg = shared.config();
-    let req = match check_authz(&cfg, &params) {
+    let req = match check_authz(&cfg, &shared.issuer, &params) {
         Ok(r) => r,
         Err(res) => return *res,
     };
     if params.get("decision").ok().flatten() == Some("deny") {
         return redirect_error(
             &req.redirect_uri,
+            &shared.issuer,
             "access_denied",
             "the user denied the request",
             req.state.as_deref(),
@@ -1302,7 +1476,18 @@ pub(crate) async fn authorize_submit(
     if !ok {
         return login_page(&params, &req, Some("unknown user or wrong password"));
     }
-    let code = fresh_id() + &fresh_id();
+    let code = match random_id(24) {
+        Ok(c) => c,
+        Err(_) => {
+            return redirect_error(
+                &req.redirect_uri,
+                &shared.issuer,
+                "server_error",
+                "the random generator failed",
+                req.state.as_deref(),
+            );
+        }
+    };
     lock(&shared.codes).insert(
         code.clone(),
         Code {
@@ -1314,12 +1499,15 @@ pub(crate) async fn authorize_submit(
             challenge: req.challenge.clone(),
             expires_at: SystemTime::now() + CODE_LIFETIME,
             used: false,
+            reused: false,
             issued: Vec::new(),
+            family: None,
         },
     );
-    let mut url = format!("{}?code={}", req.redirect_uri, urlencode(&code));
-    if let Some(s) = &req.state {
-        url.push_str(&format!("&state={}", urlencode(s)));
-    }
-    Redirect::to(&url).into_response()
+    redirect_to_client(
+        &req.redirect_uri,
+        &shared.issuer,
+        &[("code", &code)],
+        req.state.as_deref(),
+    )
 }

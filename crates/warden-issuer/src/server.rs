@@ -57,8 +57,12 @@ pub(crate) struct Code {
     pub(crate) challenge: String,
     pub(crate) expires_at: SystemTime,
     pub(crate) used: bool,
+    /// Reuse was seen: whatever the code issued, now or later, is revoked.
+    pub(crate) reused: bool,
     /// jtis of access tokens issued from this code (revoked on code reuse).
     pub(crate) issued: Vec<(String, SystemTime)>,
+    /// The refresh-token family started by this code (revoked on reuse).
+    pub(crate) family: Option<String>,
 }
 
 /// A refresh token; a family is every token rotated from one grant.
@@ -73,12 +77,13 @@ pub(crate) struct RefreshEntry {
 }
 
 /// A refresh-token family: everything rotated from one grant.
-#[derive(Default)]
 pub(crate) struct Family {
     /// Access tokens issued in the family (jti, exp): revoked with it.
     pub(crate) issued: Vec<(String, SystemTime)>,
     /// Reuse was detected, or a member was revoked: every token is refused.
     pub(crate) revoked: bool,
+    /// The family's absolute end: no rotation reaches past it.
+    pub(crate) expires_at: SystemTime,
 }
 
 /// What an opaque token stands for.
@@ -580,11 +585,33 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// A fresh random identifier (96 bits, base64url).
+/// A fresh random identifier (96 bits, base64url), for tests and minting.
+///
+/// # Panics
+/// When the system's random generator fails (the issuer itself answers 500
+/// then; see [`random_id`]).
 pub fn fresh_id() -> String {
-    let mut b = [0u8; 12];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    crate::mint::b64(&b)
+    random_id(12).expect("the system random generator failed")
+}
+
+/// The system random generator failed: nothing that needs randomness (a
+/// code, a token, an identifier) can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RngFailed;
+
+/// `bytes` random bytes, base64url: an error, never zeros, when the
+/// generator fails.
+pub(crate) fn random_id(bytes: usize) -> Result<String, RngFailed> {
+    random_id_with(bytes, |b| aws_lc_rs::rand::fill(b).map_err(|_| RngFailed))
+}
+
+fn random_id_with(
+    bytes: usize,
+    fill: impl Fn(&mut [u8]) -> Result<(), RngFailed>,
+) -> Result<String, RngFailed> {
+    let mut b = vec![0u8; bytes];
+    fill(&mut b)?;
+    Ok(crate::mint::b64(&b))
 }
 
 fn jwks_value(shared: &Shared) -> Value {
@@ -653,6 +680,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         ],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "ES384", "EdDSA"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
@@ -675,4 +703,17 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         res.headers_mut().insert(header::CACHE_CONTROL, v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_random_generator_is_an_error_never_zeros() {
+        assert_eq!(random_id_with(12, |_| Err(RngFailed)), Err(RngFailed));
+        let a = random_id(32).unwrap();
+        assert_ne!(a, crate::mint::b64(&[0u8; 32]));
+        assert_ne!(a, random_id(32).unwrap());
+    }
 }

@@ -1040,6 +1040,31 @@ async fn exchange_never_exceeds_consent() {
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
 
+/// Redeems a refresh token as web-app (a public client).
+async fn refresh_as_web_app(issuer: &Issuer, rt: String) -> Reply {
+    post(
+        &issuer.token_url(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("client_id", "web-app"),
+        ],
+        None,
+    )
+    .await
+}
+
+/// The query of web-app's authorization request to `redirect`, with PKCE.
+fn code_request<'a>(redirect: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", "web-app"),
+        ("redirect_uri", redirect),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
 /// A dev issuer with an extra confidential client `svc-signer` that
 /// authenticates with private_key_jwt.
 async fn with_signer() -> (Issuer, SigningKey) {
@@ -1157,28 +1182,7 @@ async fn introspection_answers_only_the_tokens_audience_or_owner() {
 async fn code_reuse_revokes_the_refresh_family_and_races_leave_nothing_live() {
     let issuer = Issuer::start_dev().await.unwrap();
     let (verifier, challenge) = pkce();
-    let q = [
-        ("response_type", "code"),
-        ("client_id", "web-app"),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
-    let refresh = |rt: String| {
-        let url = issuer.token_url();
-        async move {
-            post(
-                &url,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", rt.as_str()),
-                    ("client_id", "web-app"),
-                ],
-                None,
-            )
-            .await
-        }
-    };
+    let q = code_request(REDIRECT, &challenge);
     let (_, location) = login(&issuer, &q, "alice-password").await;
     let code = query_param(&location.unwrap(), "code").unwrap();
     let first = redeem(&issuer, &code, Some(&verifier)).await;
@@ -1189,7 +1193,7 @@ async fn code_reuse_revokes_the_refresh_family_and_races_leave_nothing_live() {
         400,
         "invalid_grant",
     );
-    assert_error(&refresh(rt).await, 400, "invalid_grant");
+    assert_error(&refresh_as_web_app(&issuer, rt).await, 400, "invalid_grant");
 
     for round in 0..25 {
         let (_, location) = login(&issuer, &q, "alice-password").await;
@@ -1209,7 +1213,11 @@ async fn code_reuse_revokes_the_refresh_family_and_races_leave_nothing_live() {
                     false,
                     "round {round}: a token outlived the code's reuse"
                 );
-                assert_eq!(refresh(rt).await.status, 400, "round {round}");
+                assert_eq!(
+                    refresh_as_web_app(&issuer, rt).await.status,
+                    400,
+                    "round {round}"
+                );
             }
         }
     }
@@ -1256,7 +1264,8 @@ async fn token_audience_is_a_restriction() {
 #[tokio::test]
 async fn public_clients_cannot_hold_credentials_or_act_alone() {
     use warden_issuer::Grant;
-    let cases: Vec<(&str, fn(&mut warden_issuer::ClientConfig))> = vec![
+    type Change = fn(&mut warden_issuer::ClientConfig);
+    let cases: Vec<(&str, Change)> = vec![
         ("secret", |c| c.secret = Some("s".into())),
         ("keys", |c| c.jwks = Some("{\"keys\":[]}".into())),
         ("client_credentials", |c| {
@@ -1284,39 +1293,18 @@ async fn refresh_families_have_an_absolute_lifetime() {
     cfg.refresh_family_lifetime_secs = 2;
     let issuer = Issuer::builder(cfg).start().await.unwrap();
     let (verifier, challenge) = pkce();
-    let q = [
-        ("response_type", "code"),
-        ("client_id", "web-app"),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
+    let q = code_request(REDIRECT, &challenge);
     let (_, location) = login(&issuer, &q, "alice-password").await;
     let code = query_param(&location.unwrap(), "code").unwrap();
     let mut rt = redeem(&issuer, &code, Some(&verifier)).await.body["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let refresh = |rt: String| {
-        let url = issuer.token_url();
-        async move {
-            post(
-                &url,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", rt.as_str()),
-                    ("client_id", "web-app"),
-                ],
-                None,
-            )
-            .await
-        }
-    };
-    let r = refresh(rt.clone()).await;
+    let r = refresh_as_web_app(&issuer, rt.clone()).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert_error(&refresh(rt).await, 400, "invalid_grant");
+    assert_error(&refresh_as_web_app(&issuer, rt).await, 400, "invalid_grant");
 }
 
 /// #11 item 6: a redirect keeps the query of the registered redirect URI
