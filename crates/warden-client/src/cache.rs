@@ -98,6 +98,27 @@ pub(crate) struct Fetched {
     pub(crate) not_after: Option<SystemTime>,
 }
 
+/// When a fetched token expires and when to refresh it: its lifetime (or
+/// the configured default) from `now`, capped by `not_after`; refreshed
+/// `refresh_lead` (at most half the lifetime) before. Never overflows.
+pub(crate) fn schedule(
+    now: SystemTime,
+    f: &Fetched,
+    cfg: &CacheConfig,
+) -> (SystemTime, SystemTime) {
+    let lifetime = f.expires_in.unwrap_or(cfg.max_age);
+    let mut expires_at = now
+        .checked_add(lifetime)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+    if let Some(cap) = f.not_after {
+        expires_at = expires_at.min(cap);
+    }
+    let lifetime = expires_at.duration_since(now).unwrap_or_default();
+    let lead = cfg.refresh_lead.min(lifetime / 2);
+    let refresh_at = expires_at.checked_sub(lead).unwrap_or(expires_at);
+    (expires_at, refresh_at)
+}
+
 #[derive(Default)]
 struct SlotState {
     token: Option<AccessToken>,
@@ -201,16 +222,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
         let mut st = lock(&slot.state);
         match result {
             Ok(f) => {
-                let lifetime = f.expires_in.unwrap_or(self.cfg.max_age);
-                let mut expires_at = now + lifetime;
-                if let Some(cap) = f.not_after {
-                    expires_at = expires_at.min(cap);
-                }
-                let lifetime = expires_at.duration_since(now).unwrap_or_default();
-                let lead = self.cfg.refresh_lead.min(lifetime / 2);
+                let (expires_at, refresh_at) = schedule(now, &f, &self.cfg);
                 let token = AccessToken::new(f.token, Some(expires_at));
                 st.token = Some(token.clone());
-                st.refresh_at = Some(expires_at - lead);
+                st.refresh_at = Some(refresh_at);
                 st.failures = 0;
                 st.retry_at = None;
                 st.last_error = None;

@@ -438,24 +438,7 @@ impl OAuthClient {
         let res = self.post(&url, form).await?;
         let status = res.status();
         let body = read(res).await?;
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|_| {
-                TokenSourceError::Unavailable("token response is not a token".into())
-            });
-        }
-        let err: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let code = err["error"].as_str().unwrap_or("");
-        let desc = err["error_description"].as_str().unwrap_or("");
-        if status.is_server_error() || code.is_empty() {
-            Err(TokenSourceError::Unavailable(format!(
-                "status {}",
-                status.as_u16()
-            )))
-        } else if desc.is_empty() {
-            Err(TokenSourceError::Refused(code.to_owned()))
-        } else {
-            Err(TokenSourceError::Refused(format!("{code}: {desc}")))
-        }
+        token_result(status, &body)
     }
 
     /// Revokes a token (RFC 7009 §2.1).
@@ -501,18 +484,39 @@ async fn read(res: reqwest::Response) -> Result<warden_jwt::fetch::Bytes, TokenS
         .map_err(TokenSourceError::Unavailable)
 }
 
+/// The outcome of a token response (RFC 6749 §5.1 / §5.2): the token, the
+/// server's error code for 4xx, `Unavailable` for 5xx and garbage.
+pub(crate) fn token_result(
+    status: reqwest::StatusCode,
+    body: &[u8],
+) -> Result<TokenResponse, TokenSourceError> {
+    if status.is_success() {
+        return serde_json::from_slice(body)
+            .map_err(|_| TokenSourceError::Unavailable("token response is not a token".into()));
+    }
+    Err(error_of(status, body))
+}
+
+/// The error a failed response stands for: the server's RFC 6749 §5.2 code
+/// (with its description) for a 4xx that has one, `Unavailable` otherwise.
+fn error_of(status: reqwest::StatusCode, body: &[u8]) -> TokenSourceError {
+    let err: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = err["error"].as_str().unwrap_or("");
+    let desc = err["error_description"].as_str().unwrap_or("");
+    if status.is_server_error() || code.is_empty() {
+        TokenSourceError::Unavailable(format!("status {}", status.as_u16()))
+    } else if desc.is_empty() {
+        TokenSourceError::Refused(code.to_owned())
+    } else {
+        TokenSourceError::Refused(format!("{code}: {desc}"))
+    }
+}
+
 async fn error_for(res: reqwest::Response) -> Result<Vec<u8>, TokenSourceError> {
     let status = res.status();
     let body = read(res).await?;
     if status.is_success() {
         return Ok(body.to_vec());
     }
-    let err: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match err["error"].as_str() {
-        Some(code) if !status.is_server_error() => Err(TokenSourceError::Refused(code.to_owned())),
-        _ => Err(TokenSourceError::Unavailable(format!(
-            "status {}",
-            status.as_u16()
-        ))),
-    }
+    Err(error_of(status, &body))
 }

@@ -44,3 +44,36 @@ pub use sources::{
     ClientCredentials, ClientCredentialsBuilder, Forward, RefreshToken, RefreshTokenBuilder,
     ServerSettings, TokenExchange, TokenExchangeBuilder,
 };
+
+/// Entry points for the fuzz targets (`fuzz/`): the production parsers,
+/// reachable without a network.
+///
+/// **Unstable**: not part of the public API, only compiled with the
+/// `fuzzing` feature, and may change in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::SystemTime;
+
+    use warden_core::TokenSourceError;
+
+    /// Reads a token-endpoint answer (`status`, `body`) as the token sources
+    /// do, and schedules its expiry and refresh as the cache does; also
+    /// reads the token's unverified `exp` as exchange and forwarding do.
+    ///
+    /// # Errors
+    /// The error the source would return.
+    pub fn token_response(
+        status: u16,
+        body: &[u8],
+    ) -> Result<(SystemTime, SystemTime, Option<SystemTime>), TokenSourceError> {
+        let status =
+            reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+        let r = crate::endpoint::token_result(status, body)?;
+        let exp = crate::sources::unverified_exp(&r.access_token);
+        let f = crate::sources::fetched(r, exp);
+        let (expires_at, refresh_at) =
+            crate::cache::schedule(SystemTime::now(), &f, &crate::CacheConfig::default());
+        Ok((expires_at, refresh_at, exp))
+    }
+}

@@ -24,7 +24,7 @@ const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// refreshed anyway (an absurd `expires_in` must not overflow the clock).
 const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
-fn fetched(r: TokenResponse, not_after: Option<SystemTime>) -> Fetched {
+pub(crate) fn fetched(r: TokenResponse, not_after: Option<SystemTime>) -> Fetched {
     Fetched {
         token: r.access_token,
         expires_in: r
@@ -228,7 +228,7 @@ impl TokenSource for ClientCredentials {
 
 /// The `exp` of a JWT, read without verification: only ever used to shorten
 /// a cache lifetime, never to accept anything.
-fn unverified_exp(token: &str) -> Option<SystemTime> {
+pub(crate) fn unverified_exp(token: &str) -> Option<SystemTime> {
     let payload = token.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;

@@ -408,7 +408,12 @@ impl IntrospectionValidator {
                 tracing::warn!(error = %e, "introspection response refused");
                 AuthError::from(Unavailable::Upstream)
             })?;
-        let doc: Value = serde_json::from_slice(&body).map_err(|_| {
+        self.verdict(token, &body)
+    }
+
+    /// The verdict of an introspection response body (RFC 7662 §2.2).
+    fn verdict(&self, token: &str, body: &[u8]) -> Result<Principal, AuthError> {
+        let doc: Value = serde_json::from_slice(body).map_err(|_| {
             tracing::warn!("introspection response is not JSON");
             AuthError::from(Unavailable::Upstream)
         })?;
@@ -516,6 +521,30 @@ impl Drop for InFlight<'_> {
 impl TokenValidator for IntrospectionValidator {
     fn validate(&self, token: &str) -> impl Future<Output = Result<Principal, AuthError>> + Send {
         self.validate_token(token)
+    }
+}
+
+/// Entry points for the fuzz targets (`fuzz/`): the production parsers,
+/// reachable without a network.
+///
+/// **Unstable**: not part of the public API, only compiled with the
+/// `fuzzing` feature, and may change in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The verdict `validator` reaches on an introspection response `body`
+    /// for `token`: exactly what it does after a real request.
+    ///
+    /// # Errors
+    /// As [`IntrospectionValidator::validate_token`].
+    pub fn verdict(
+        validator: &IntrospectionValidator,
+        token: &str,
+        body: &[u8],
+    ) -> Result<Principal, AuthError> {
+        validator.verdict(token, body)
     }
 }
 

@@ -153,6 +153,50 @@ fn form_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The client id and secret of a `client_secret_basic` credential (the part
+/// after `Basic `): base64, then `id:secret`, each form-urlencoded (RFC 6749
+/// §2.3.1).
+fn parse_basic(b64: &str) -> Option<(String, String)> {
+    let raw = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// Whether a PKCE `code_verifier` matches the S256 `code_challenge`
+/// (RFC 7636 §4.1 length, §4.6 comparison).
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    (43..=128).contains(&verifier.len()) && constant_time_eq(&pkce_s256(verifier), challenge)
+}
+
+/// Entry points for the fuzz targets (`fuzz/`): the issuer's own parsers of
+/// request bytes. **Unstable**: only with the `fuzzing` feature, not part of
+/// the API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    /// [`super::parse_basic`].
+    pub fn basic(b64: &str) -> Option<(String, String)> {
+        super::parse_basic(b64)
+    }
+
+    /// `application/x-www-form-urlencoded` decoding of one value.
+    pub fn form_decode(s: &str) -> Option<String> {
+        super::form_decode(s)
+    }
+
+    /// [`super::pkce_matches`].
+    pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+        super::pkce_matches(verifier, challenge)
+    }
+
+    /// The `scope` of a request's parameters (`Err` for a repeated one).
+    ///
+    /// # Errors
+    /// The RFC 6749 §5.2 error code.
+    pub fn scopes(params: Vec<(String, String)>) -> Result<Option<Vec<String>>, &'static str> {
+        super::Params(params).scopes().map_err(|e| e.code)
+    }
+}
+
 /// Authenticates the client of a token, introspection or revocation request
 /// (RFC 6749 §2.3; RFC 7523 §2.2 for private_key_jwt).
 async fn authenticate_client(
@@ -195,15 +239,7 @@ async fn authenticate_client(
         ));
     }
     if let Some(b) = basic {
-        let raw = STANDARD
-            .decode(b.trim())
-            .map_err(|_| fail("malformed Basic credentials"))?;
-        let raw = String::from_utf8(raw).map_err(|_| fail("malformed Basic credentials"))?;
-        let (id, secret) = raw
-            .split_once(':')
-            .ok_or_else(|| fail("malformed Basic credentials"))?;
-        let id = form_decode(id).ok_or_else(|| fail("malformed Basic credentials"))?;
-        let secret = form_decode(secret).ok_or_else(|| fail("malformed Basic credentials"))?;
+        let (id, secret) = parse_basic(b).ok_or_else(|| fail("malformed Basic credentials"))?;
         if let Some(p) = params.get("client_id")?
             && p != id
         {
@@ -639,9 +675,7 @@ async fn authorization_code_grant(
                 "missing code_verifier (PKCE is required)",
             )
         })?;
-        if !(43..=128).contains(&verifier.len())
-            || !constant_time_eq(&pkce_s256(verifier), &entry.challenge)
-        {
+        if !pkce_matches(verifier, &entry.challenge) {
             entry.used = true;
             return Err(err(
                 "invalid_grant",
