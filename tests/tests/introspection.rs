@@ -353,3 +353,66 @@ async fn introspection_answers_must_be_access_tokens_of_the_issuer() {
         }
     }
 }
+
+/// #12 item 4: fault injection on the introspection endpoint: garbage, a
+/// 5 MiB body and odd time claims give a clear verdict, never a panic, a
+/// hang, or a token accepted without a readable `exp`.
+#[tokio::test]
+async fn odd_introspection_answers_are_clear_verdicts() {
+    let now = warden_issuer::now_secs();
+    let doc = |exp: serde_json::Value| {
+        serde_json::json!({
+            "active": true, "sub": "alice", "aud": "api://ledger",
+            "iss": "https://as.example", "exp": exp,
+        })
+    };
+    let upstream = AuthError::Unavailable(Unavailable::Upstream);
+    let cases: Vec<(&str, String, Result<(), AuthError>)> = vec![
+        (
+            "garbage",
+            "<html>surprise</html>".into(),
+            Err(upstream.clone()),
+        ),
+        (
+            "5 MiB",
+            format!(r#"{{"active":true,"pad":"{}"}}"#, "a".repeat(5 << 20)),
+            Err(upstream.clone()),
+        ),
+        ("active missing", "{}".into(), Err(upstream.clone())),
+        (
+            "exp 0",
+            doc(0.into()).to_string(),
+            Err(InvalidToken::Expired.into()),
+        ),
+        (
+            "exp negative",
+            doc((-5).into()).to_string(),
+            Err(InvalidToken::InvalidClaim("exp").into()),
+        ),
+        (
+            "exp 1e19",
+            doc(1e19.into()).to_string(),
+            Err(InvalidToken::InvalidClaim("exp").into()),
+        ),
+        (
+            "exp a string",
+            doc("soon".into()).to_string(),
+            Err(InvalidToken::InvalidClaim("exp").into()),
+        ),
+        ("exp fine", doc((now + 60).into()).to_string(), Ok(())),
+    ];
+    for (name, body, want) in cases {
+        let app = axum::Router::new().route(
+            "/introspect",
+            axum::routing::post(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        );
+        let url = format!("http://{}/introspect", warden_tests::serve(app).await);
+        let got = tokio::time::timeout(Duration::from_secs(10), foreign(&url).validate_token("t"))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: hung"));
+        assert_eq!(got.map(|_| ()), want, "{name}");
+    }
+}

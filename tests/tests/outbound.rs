@@ -577,3 +577,50 @@ async fn basic_credentials_are_form_encoded_for_introspection_too() {
     let p = v.validate_token(opaque).await;
     assert!(p.is_ok(), "{p:?}");
 }
+
+/// #12 item 4: fault injection on the token endpoint: garbage, a 5 MiB
+/// body, and every odd `expires_in` give a clear answer, never a panic or
+/// a hang.
+#[tokio::test]
+async fn odd_token_endpoint_answers_are_clear_errors() {
+    let token = |expires_in: &str| {
+        format!(r#"{{"access_token":"abc","token_type":"Bearer","expires_in":{expires_in}}}"#)
+    };
+    let cases: Vec<(&str, String, Option<u64>)> = vec![
+        ("garbage", "<html>surprise</html>".into(), None),
+        ("not an object", "[1,2,3]".into(), None),
+        ("no token", r#"{"token_type":"Bearer"}"#.into(), None),
+        (
+            "5 MiB",
+            format!(r#"{{"access_token":"{}"}}"#, "a".repeat(5 << 20)),
+            None,
+        ),
+        ("expires_in 0", token("0"), None),
+        ("expires_in negative", token("-5"), None),
+        ("expires_in 1e19", token("1e19"), Some(365 * 24 * 3600)),
+        ("expires_in a number string", token("\"300\""), Some(300)),
+        ("expires_in a word", token("\"soon\""), None),
+        ("expires_in 300.5", token("300.5"), Some(300)),
+    ];
+    for (name, body, lifetime) in cases {
+        let url = token_endpoint_answering(body).await;
+        let r = tokio::time::timeout(Duration::from_secs(10), token_from(&url))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: hung"));
+        match (lifetime, r) {
+            (Some(secs), Ok(t)) => {
+                let left = t
+                    .expires_at()
+                    .unwrap()
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap()
+                    .as_secs();
+                assert!(left <= secs && left + 5 >= secs, "{name}: {left} s");
+            }
+            (None, Err(TokenSourceError::Unavailable(m))) => {
+                assert!(!m.is_empty(), "{name}");
+            }
+            (want, got) => panic!("{name}: wanted a lifetime {want:?}, got {got:?}"),
+        }
+    }
+}
