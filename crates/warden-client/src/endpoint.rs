@@ -170,8 +170,14 @@ pub struct TokenResponse {
     /// `Bearer`.
     #[serde(default)]
     pub token_type: String,
-    /// Lifetime in seconds, if given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Lifetime in seconds, if given: a JSON number (a fraction is cut, a
+    /// huge one clamped later) or a string of digits, as some servers send.
+    /// Negative, zero or anything else makes the response unusable.
+    #[serde(
+        default,
+        deserialize_with = "lifetime_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_in: Option<u64>,
     /// A refresh token, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +202,25 @@ impl fmt::Debug for TokenResponse {
             .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
+}
+
+/// `expires_in` (RFC 6749 §5.1): a positive number of seconds.
+fn lifetime_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let bad = || D::Error::custom("expires_in is not a positive number of seconds");
+    let secs = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<f64>().map_err(|_| bad())?
+        }
+        Some(_) => return Err(bad()),
+    };
+    if !secs.is_finite() || secs < 1.0 {
+        return Err(bad());
+    }
+    // Saturating: 1e19 becomes u64::MAX, clamped to a year by the cache.
+    Ok(Some(secs as u64))
 }
 
 /// An authorization server as one client sees it. Cheap to clone.

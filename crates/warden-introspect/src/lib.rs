@@ -275,10 +275,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn secs(v: &Value) -> Option<SystemTime> {
-    v.as_f64()
-        .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e11)
-        .map(|f| UNIX_EPOCH + Duration::from_secs_f64(f))
+/// A NumericDate member of an introspection answer: absent is `None`;
+/// present, it must be a number from 0 to 1e11 (year 5138), else the answer
+/// is refused (never read as "no expiry").
+fn time_claim(doc: &Value, name: &'static str) -> Result<Option<SystemTime>, InvalidToken> {
+    match doc.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e11)
+            .map(|f| Some(UNIX_EPOCH + Duration::from_secs_f64(f)))
+            .ok_or(InvalidToken::InvalidClaim(name)),
+    }
 }
 
 impl IntrospectionValidator {
@@ -428,11 +436,11 @@ impl IntrospectionValidator {
             _ => return Err(Unavailable::Upstream.into()),
         }
         let now = inner.clock.now();
-        let exp = doc.get("exp").and_then(secs);
+        let exp = time_claim(doc, "exp")?;
         if exp.is_some_and(|e| e <= now) {
             return Err(InvalidToken::Expired.into());
         }
-        let nbf = doc.get("nbf").and_then(secs);
+        let nbf = time_claim(doc, "nbf")?;
         if nbf.is_some_and(|n| n > now + Duration::from_secs(60)) {
             return Err(InvalidToken::NotYetValid.into());
         }
@@ -469,7 +477,7 @@ impl IntrospectionValidator {
         claims.audiences = aud;
         claims.expires_at = exp;
         claims.not_before = nbf;
-        claims.issued_at = doc.get("iat").and_then(secs);
+        claims.issued_at = time_claim(doc, "iat")?;
         claims.jwt_id = s("jti");
         claims.client_id = s("client_id");
         claims.scopes = match doc.get("scope") {
