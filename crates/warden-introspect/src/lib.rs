@@ -59,6 +59,8 @@ pub struct IntrospectStats {
     pub hits: u64,
     /// Tokens with an introspection request in flight (the single-flight map).
     pub in_flight: usize,
+    /// Entries of the negative cache.
+    pub negative: usize,
 }
 
 type Inflight = Arc<OnceCell<Result<Principal, AuthError>>>;
@@ -315,6 +317,7 @@ impl IntrospectionValidator {
             requests: self.inner.requests.load(Ordering::Relaxed),
             hits: self.inner.hits.load(Ordering::Relaxed),
             in_flight: lock(&self.inner.inflight).len(),
+            negative: lock(&self.inner.negative).len(),
         }
     }
 
