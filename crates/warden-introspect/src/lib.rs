@@ -79,6 +79,8 @@ struct Inner {
     negative: Mutex<HashMap<[u8; 32], SystemTime>>,
     inflight: Mutex<HashMap<[u8; 32], Inflight>>,
     max_in_flight: usize,
+    /// The most negative entries (the positive cache's capacity).
+    max_negative: usize,
     clock: Arc<dyn Clock>,
     requests: AtomicU64,
     hits: AtomicU64,
@@ -174,13 +176,14 @@ impl IntrospectionValidatorBuilder {
         self
     }
 
-    /// How long a negative result is cached (default zero: not cached).
+    /// How long a negative result is cached (default zero: not cached). At
+    /// most [`capacity`](Self::capacity) refusals are remembered.
     pub fn negative_cache(mut self, d: Duration) -> Self {
         self.negative_ttl = d;
         self
     }
 
-    /// The most cached results (default 10,000).
+    /// The most cached results, positive and negative each (default 10,000).
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
@@ -255,6 +258,7 @@ impl IntrospectionValidatorBuilder {
                 negative: Mutex::default(),
                 inflight: Mutex::default(),
                 max_in_flight: self.max_in_flight,
+                max_negative: self.capacity.max(1),
                 clock: self.clock,
                 requests: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
@@ -380,9 +384,16 @@ impl IntrospectionValidator {
                 }
             }
             Err(AuthError::InvalidToken(_)) if !inner.negative_ttl.is_zero() => {
+                // Bounded: expired entries go when the map is full; if it is
+                // still full, the refusal is simply not remembered (a flood
+                // of distinct bad tokens costs requests, never memory).
                 let mut neg = lock(&inner.negative);
-                neg.retain(|_, t| *t > now);
-                neg.insert(key, now + inner.negative_ttl);
+                if neg.len() >= inner.max_negative {
+                    neg.retain(|_, t| *t > now);
+                }
+                if neg.len() < inner.max_negative {
+                    neg.insert(key, now + inner.negative_ttl);
+                }
             }
             Err(_) => {}
         }
