@@ -10,6 +10,13 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
 }
 
+/// A shared clock is a clock (one `Arc<dyn Clock>` handed to several parts).
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

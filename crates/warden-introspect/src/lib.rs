@@ -240,7 +240,7 @@ impl IntrospectionValidatorBuilder {
         let cache = (!self.max_age.is_zero()).then(|| {
             TokenCache::builder()
                 .capacity(self.capacity)
-                .clock(ClockRef(self.clock.clone()))
+                .clock(self.clock.clone())
                 .build()
         });
         Ok(IntrospectionValidator {
@@ -264,16 +264,6 @@ impl IntrospectionValidatorBuilder {
                 hits: AtomicU64::new(0),
             }),
         })
-    }
-}
-
-/// A shared clock handed to the cache.
-#[derive(Debug)]
-struct ClockRef(Arc<dyn Clock>);
-
-impl Clock for ClockRef {
-    fn now(&self) -> SystemTime {
-        self.0.now()
     }
 }
 

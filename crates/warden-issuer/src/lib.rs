@@ -36,7 +36,10 @@ pub use config::{
 };
 pub use keys::{KeyError, SigningAlg, SigningKey};
 pub use mint::{assemble, b64, sign_jwt};
-pub use server::{Issuer, IssuerBuilder, Mode, StartError, TestIssuer, fresh_id, now_secs};
+pub use server::{
+    Issuer, IssuerBuilder, Mode, PRUNE_EVERY, StartError, StateCounts, TestIssuer, fresh_id,
+    now_secs,
+};
 
 /// Entry points for the fuzz targets (`fuzz/`). **Unstable**: only with the
 /// `fuzzing` feature, not part of the API.

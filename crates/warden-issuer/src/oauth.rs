@@ -21,9 +21,7 @@ use warden_core::{RevocationStore, token_hash_id};
 
 use crate::config::{ClientConfig, Grant, IssuerConfig, TokenFormat};
 use crate::mint::{b64, sign_jwt};
-use crate::server::{
-    Code, Family, OpaqueEntry, RefreshEntry, RngFailed, Shared, lock, now_secs, random_id,
-};
+use crate::server::{Code, Family, OpaqueEntry, RefreshEntry, RngFailed, Shared, lock, random_id};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -302,6 +300,7 @@ async fn verify_assertion(
     let keys =
         warden_jwt::KeySet::from_jwks(jwks.as_bytes()).map_err(|_| fail("client keys unusable"))?;
     let validator = warden_jwt::JwtValidator::builder()
+        .clock(shared.clock.clone())
         .issuer(iss)
         .audiences([shared.endpoint("/token"), shared.issuer.clone()])
         .keys(keys)
@@ -321,7 +320,7 @@ async fn verify_assertion(
         Value::Array(a) if a.len() == 1 => {}
         _ => return Err(fail("aud must name this server alone")),
     }
-    let now = SystemTime::now();
+    let now = shared.now();
     let exp = p.expires_at().ok_or_else(|| fail("no exp"))?;
     // Short-lived: a long-lived assertion is a reusable password.
     if exp > now + Duration::from_secs(ASSERTION_MAX_LIFETIME) {
@@ -452,7 +451,7 @@ fn issue_access_token(
     let res = cfg
         .resource(audience)
         .ok_or_else(|| err("invalid_target", "unknown resource"))?;
-    let now = now_secs();
+    let now = shared.now_secs();
     let mut exp = now + res.lifetime_secs;
     if let Some(limit) = not_after {
         exp = exp.min(limit);
@@ -541,6 +540,7 @@ pub(crate) async fn token(
     if let Some(res) = crate::server::fault(&shared).await {
         return res;
     }
+    shared.prune();
     match token_inner(&shared, &headers, &Params(form)).await {
         Ok(r) => r,
         Err(e) => {
@@ -617,7 +617,7 @@ fn new_refresh_token(
             user: user.to_owned(),
             scopes: scopes.to_vec(),
             audience: audience.to_owned(),
-            expires_at: (SystemTime::now() + REFRESH_LIFETIME).min(family_ends),
+            expires_at: (shared.now() + REFRESH_LIFETIME).min(family_ends),
             used: false,
         },
     );
@@ -660,7 +660,7 @@ async fn authorization_code_grant(
                 "the code was issued to another client",
             ));
         }
-        if entry.expires_at <= SystemTime::now() {
+        if entry.expires_at <= shared.now() {
             return Err(err("invalid_grant", "the code has expired"));
         }
         if entry.redirect_uri != redirect_uri {
@@ -692,7 +692,7 @@ async fn authorization_code_grant(
             Family {
                 issued: Vec::new(),
                 revoked: false,
-                expires_at: SystemTime::now() + family_lifetime,
+                expires_at: shared.now() + family_lifetime,
             },
         );
         Ok(Redeemed::Fresh((
@@ -767,7 +767,7 @@ async fn refresh_grant(
         if family_revoked(shared, &entry.family) {
             return Err(err("invalid_grant", "the refresh token was revoked"));
         }
-        if family_end(shared, &entry.family) <= SystemTime::now() {
+        if family_end(shared, &entry.family) <= shared.now() {
             return Err(err(
                 "invalid_grant",
                 "the refresh token family has reached its lifetime",
@@ -777,7 +777,7 @@ async fn refresh_grant(
             // Reuse: someone holds a stolen copy.
             return Ok(Err(entry.family.clone()));
         }
-        if entry.expires_at <= SystemTime::now() {
+        if entry.expires_at <= shared.now() {
             return Err(err("invalid_grant", "the refresh token has expired"));
         }
         // A bad request does not burn the token: check the scope first.
@@ -923,7 +923,7 @@ async fn revoke_cascade(
 /// The claims of a token this issuer issued, if it is active: a JWT signed
 /// by one of its keys and unexpired, or a live opaque token; never revoked.
 pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Value> {
-    let now = SystemTime::now();
+    let now = shared.now();
     if let Some(e) = lock(&shared.opaque).get(token) {
         if e.expires_at <= now
             || shared
@@ -943,6 +943,7 @@ pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Value>
     let jwk = key.public_jwk()?;
     let keys = warden_jwt::KeySet::from_jwks_value(&json!({"keys": [jwk]})).ok()?;
     let validator = warden_jwt::JwtValidator::builder()
+        .clock(shared.clock.clone())
         .issuer(&shared.issuer)
         .keys(keys)
         .leeway(Duration::ZERO)
@@ -1147,6 +1148,7 @@ pub(crate) async fn introspect(
         return res;
     }
     shared.introspection_hits.fetch_add(1, Ordering::SeqCst);
+    shared.prune();
     let params = Params(form);
     let cfg = shared.config();
     let result = async {
@@ -1190,7 +1192,7 @@ fn may_know(caller: &ClientConfig, claims: &Value) -> bool {
 fn refresh_info(shared: &Shared, token: &str) -> Option<Value> {
     let refresh = lock(&shared.refresh);
     let e = refresh.get(token)?;
-    if e.used || e.expires_at <= SystemTime::now() || family_revoked(shared, &e.family) {
+    if e.used || e.expires_at <= shared.now() || family_revoked(shared, &e.family) {
         return None;
     }
     Some(json!({
@@ -1209,6 +1211,7 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
+    shared.prune();
     let params = Params(form);
     let cfg = shared.config();
     let result = async {
@@ -1486,6 +1489,7 @@ pub(crate) async fn authorize_submit(
     let mut all = form;
     let seen: HashSet<String> = all.iter().map(|(k, _)| k.clone()).collect();
     all.extend(query.into_iter().filter(|(k, _)| !seen.contains(k)));
+    shared.prune();
     let params = Params(all);
     let cfg = shared.config();
     let req = match check_authz(&cfg, &shared.issuer, &params) {
@@ -1531,7 +1535,7 @@ pub(crate) async fn authorize_submit(
             scopes: req.scopes.clone(),
             audience: req.audience.clone(),
             challenge: req.challenge.clone(),
-            expires_at: SystemTime::now() + CODE_LIFETIME,
+            expires_at: shared.now() + CODE_LIFETIME,
             used: false,
             reused: false,
             issued: Vec::new(),

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use warden_core::{MemoryRevocationStore, RevocationStore};
+use warden_core::{Clock, MemoryRevocationStore, RevocationStore, SystemClock};
 
 use crate::config::IssuerConfig;
 use crate::keys::{KeyError, SigningAlg, SigningKey};
@@ -114,7 +114,33 @@ pub(crate) struct Shared {
     /// Tokens exchanged from a subject token (by jti): revoking the subject
     /// revokes them too.
     pub(crate) derived: Mutex<HashMap<String, Vec<(String, SystemTime)>>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// When the maps were last swept of what has expired.
+    last_prune: Mutex<SystemTime>,
 }
+
+/// How many entries the issuer holds in memory, for tests and metrics. Every
+/// map an unauthenticated (or any) client can grow is pruned as its entries
+/// expire (swept at most every [`PRUNE_EVERY`], on requests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateCounts {
+    /// Authorization codes (used ones stay until they expire, for reuse detection).
+    pub codes: usize,
+    /// Refresh tokens (rotated ones stay until they expire, for reuse detection).
+    pub refresh_tokens: usize,
+    /// Refresh-token families.
+    pub families: usize,
+    /// Opaque access tokens.
+    pub opaque_tokens: usize,
+    /// Client-assertion `jti`s remembered against replay.
+    pub assertion_jtis: usize,
+    /// Subject tokens with exchanged tokens hanging off them.
+    pub derived: usize,
+}
+
+/// How often the issuer sweeps its maps (by its clock).
+pub const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -129,9 +155,64 @@ fn write<T>(l: &RwLock<T>, v: T) {
 }
 
 impl Shared {
+    /// Now, by the issuer's clock.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Now in seconds since the epoch, by the issuer's clock.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// Sweeps every map of what has expired, at most every [`PRUNE_EVERY`]
+    /// (amortised over requests: one sweep, then nothing for a while).
+    pub(crate) fn prune(&self) {
+        let now = self.now();
+        {
+            let mut last = lock(&self.last_prune);
+            if now.duration_since(*last).unwrap_or_default() < PRUNE_EVERY {
+                return;
+            }
+            *last = now;
+        }
+        // A family outlives its last refresh token by at most one access
+        // token lifetime (the tokens it issued must stay revocable).
+        let max_at = Duration::from_secs(
+            self.config
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .max_lifetime_secs(),
+        );
+        lock(&self.codes).retain(|_, c| c.expires_at > now);
+        lock(&self.refresh).retain(|_, r| r.expires_at > now);
+        lock(&self.families).retain(|_, f| f.expires_at + max_at > now);
+        lock(&self.opaque).retain(|_, o| o.expires_at > now);
+        lock(&self.assertion_jtis).retain(|_, t| *t > now);
+        lock(&self.derived).retain(|_, children| {
+            children.retain(|(_, exp)| *exp > now);
+            !children.is_empty()
+        });
+    }
+
+    /// The sizes of the maps.
+    pub(crate) fn counts(&self) -> StateCounts {
+        StateCounts {
+            codes: lock(&self.codes).len(),
+            refresh_tokens: lock(&self.refresh).len(),
+            families: lock(&self.families).len(),
+            opaque_tokens: lock(&self.opaque).len(),
+            assertion_jtis: lock(&self.assertion_jtis).len(),
+            derived: lock(&self.derived).len(),
+        }
+    }
+
     /// The key that signs now: the newest one whose activation time has come.
     pub(crate) fn signing_key(&self) -> Option<Arc<SigningKey>> {
-        let now = SystemTime::now();
+        let now = self.now();
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         keys.iter()
             .filter(|k| k.activates_at <= now && k.key.alg() != SigningAlg::HS256)
@@ -198,6 +279,7 @@ pub struct IssuerBuilder {
     algs: Vec<SigningAlg>,
     path: String,
     store: Option<Arc<dyn RevocationStore>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for IssuerBuilder {
@@ -220,6 +302,14 @@ impl IssuerBuilder {
     /// Serve the issuer under a path, such as `/realms/test`.
     pub fn path(mut self, path: &str) -> Self {
         self.path = path.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The clock for every expiry decision (default: the system clock).
+    /// Tests move a [`ManualClock`](warden_core::ManualClock) to expire
+    /// codes, tokens and families without waiting.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -280,7 +370,9 @@ impl IssuerBuilder {
             introspection_hits: AtomicUsize::new(0),
             revocations: self
                 .store
-                .unwrap_or_else(|| Arc::new(MemoryRevocationStore::new())),
+                .unwrap_or_else(|| Arc::new(MemoryRevocationStore::with_clock(self.clock.clone()))),
+            clock: self.clock,
+            last_prune: Mutex::new(UNIX_EPOCH),
             codes: Mutex::default(),
             refresh: Mutex::default(),
             families: Mutex::default(),
@@ -334,6 +426,7 @@ impl Issuer {
             algs: Vec::new(),
             path: String::new(),
             store: None,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -466,7 +559,7 @@ impl Issuer {
     /// # Errors
     /// When key generation fails.
     pub fn rotate(&self, alg: SigningAlg, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
-        self.push_key(alg, kid, SystemTime::now())
+        self.push_key(alg, kid, self.shared.now())
     }
 
     /// Rotates the safe way: publishes a new key now and lets it sign only
@@ -482,7 +575,7 @@ impl Issuer {
         kid: &str,
         lead: Duration,
     ) -> Result<Arc<SigningKey>, KeyError> {
-        self.push_key(alg, kid, SystemTime::now() + lead)
+        self.push_key(alg, kid, self.shared.now() + lead)
     }
 
     /// Stops publishing a key.
@@ -524,6 +617,11 @@ impl Issuer {
         self.shared.introspection_hits.load(Ordering::SeqCst)
     }
 
+    /// How many entries the issuer holds in memory.
+    pub fn state_counts(&self) -> StateCounts {
+        self.shared.counts()
+    }
+
     /// Token endpoint requests served so far.
     pub fn token_hits(&self) -> usize {
         self.shared.token_hits.load(Ordering::SeqCst)
@@ -533,7 +631,7 @@ impl Issuer {
     /// `aud`, `iat` now, `exp` in 5 minutes, `scope` "orders:read",
     /// `client_id` "web-app", a fresh `jti`.
     pub fn claims(&self, audience: &str) -> Value {
-        let now = now_secs();
+        let now = self.shared.now_secs();
         json!({
             "iss": self.shared.issuer,
             "sub": "alice",

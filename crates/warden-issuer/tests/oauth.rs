@@ -1417,3 +1417,72 @@ async fn unknown_client_and_bad_secret_read_the_same() {
     .await;
     assert_eq!(unknown.body, wrong.body);
 }
+
+/// #12 item 3: nothing a client makes the issuer remember outlives its
+/// use: expired codes, used and expired refresh tokens, opaque tokens past
+/// `exp`, dead families, old assertion jtis and exchange links are pruned,
+/// counted on a manual clock.
+#[tokio::test]
+async fn expired_state_is_pruned() {
+    let clock = warden_core::ManualClock::starting_now();
+    let (_, key) = with_signer().await;
+    let mut cfg = IssuerConfig::dev();
+    let mut signer = cfg.client("svc-batch").unwrap().clone();
+    signer.id = "svc-signer".into();
+    signer.secret = None;
+    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
+    cfg.clients.push(signer);
+    let issuer = Issuer::builder(cfg)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let token = |r: Reply| r.body["access_token"].as_str().unwrap().to_owned();
+    let rounds = 40;
+    let (verifier, challenge) = pkce();
+    let q = code_request(REDIRECT, &challenge);
+    for i in 0..rounds {
+        // Opaque tokens, and JWTs exchanged onward (exchange links).
+        token(cc(&issuer, "svc-batch", &[("resource", "api://ledger")]).await);
+        let (_, location) = login(&issuer, &q, "alice-password").await;
+        let code = query_param(&location.unwrap(), "code").unwrap();
+        let r = redeem(&issuer, &code, Some(&verifier)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+        let alice = token(r);
+        assert_eq!(refresh_as_web_app(&issuer, rt).await.status, 200);
+        let r = exchange(
+            &issuer,
+            "svc-gateway",
+            &alice,
+            &[("audience", "api://orders")],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        // A client assertion (its jti is remembered against replay).
+        let now = warden_core::Clock::now(&clock)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({"iss": "svc-signer", "sub": "svc-signer", "aud": issuer.issuer(),
+                            "iat": now, "exp": now + 60, "jti": format!("a-{i}")});
+        assert_eq!(with_assertion(&issuer, &key, &claims).await.status, 200);
+    }
+    let full = issuer.state_counts();
+    println!("issuer state after {rounds} rounds: {full:?}");
+    assert!(full.codes >= rounds && full.refresh_tokens >= 2 * rounds);
+    assert!(full.families >= rounds && full.opaque_tokens >= rounds);
+    assert!(full.assertion_jtis >= rounds && full.derived >= rounds);
+
+    // Past every lifetime (the 7-day family lifetime plus a token's life).
+    clock.advance(Duration::from_secs(8 * 24 * 3600));
+    token(cc(&issuer, "svc-batch", &[("resource", "api://ledger")]).await);
+    let pruned = issuer.state_counts();
+    println!("after the clock passed every lifetime and one request: {pruned:?}");
+    assert_eq!(pruned.codes, 0);
+    assert_eq!(pruned.refresh_tokens, 0);
+    assert_eq!(pruned.families, 0);
+    assert_eq!(pruned.opaque_tokens, 1, "only the one just issued");
+    assert_eq!(pruned.assertion_jtis, 0);
+    assert_eq!(pruned.derived, 0);
+}
