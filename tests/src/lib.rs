@@ -81,3 +81,15 @@ pub fn invalid_token(description: &str) -> String {
 pub fn invalid_request(description: &str) -> String {
     format!(r#"Bearer error="invalid_request", error_description="{description}""#)
 }
+
+/// This process's resident memory in bytes (`/proc/self/statm`; 0 where
+/// that is not available), for the memory-bound tests.
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}

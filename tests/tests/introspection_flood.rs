@@ -13,17 +13,7 @@ use tokio::task::JoinSet;
 use warden::{Auth, RequireBearerLayer};
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Issuer, Mode};
-use warden_tests::serve;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
+use warden_tests::{rss_bytes, serve};
 
 fn validator(issuer: &Issuer, max_in_flight: usize) -> IntrospectionValidator {
     IntrospectionValidator::builder()

@@ -18,17 +18,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use warden::{JwtValidator, RequireBearerLayer, TokenCache};
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Issuer, SigningAlg, TestIssuer, b64};
-
-/// Resident memory, from /proc.
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
+use warden_tests::rss_bytes;
 
 fn tokens(default: usize) -> usize {
     std::env::var("WARDEN_MEMORY_TOKENS")

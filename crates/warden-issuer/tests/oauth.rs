@@ -1068,6 +1068,12 @@ fn code_request<'a>(redirect: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a 
 /// A dev issuer with an extra confidential client `svc-signer` that
 /// authenticates with private_key_jwt.
 async fn with_signer() -> (Issuer, SigningKey) {
+    let (cfg, key) = config_with_signer();
+    (Issuer::builder(cfg).start().await.unwrap(), key)
+}
+
+/// The dev configuration plus `svc-signer` (private_key_jwt) and its key.
+fn config_with_signer() -> (IssuerConfig, SigningKey) {
     let key = SigningKey::generate(SigningAlg::ES256, "signer-key").unwrap();
     let mut cfg = IssuerConfig::dev();
     let mut signer = cfg.client("svc-batch").unwrap().clone();
@@ -1075,7 +1081,7 @@ async fn with_signer() -> (Issuer, SigningKey) {
     signer.secret = None;
     signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
     cfg.clients.push(signer);
-    (Issuer::builder(cfg).start().await.unwrap(), key)
+    (cfg, key)
 }
 
 async fn with_assertion(issuer: &Issuer, key: &SigningKey, claims: &Value) -> Reply {
@@ -1425,13 +1431,7 @@ async fn unknown_client_and_bad_secret_read_the_same() {
 #[tokio::test]
 async fn expired_state_is_pruned() {
     let clock = warden_core::ManualClock::starting_now();
-    let (_, key) = with_signer().await;
-    let mut cfg = IssuerConfig::dev();
-    let mut signer = cfg.client("svc-batch").unwrap().clone();
-    signer.id = "svc-signer".into();
-    signer.secret = None;
-    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
-    cfg.clients.push(signer);
+    let (cfg, key) = config_with_signer();
     let issuer = Issuer::builder(cfg)
         .clock(clock.clone())
         .start()
