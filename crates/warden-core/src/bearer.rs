@@ -331,7 +331,8 @@ impl BearerExtractor {
             if self.too_large(v.len() / 3) {
                 return Err(InvalidToken::TooLarge.into());
             }
-            let v = form_decode(v).ok_or(InvalidRequest::MalformedCredential)?;
+            let v =
+                crate::credentials::form_urldecode(v).ok_or(InvalidRequest::MalformedCredential)?;
             if v.is_empty() {
                 return Err(InvalidRequest::EmptyCredential.into());
             }
@@ -385,27 +386,6 @@ fn check_b64token(token: &[u8]) -> Result<(), AuthError> {
         return Err(InvalidRequest::MalformedCredential.into());
     }
     Ok(())
-}
-
-/// application/x-www-form-urlencoded value decoding; `None` on a bad escape.
-fn form_decode(v: &str) -> Option<Vec<u8>> {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                let s = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(s, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -545,6 +525,10 @@ mod tests {
         );
         assert_eq!(
             run(&ex, &[], "/x?access_token=%zz"),
+            Err(InvalidRequest::MalformedCredential.into())
+        );
+        assert_eq!(
+            run(&ex, &[], "/x?access_token=a%+1"),
             Err(InvalidRequest::MalformedCredential.into())
         );
         // Another scheme in the header does not count as a second credential.

@@ -22,6 +22,38 @@ pub fn client_secret_basic(client_id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(joined))
 }
 
+/// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
+/// `%XX` a byte. `None` when a `%` is not followed by two hex digits (so
+/// `%+1` or `%-1` are refused, not read as numbers).
+pub fn form_urldecode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex_value(*b.get(i + 1)?)?;
+                let lo = hex_value(*b.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// `application/x-www-form-urlencoded` encoding of one value, with every
 /// byte outside the unreserved set percent-encoded (a space as `%20`, which
 /// every form decoder reads back as a space).
@@ -53,5 +85,23 @@ mod tests {
         let h = client_secret_basic("a:b", "p@ss:w rd%+/");
         let raw = STANDARD.decode(h.strip_prefix("Basic ").unwrap()).unwrap();
         assert_eq!(raw, b"a%3Ab:p%40ss%3Aw%20rd%25%2B%2F");
+    }
+
+    #[test]
+    fn form_values_decode_strictly_and_round_trip() {
+        assert_eq!(
+            form_urldecode("a+b%2Fc%2bd").as_deref(),
+            Some(&b"a b/c+d"[..])
+        );
+        // Found while fuzzing: from_str_radix would read "+1" as a number.
+        for bad in ["%+1", "%-1", "%1", "%", "%zz", "% 1"] {
+            assert_eq!(form_urldecode(bad), None, "{bad}");
+        }
+        for v in ["p@ss:w rd%+/", "", "ünï"] {
+            assert_eq!(
+                form_urldecode(&form_urlencode(v)).as_deref(),
+                Some(v.as_bytes())
+            );
+        }
     }
 }

@@ -33,7 +33,7 @@ pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
 pub use cache::{DEFAULT_CACHE_CAPACITY, RevocationCheck, TokenCache, TokenCacheBuilder};
 pub use challenge::{Challenge, Protocol};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use credentials::client_secret_basic;
+pub use credentials::{client_secret_basic, form_urldecode};
 pub use current::{WithToken, current_token, with_token};
 pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{
