@@ -93,3 +93,43 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0);
     pages * 4096
 }
+
+/// Serves, on loopback, a foreign server whose `path` answers every POST
+/// with `body` as JSON (a token or introspection endpoint that says what a
+/// test wants, hostile answers included). Returns the endpoint's URL.
+pub async fn answering(path: &'static str, body: String) -> String {
+    let app = axum::Router::new().route(
+        path,
+        axum::routing::post(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    format!("http://{}{path}", serve(app).await)
+}
+
+/// A client-credentials access token from the token endpoint at `token_url`
+/// (`client_secret_basic`, the given extra form fields).
+///
+/// # Panics
+/// When the request fails or the answer carries no token.
+pub async fn client_credentials(
+    token_url: &str,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+) -> String {
+    let mut f = vec![("grant_type", "client_credentials")];
+    f.extend_from_slice(form);
+    let res = reqwest::Client::new()
+        .post(token_url)
+        .basic_auth(client.0, Some(client.1))
+        .form(&f)
+        .send()
+        .await
+        .expect("token request sent");
+    let body: serde_json::Value = res.json().await.expect("a JSON token response");
+    body["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}

@@ -275,19 +275,6 @@ async fn the_layer_caches_each_verdict_only_as_long_as_its_validator_allows() {
     assert!(cache.contains(jwt), "a JWT stays cached until exp");
 }
 
-/// A foreign authorization server's introspection endpoint that answers
-/// `doc` to every request (over real loopback HTTP).
-async fn endpoint_answering(doc: serde_json::Value) -> String {
-    let app = axum::Router::new().route(
-        "/introspect",
-        axum::routing::post(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc) }
-        }),
-    );
-    format!("http://{}/introspect", warden_tests::serve(app).await)
-}
-
 fn foreign(url: &str) -> IntrospectionValidator {
     IntrospectionValidator::builder()
         .endpoint(url)
@@ -342,7 +329,7 @@ async fn introspection_answers_must_be_access_tokens_of_the_issuer() {
         ("no iss", without_iss, false),
     ];
     for (name, doc, accepted) in cases {
-        let v = foreign(&endpoint_answering(doc).await);
+        let v = foreign(&warden_tests::answering("/introspect", doc.to_string()).await);
         let r = v.validate_token("opaque-token").await;
         assert_eq!(r.is_ok(), accepted, "{name}: {r:?}");
         if !accepted {
@@ -402,14 +389,7 @@ async fn odd_introspection_answers_are_clear_verdicts() {
         ("exp fine", doc((now + 60).into()).to_string(), Ok(())),
     ];
     for (name, body, want) in cases {
-        let app = axum::Router::new().route(
-            "/introspect",
-            axum::routing::post(move || {
-                let body = body.clone();
-                async move { ([("content-type", "application/json")], body) }
-            }),
-        );
-        let url = format!("http://{}/introspect", warden_tests::serve(app).await);
+        let url = warden_tests::answering("/introspect", body).await;
         let got = tokio::time::timeout(Duration::from_secs(10), foreign(&url).validate_token("t"))
             .await
             .unwrap_or_else(|_| panic!("{name}: hung"));

@@ -302,9 +302,10 @@ async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
     );
 }
 
-#[tokio::test]
-async fn basic_post_and_private_key_jwt_are_each_accepted() {
-    let key = SigningKey::generate(SigningAlg::ES256, "batch-key").unwrap();
+/// A dev issuer with `svc-signer`, a private_key_jwt client whose ES256
+/// key has `kid`; returns the issuer and the key's private PEM.
+async fn with_signer(kid: &str) -> (Issuer, String) {
+    let key = SigningKey::generate(SigningAlg::ES256, kid).unwrap();
     let mut cfg = IssuerConfig::dev();
     let mut signer = cfg.client("svc-batch").unwrap().clone();
     signer.id = "svc-signer".into();
@@ -312,7 +313,12 @@ async fn basic_post_and_private_key_jwt_are_each_accepted() {
     signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
     cfg.clients.push(signer);
     let issuer = Issuer::builder(cfg).start().await.unwrap();
-    let pem = key.private_key_pem().unwrap();
+    (issuer, key.private_key_pem().unwrap())
+}
+
+#[tokio::test]
+async fn basic_post_and_private_key_jwt_are_each_accepted() {
+    let (issuer, pem) = with_signer("batch-key").await;
     for auth in [
         ClientAuth::basic("svc-batch", "svc-batch-secret"),
         ClientAuth::post("svc-batch", "svc-batch-secret"),
@@ -418,15 +424,7 @@ async fn a_handler_calls_onward_on_behalf_of_its_caller_without_threading_the_to
 /// the token endpoint).
 #[tokio::test]
 async fn private_key_jwt_works_for_revoke_and_introspect() {
-    let key = SigningKey::generate(SigningAlg::ES256, "signer-key").unwrap();
-    let mut cfg = IssuerConfig::dev();
-    let mut signer = cfg.client("svc-batch").unwrap().clone();
-    signer.id = "svc-signer".into();
-    signer.secret = None;
-    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
-    cfg.clients.push(signer);
-    let issuer = Issuer::builder(cfg).start().await.unwrap();
-    let pem = key.private_key_pem().unwrap();
+    let (issuer, pem) = with_signer("signer-key").await;
     let auth = || {
         ClientAuth::private_key_jwt(
             "svc-signer",
@@ -457,18 +455,6 @@ async fn private_key_jwt_works_for_revoke_and_introspect() {
     assert_eq!(doc["active"], json!(false));
 }
 
-/// A token endpoint that answers `body` (with `status` 200) to every POST.
-async fn token_endpoint_answering(body: String) -> String {
-    let app = Router::new().route(
-        "/token",
-        post(move || {
-            let body = body.clone();
-            async move { ([("content-type", "application/json")], body) }
-        }),
-    );
-    format!("http://{}/token", serve(app).await)
-}
-
 async fn token_from(url: &str) -> Result<warden::AccessToken, TokenSourceError> {
     ClientCredentials::builder()
         .token_endpoint(url)
@@ -484,7 +470,8 @@ async fn token_from(url: &str) -> Result<warden::AccessToken, TokenSourceError> 
 /// capped (a 5 MiB token response is an error, not a token).
 #[tokio::test]
 async fn hostile_token_responses_are_errors_never_panics() {
-    let huge = token_endpoint_answering(
+    let huge = warden_tests::answering(
+        "/token",
         json!({"access_token": "abc", "token_type": "Bearer", "expires_in": u64::MAX}).to_string(),
     )
     .await;
@@ -496,7 +483,7 @@ async fn hostile_token_responses_are_errors_never_panics() {
         "access_token": "abc", "token_type": "Bearer", "expires_in": 60,
         "padding": "x".repeat(5 * 1024 * 1024),
     });
-    let big = token_endpoint_answering(padded.to_string()).await;
+    let big = warden_tests::answering("/token", padded.to_string()).await;
     match token_from(&big).await {
         Err(TokenSourceError::Unavailable(m)) => assert!(m.contains("larger"), "{m}"),
         other => panic!("a 5 MiB token response was accepted: {other:?}"),
@@ -603,7 +590,7 @@ async fn odd_token_endpoint_answers_are_clear_errors() {
         ("expires_in 300.5", token("300.5"), Some(300)),
     ];
     for (name, body, lifetime) in cases {
-        let url = token_endpoint_answering(body).await;
+        let url = warden_tests::answering("/token", body).await;
         let r = tokio::time::timeout(Duration::from_secs(10), token_from(&url))
             .await
             .unwrap_or_else(|_| panic!("{name}: hung"));

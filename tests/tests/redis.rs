@@ -74,20 +74,12 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
         replicas.push((format!("http://{addr}/protected"), cache));
     }
 
-    let res = reqwest::Client::new()
-        .post(issuer.token_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", "api://orders"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = warden_tests::client_credentials(
+        &issuer.token_url(),
+        ("svc-batch", "svc-batch-secret"),
+        &[("resource", "api://orders")],
+    )
+    .await;
     for (url, cache) in &replicas {
         assert_eq!(get_bearer(url, &token).await.status, 200);
         assert!(cache.contains(&token), "validated and cached");
@@ -570,20 +562,12 @@ async fn revocation_the_store_cannot_record_is_503() {
         .start()
         .await
         .unwrap();
-    let res = reqwest::Client::new()
-        .post(issuer.token_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", "api://orders"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = warden_tests::client_credentials(
+        &issuer.token_url(),
+        ("svc-batch", "svc-batch-secret"),
+        &[("resource", "api://orders")],
+    )
+    .await;
     server.stop();
     let res = reqwest::Client::new()
         .post(issuer.revocation_url())
