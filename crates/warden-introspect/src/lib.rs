@@ -29,15 +29,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use warden_core::{
-    AuthError, Clock, Fingerprint, InvalidToken, Principal, Scopes, StandardClaims, SystemClock,
-    TokenCache, TokenValidator, Unavailable,
+    AuthError, ClaimRules, Clock, Fingerprint, InvalidToken, Principal, SystemClock, TokenCache,
+    TokenValidator, Unavailable,
 };
 
 /// A misconfigured validator.
@@ -70,9 +70,7 @@ struct Inner {
     url: String,
     client_id: String,
     client_secret: String,
-    issuer: Option<String>,
-    audiences: Vec<String>,
-    check_audience: bool,
+    rules: ClaimRules,
     max_age: Duration,
     negative_ttl: Duration,
     cache: Option<TokenCache>,
@@ -237,6 +235,19 @@ impl IntrospectionValidatorBuilder {
             .timeout(self.timeout)
             .build()
             .unwrap_or_default();
+        // Without a configured issuer, the answer's `iss` is not checked:
+        // the endpoint itself is the authority it was configured as.
+        let mut rules = ClaimRules::new().exp_optional();
+        rules = match self.issuer {
+            Some(issuer) => rules.issuer(issuer),
+            None => rules.dangerous().skip_issuer_check(),
+        };
+        for audience in self.audiences {
+            rules = rules.audience(audience);
+        }
+        if self.skip_audience {
+            rules = rules.dangerous().skip_audience_check();
+        }
         let cache = (!self.max_age.is_zero()).then(|| {
             TokenCache::builder()
                 .capacity(self.capacity)
@@ -249,9 +260,7 @@ impl IntrospectionValidatorBuilder {
                 url,
                 client_id,
                 client_secret: self.client_secret.unwrap_or_default(),
-                issuer: self.issuer,
-                audiences: self.audiences,
-                check_audience: !self.skip_audience,
+                rules,
                 max_age: self.max_age,
                 negative_ttl: self.negative_ttl,
                 cache,
@@ -269,20 +278,6 @@ impl IntrospectionValidatorBuilder {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A NumericDate member of an introspection answer: absent is `None`;
-/// present, it must be a number from 0 to 1e11 (year 5138), else the answer
-/// is refused (never read as "no expiry").
-fn time_claim(doc: &Value, name: &'static str) -> Result<Option<SystemTime>, InvalidToken> {
-    match doc.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e11)
-            .map(|f| Some(UNIX_EPOCH + Duration::from_secs_f64(f)))
-            .ok_or(InvalidToken::InvalidClaim(name)),
-    }
 }
 
 impl IntrospectionValidator {
@@ -439,15 +434,6 @@ impl IntrospectionValidator {
             Some(Value::Bool(false)) => return Err(InvalidToken::Inactive.into()),
             _ => return Err(Unavailable::Upstream.into()),
         }
-        let now = inner.clock.now();
-        let exp = time_claim(doc, "exp")?;
-        if exp.is_some_and(|e| e <= now) {
-            return Err(InvalidToken::Expired.into());
-        }
-        let nbf = time_claim(doc, "nbf")?;
-        if nbf.is_some_and(|n| n > now + Duration::from_secs(60)) {
-            return Err(InvalidToken::NotYetValid.into());
-        }
         // RFC 7662 §2.2: only access tokens are bearer credentials here (a
         // refresh or ID token that introspects as active is refused).
         match doc.get("token_type") {
@@ -456,39 +442,9 @@ impl IntrospectionValidator {
                 if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("access_token") => {}
             Some(_) => return Err(InvalidToken::WrongType.into()),
         }
-        let iss = doc.get("iss").and_then(Value::as_str).map(str::to_owned);
-        // With an issuer configured, the answer must name it.
-        if let Some(want) = &inner.issuer
-            && iss.as_deref() != Some(want.as_str())
-        {
-            return Err(InvalidToken::WrongIssuer.into());
-        }
-        let aud: Vec<String> = match doc.get("aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
-        if inner.check_audience && !aud.iter().any(|a| inner.audiences.contains(a)) {
-            return Err(InvalidToken::WrongAudience.into());
-        }
-        let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
-        let mut claims = StandardClaims::new();
-        claims.issuer = iss;
-        claims.subject = s("sub");
-        claims.audiences = aud;
-        claims.expires_at = exp;
-        claims.not_before = nbf;
-        claims.issued_at = time_claim(doc, "iat")?;
-        claims.jwt_id = s("jti");
-        claims.client_id = s("client_id");
-        claims.scopes = match doc.get("scope") {
-            Some(Value::String(sc)) => Scopes::from_space_separated(sc),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            _ => Scopes::new(),
-        };
+        // The same reading of the claims as the JWT validator's.
+        let now = inner.clock.now();
+        let claims = inner.rules.check_value(doc, now)?;
         // The answer ages: no cache may reuse it past the max age (zero: never).
         Ok(Principal::new(claims, doc.clone(), Fingerprint::of(token))
             .with_cache_until(now + inner.max_age))

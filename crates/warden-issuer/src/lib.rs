@@ -30,16 +30,15 @@ pub mod keys;
 pub mod mint;
 mod oauth;
 pub mod server;
+mod state;
 
 pub use config::{
     ClientConfig, Grant, IssuerConfig, KeysConfig, ResourceConfig, TokenFormat, UserConfig,
 };
 pub use keys::{KeyError, SigningAlg, SigningKey};
 pub use mint::{assemble, b64, sign_jwt};
-pub use server::{
-    Issuer, IssuerBuilder, Mode, PRUNE_EVERY, StartError, StateCounts, TestIssuer, fresh_id,
-    now_secs,
-};
+pub use server::{Issuer, IssuerBuilder, StartError, TestIssuer, fresh_id, now_secs};
+pub use state::{Mode, PRUNE_EVERY, StateCounts};
 
 /// Entry points for the fuzz targets (`fuzz/`). **Unstable**: only with the
 /// `fuzzing` feature, not part of the API.

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use warden_core::{
-    AuthError, Clock, Fingerprint, InvalidToken, NoCustomClaims, Principal, Scopes, StandardClaims,
+    AuthError, ClaimRules, Clock, Fingerprint, InvalidToken, NoCustomClaims, Principal,
     SystemClock, TokenValidator, Unavailable,
 };
 
@@ -23,8 +23,7 @@ use crate::fetch::{Fetch, default_client};
 use crate::jwks::{JwksCacheConfig, KeyCache, KeySetStatus, Remote, check_url};
 use crate::keys::KeySet;
 
-/// The default clock leeway for `exp`, `nbf` and `iat`.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+pub use warden_core::DEFAULT_LEEWAY;
 
 /// At most this many keys are tried for a token without `kid`.
 const MAX_CANDIDATES: usize = 8;
@@ -44,12 +43,8 @@ impl Drop for AbortOnDrop {
 
 struct Inner {
     keys: Keys,
-    issuer: Option<String>,
-    audiences: Vec<String>,
-    check_issuer: bool,
-    check_audience: bool,
+    rules: ClaimRules,
     algorithms: AlgorithmSet,
-    leeway: f64,
     strict_typ: bool,
     max_len: usize,
     clock: Arc<dyn Clock>,
@@ -89,8 +84,7 @@ impl<C> Clone for JwtValidator<C> {
 impl<C> fmt::Debug for JwtValidator<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtValidator")
-            .field("issuer", &self.inner.issuer)
-            .field("audiences", &self.inner.audiences)
+            .field("rules", &self.inner.rules)
             .field("algorithms", &self.inner.algorithms)
             .finish_non_exhaustive()
     }
@@ -175,93 +169,9 @@ struct RawHeader {
     crit: Option<Value>,
 }
 
-#[derive(Deserialize)]
-struct RawClaims {
-    #[serde(default, deserialize_with = "present")]
-    iss: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    sub: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    aud: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    exp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    nbf: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    iat: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    jti: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    client_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    azp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    cid: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    scope: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    scp: Option<Value>,
-}
-
-/// A present claim, `null` included (so that `null` is a wrong type, not absent).
+/// A present member, `null` included (so that `"crit": null` is a `crit`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
-}
-
-fn opt_string(v: Option<Value>, name: &'static str) -> Result<Option<String>, InvalidToken> {
-    match v {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(InvalidToken::InvalidClaim(name)),
-    }
-}
-
-/// A NumericDate (RFC 7519 §2): a JSON number, never a string or null.
-fn numeric_date(v: Option<&Value>, name: &'static str) -> Result<Option<f64>, InvalidToken> {
-    match v {
-        None => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) if f.is_finite() && (0.0..1e11).contains(&f) => Ok(Some(f)),
-            _ => Err(InvalidToken::InvalidClaim(name)),
-        },
-        Some(_) => Err(InvalidToken::InvalidClaim(name)),
-    }
-}
-
-fn to_time(secs: Option<f64>) -> Option<SystemTime> {
-    secs.map(|s| UNIX_EPOCH + Duration::from_secs_f64(s))
-}
-
-/// `scope` / `scp`: a space-separated string or an array of strings.
-fn scopes(v: Option<Value>, name: &'static str) -> Result<Scopes, InvalidToken> {
-    match v {
-        None => Ok(Scopes::new()),
-        Some(Value::String(s)) => Ok(Scopes::from_space_separated(&s)),
-        Some(Value::Array(a)) => {
-            let mut out = Vec::with_capacity(a.len());
-            for item in &a {
-                let s = item.as_str().ok_or(InvalidToken::InvalidClaim(name))?;
-                out.extend(s.split(' ').filter(|t| !t.is_empty()));
-            }
-            Ok(out.into_iter().collect())
-        }
-        Some(_) => Err(InvalidToken::InvalidClaim(name)),
-    }
-}
-
-fn audiences(v: Option<Value>) -> Result<Vec<String>, InvalidToken> {
-    match v {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s]),
-        Some(Value::Array(a)) => a
-            .into_iter()
-            .map(|x| match x {
-                Value::String(s) => Ok(s),
-                _ => Err(InvalidToken::InvalidClaim("aud")),
-            })
-            .collect(),
-        Some(_) => Err(InvalidToken::InvalidClaim("aud")),
-    }
 }
 
 enum KeyLookup {
@@ -365,8 +275,7 @@ where
             .decode(p64)
             .map_err(|_| InvalidToken::Malformed)?;
         let payload = json_object(&payload)?;
-        let raw: RawClaims = serde_json::from_str(payload).map_err(|_| InvalidToken::Malformed)?;
-        let claims = self.check_claims(raw)?;
+        let claims = inner.rules.check_json(payload, inner.clock.now())?;
         let custom: C =
             serde_json::from_str(payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
         Ok(Principal::new(claims, custom, Fingerprint::of(token)))
@@ -413,71 +322,6 @@ where
             None => Err(Unavailable::NoKeys.into()),
         }
     }
-
-    fn check_claims(&self, raw: RawClaims) -> Result<StandardClaims, InvalidToken> {
-        let inner = &*self.inner;
-        let now = inner
-            .clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        let exp =
-            numeric_date(raw.exp.as_ref(), "exp")?.ok_or(InvalidToken::MissingClaim("exp"))?;
-        let nbf = numeric_date(raw.nbf.as_ref(), "nbf")?;
-        let iat = numeric_date(raw.iat.as_ref(), "iat")?;
-        if now >= exp + inner.leeway {
-            return Err(InvalidToken::Expired);
-        }
-        if let Some(nbf) = nbf
-            && nbf > now + inner.leeway
-        {
-            return Err(InvalidToken::NotYetValid);
-        }
-        if let Some(iat) = iat
-            && iat > now + inner.leeway
-        {
-            return Err(InvalidToken::IssuedInFuture);
-        }
-
-        let issuer = opt_string(raw.iss, "iss")?;
-        if inner.check_issuer {
-            match (&issuer, &inner.issuer) {
-                (None, _) => return Err(InvalidToken::MissingClaim("iss")),
-                (Some(got), Some(want)) if got == want => {}
-                _ => return Err(InvalidToken::WrongIssuer),
-            }
-        }
-        let aud = audiences(raw.aud)?;
-        if inner.check_audience {
-            if raw_missing(&aud) {
-                return Err(InvalidToken::WrongAudience);
-            }
-            if !aud.iter().any(|a| inner.audiences.iter().any(|w| w == a)) {
-                return Err(InvalidToken::WrongAudience);
-            }
-        }
-        let mut scopes_set = scopes(raw.scope, "scope")?;
-        scopes_set.extend(scopes(raw.scp, "scp")?);
-        let client_id = match opt_string(raw.client_id, "client_id")? {
-            Some(c) => Some(c),
-            None => match opt_string(raw.azp, "azp")? {
-                Some(c) => Some(c),
-                None => opt_string(raw.cid, "cid")?,
-            },
-        };
-        let mut claims = StandardClaims::new();
-        claims.issuer = issuer;
-        claims.subject = opt_string(raw.sub, "sub")?;
-        claims.audiences = aud;
-        claims.expires_at = to_time(Some(exp));
-        claims.not_before = to_time(nbf);
-        claims.issued_at = to_time(iat);
-        claims.jwt_id = opt_string(raw.jti, "jti")?;
-        claims.client_id = client_id;
-        claims.scopes = scopes_set;
-        Ok(claims)
-    }
 }
 
 /// RFC 7515 §4 / RFC 7519 §7.2: header and claims are JSON objects (serde
@@ -492,10 +336,6 @@ fn json_object(bytes: &[u8]) -> Result<&str, InvalidToken> {
     } else {
         Err(InvalidToken::Malformed)
     }
-}
-
-fn raw_missing(aud: &[String]) -> bool {
-    aud.is_empty()
 }
 
 impl<C> TokenValidator for JwtValidator<C>
@@ -734,15 +574,24 @@ impl<C> JwtValidatorBuilder<C> {
             Keys::Remote(cache) => Some(AbortOnDrop(cache.spawn())),
             Keys::Static(_) => None,
         };
+        let mut rules = ClaimRules::new().leeway(self.leeway);
+        if let Some(issuer) = self.issuer {
+            rules = rules.issuer(issuer);
+        }
+        if self.skip_issuer {
+            rules = rules.dangerous().skip_issuer_check();
+        }
+        for audience in self.audiences {
+            rules = rules.audience(audience);
+        }
+        if self.skip_audience {
+            rules = rules.dangerous().skip_audience_check();
+        }
         Ok(JwtValidator {
             inner: Arc::new(Inner {
                 keys,
-                issuer: self.issuer,
-                audiences: self.audiences,
-                check_issuer: !self.skip_issuer,
-                check_audience: !self.skip_audience,
+                rules,
                 algorithms,
-                leeway: self.leeway.as_secs_f64(),
                 strict_typ: self.strict_typ,
                 max_len: self.max_len,
                 clock: self.clock,
@@ -827,40 +676,9 @@ mod tests {
     }
 
     #[test]
-    fn claim_helpers() {
-        assert_eq!(
-            numeric_date(Some(&serde_json::json!(5)), "exp"),
-            Ok(Some(5.0))
-        );
-        assert_eq!(
-            numeric_date(Some(&serde_json::json!(5.5)), "exp"),
-            Ok(Some(5.5))
-        );
-        assert_eq!(
-            numeric_date(Some(&serde_json::json!("5")), "exp"),
-            Err(InvalidToken::InvalidClaim("exp"))
-        );
-        assert_eq!(
-            numeric_date(Some(&Value::Null), "exp"),
-            Err(InvalidToken::InvalidClaim("exp"))
-        );
-        assert_eq!(
-            numeric_date(Some(&serde_json::json!(-1)), "exp"),
-            Err(InvalidToken::InvalidClaim("exp"))
-        );
-        assert_eq!(numeric_date(None, "exp"), Ok(None));
+    fn json_objects() {
         assert_eq!(json_object(b" {}"), Ok(" {}"));
         assert!(json_object(b"[]").is_err());
         assert!(json_object(b"{\"a\":\"\xff\"}").is_err());
-        let s = scopes(Some(serde_json::json!(["a b", "c"])), "scp").unwrap();
-        assert_eq!(s.to_string(), "a b c");
-        assert_eq!(
-            audiences(Some(serde_json::json!("x"))),
-            Ok(vec!["x".to_string()])
-        );
-        assert_eq!(
-            audiences(Some(serde_json::json!([1]))),
-            Err(InvalidToken::InvalidClaim("aud"))
-        );
     }
 }

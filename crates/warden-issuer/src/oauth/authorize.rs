@@ -1,0 +1,313 @@
+//! `GET`/`POST /authorize` (RFC 6749 §4.1.1,
+//! <https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1>): the request checks,
+//! the sign-in and consent page, and the redirect back with `iss` (RFC 9207).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use super::client_auth::constant_time_eq;
+use super::issue::resolve_target;
+use super::params::Params;
+use crate::config::{ClientConfig, Grant, IssuerConfig};
+use crate::state::{Code, Shared, lock, random_id};
+
+pub(super) const CODE_LIFETIME: Duration = Duration::from_secs(60);
+
+pub(super) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+pub(super) struct AuthzRequest {
+    pub(super) client: ClientConfig,
+    pub(super) redirect_uri: String,
+    pub(super) state: Option<String>,
+    pub(super) scopes: Vec<String>,
+    pub(super) audience: String,
+    pub(super) challenge: String,
+}
+
+/// A redirect to the client (RFC 6749 §4.1.2): the registered URI with its
+/// own query kept (§3.1.2), `params`, `state` when the request had one, and
+/// `iss` (RFC 9207 §2) so the client can tell which server answered.
+pub(super) fn redirect_to_client(
+    redirect_uri: &str,
+    issuer: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+) -> Response {
+    let mut url = redirect_uri.to_owned();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    let state = state.map(|s| ("state", s));
+    for (k, v) in params.iter().copied().chain(state).chain([("iss", issuer)]) {
+        url.push(sep);
+        url.push_str(k);
+        url.push('=');
+        url.push_str(&urlencode(v));
+        sep = '&';
+    }
+    Redirect::to(&url).into_response()
+}
+
+pub(super) fn redirect_error(
+    redirect_uri: &str,
+    issuer: &str,
+    code: &str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    redirect_to_client(
+        redirect_uri,
+        issuer,
+        &[("error", code), ("error_description", description)],
+        state,
+    )
+}
+
+pub(super) fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Checks an authorization request. `Err(response)` is either an error page
+/// (bad client or redirect URI: never redirect there) or a redirect carrying
+/// the error.
+pub(super) fn check_authz(
+    cfg: &IssuerConfig,
+    issuer: &str,
+    params: &Params,
+) -> Result<AuthzRequest, Box<Response>> {
+    let page = |msg: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Html(format!("<h1>Bad request</h1><p>{}</p>", html_escape(msg))),
+        )
+            .into_response()
+            .into()
+    };
+    let client_id = params
+        .get("client_id")
+        .ok()
+        .flatten()
+        .ok_or_else(|| page("missing client_id"))?;
+    let client = cfg
+        .client(client_id)
+        .ok_or_else(|| page("unknown client"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok()
+        .flatten()
+        .ok_or_else(|| page("missing redirect_uri"))?;
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(page("redirect_uri is not registered for this client"));
+    }
+    let state = params.get("state").ok().flatten().map(str::to_owned);
+    let fail = |code: &str, msg: &str| {
+        Box::new(redirect_error(
+            redirect_uri,
+            issuer,
+            code,
+            msg,
+            state.as_deref(),
+        ))
+    };
+    if params.get("response_type").ok().flatten() != Some("code") {
+        return Err(fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    if !client.grants.contains(&Grant::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "the client may not use the code flow",
+        ));
+    }
+    let challenge = params
+        .get("code_challenge")
+        .ok()
+        .flatten()
+        .ok_or_else(|| fail("invalid_request", "PKCE is required: send code_challenge"))?;
+    if params.get("code_challenge_method").ok().flatten() != Some("S256") {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    if challenge.len() != 43 {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256",
+        ));
+    }
+    let requested = params
+        .scopes()
+        .map_err(|_| fail("invalid_request", "scope given twice"))?;
+    let resource = params.get("resource").ok().flatten();
+    // A client's token audience is a restriction, not a default.
+    if let (Some(fixed), Some(r)) = (client.token_audience.as_deref(), resource)
+        && fixed != r
+    {
+        return Err(fail(
+            "invalid_target",
+            &format!("the tokens of {} are for {fixed} only", client.id),
+        ));
+    }
+    let (audience, scopes) = resolve_target(
+        cfg,
+        client,
+        resource,
+        requested.as_deref(),
+        client.token_audience.as_deref(),
+    )
+    .map_err(|e| fail(e.code, &e.description))?;
+    Ok(AuthzRequest {
+        client: client.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        state,
+        scopes,
+        audience,
+        challenge: challenge.to_owned(),
+    })
+}
+
+pub(super) fn login_page(params: &Params, req: &AuthzRequest, error: Option<&str>) -> Response {
+    let hidden: String = params
+        .0
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "username" | "password" | "decision"))
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                html_escape(k),
+                html_escape(v)
+            )
+        })
+        .collect();
+    let error = error
+        .map(|e| format!(r#"<p class="error">{}</p>"#, html_escape(e)))
+        .unwrap_or_default();
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    let body = format!(
+        r#"<!doctype html><html><head><title>warden-issuer: sign in</title></head><body>
+<h1>Sign in to {client}</h1>
+<p>{client} asks for <b>{scopes}</b> on <b>{aud}</b>.</p>{error}
+<form method="post" action="">{hidden}
+<label>User <input name="username" autocomplete="username"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password"></label>
+<button name="decision" value="allow">Allow</button>
+<button name="decision" value="deny">Deny</button>
+</form></body></html>"#,
+        client = html_escape(&req.client.id),
+        scopes = html_escape(&req.scopes.join(" ")),
+        aud = html_escape(&req.audience),
+    );
+    let mut res = (status, Html(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /authorize`: the login and consent page.
+pub(crate) async fn authorize_page(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let params = Params(query);
+    match check_authz(&shared.config(), &shared.issuer, &params) {
+        Ok(req) => login_page(&params, &req, None),
+        Err(res) => *res,
+    }
+}
+
+/// `POST /authorize`: checks the user and consent, then redirects with a code.
+pub(crate) async fn authorize_submit(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    // The form carries the request parameters (hidden fields); the query may too.
+    let mut all = form;
+    let seen: HashSet<String> = all.iter().map(|(k, _)| k.clone()).collect();
+    all.extend(query.into_iter().filter(|(k, _)| !seen.contains(k)));
+    shared.prune();
+    let params = Params(all);
+    let cfg = shared.config();
+    let req = match check_authz(&cfg, &shared.issuer, &params) {
+        Ok(r) => r,
+        Err(res) => return *res,
+    };
+    if params.get("decision").ok().flatten() == Some("deny") {
+        return redirect_error(
+            &req.redirect_uri,
+            &shared.issuer,
+            "access_denied",
+            "the user denied the request",
+            req.state.as_deref(),
+        );
+    }
+    let username = params.get("username").ok().flatten().unwrap_or_default();
+    let password = params.get("password").ok().flatten().unwrap_or_default();
+    let ok = cfg
+        .users
+        .iter()
+        .any(|u| u.username == username && constant_time_eq(&u.password, password));
+    if !ok {
+        return login_page(&params, &req, Some("unknown user or wrong password"));
+    }
+    let code = match random_id(24) {
+        Ok(c) => c,
+        Err(_) => {
+            return redirect_error(
+                &req.redirect_uri,
+                &shared.issuer,
+                "server_error",
+                "the random generator failed",
+                req.state.as_deref(),
+            );
+        }
+    };
+    lock(&shared.codes).insert(
+        code.clone(),
+        Code {
+            client_id: req.client.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            user: username.to_owned(),
+            scopes: req.scopes.clone(),
+            audience: req.audience.clone(),
+            challenge: req.challenge.clone(),
+            expires_at: shared.now() + CODE_LIFETIME,
+            used: false,
+            reused: false,
+            issued: Vec::new(),
+            family: None,
+        },
+    );
+    redirect_to_client(
+        &req.redirect_uri,
+        &shared.issuer,
+        &[("code", &code)],
+        req.state.as_deref(),
+    )
+}

@@ -1,0 +1,133 @@
+//! The refresh token grant with rotation and family revocation on reuse (RFC
+//! 6749 §6, <https://www.rfc-editor.org/rfc/rfc6749#section-6>; RFC 9700
+//! §4.14.2).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::response::Response;
+use serde_json::json;
+
+use super::code::Granted;
+use super::error::{OAuthError, err};
+use super::issue::{Issued, issue_access_token, new_refresh_token, require_grant, token_response};
+use super::params::Params;
+use super::revoke::revoke_cascade;
+use crate::config::{ClientConfig, Grant, IssuerConfig};
+use crate::state::{Shared, lock};
+
+pub(super) async fn refresh_grant(
+    shared: &Shared,
+    cfg: &IssuerConfig,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    require_grant(client, Grant::RefreshToken)?;
+    let presented = params.require("refresh_token")?;
+    let requested = params.scopes()?;
+    let taken: Result<Result<Granted, String>, OAuthError> = (|| {
+        let mut refresh = lock(&shared.refresh);
+        let entry = refresh
+            .get_mut(presented)
+            .ok_or_else(|| err("invalid_grant", "unknown refresh token"))?;
+        if entry.client_id != client.id {
+            return Err(err(
+                "invalid_grant",
+                "the refresh token was issued to another client",
+            ));
+        }
+        if family_revoked(shared, &entry.family) {
+            return Err(err("invalid_grant", "the refresh token was revoked"));
+        }
+        if family_end(shared, &entry.family) <= shared.now() {
+            return Err(err(
+                "invalid_grant",
+                "the refresh token family has reached its lifetime",
+            ));
+        }
+        if entry.used {
+            // Reuse: someone holds a stolen copy.
+            return Ok(Err(entry.family.clone()));
+        }
+        if entry.expires_at <= shared.now() {
+            return Err(err("invalid_grant", "the refresh token has expired"));
+        }
+        // A bad request does not burn the token: check the scope first.
+        if let Some(bad) = requested
+            .iter()
+            .flatten()
+            .find(|s| !entry.scopes.contains(s))
+        {
+            return Err(err(
+                "invalid_scope",
+                format!("scope {bad} was not granted originally"),
+            ));
+        }
+        entry.used = true;
+        Ok(Ok((
+            entry.family.clone(),
+            entry.user.clone(),
+            entry.scopes.clone(),
+            entry.audience.clone(),
+        )))
+    })();
+    let (family, user, scopes, audience) = match taken? {
+        Ok(t) => t,
+        Err(family) => {
+            revoke_cascade(shared, Vec::new(), &[family]).await?;
+            return Err(err(
+                "invalid_grant",
+                "refresh token reuse detected; the token family is revoked",
+            ));
+        }
+    };
+    let granted = match requested {
+        Some(req) if !req.is_empty() => {
+            if let Some(bad) = req.iter().find(|s| !scopes.contains(s)) {
+                return Err(err(
+                    "invalid_scope",
+                    format!("scope {bad} was not granted originally"),
+                ));
+            }
+            req
+        }
+        _ => scopes.clone(),
+    };
+    let issued = issue_access_token(
+        shared, cfg, &user, &client.id, &audience, &granted, None, None,
+    )?;
+    if !record_in_family(shared, &family, &issued) {
+        // Revoked while this request ran: the new token goes with it.
+        revoke_cascade(shared, vec![(issued.jti.clone(), issued.exp)], &[]).await?;
+        return Err(err("invalid_grant", "the refresh token was revoked"));
+    }
+    let ends = family_end(shared, &family);
+    let rt = new_refresh_token(shared, family, ends, &client.id, &user, &scopes, &audience)?;
+    Ok(token_response(
+        &issued,
+        &granted,
+        json!({"refresh_token": rt}),
+    ))
+}
+
+/// Records an access token in its family; `false` when the family is
+/// revoked (or unknown), in which case the caller revokes the token.
+pub(super) fn record_in_family(shared: &Shared, family: &str, issued: &Issued) -> bool {
+    match lock(&shared.families).get_mut(family) {
+        Some(f) if !f.revoked => {
+            f.issued.push((issued.jti.clone(), issued.exp));
+            true
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn family_revoked(shared: &Shared, family: &str) -> bool {
+    lock(&shared.families).get(family).is_none_or(|f| f.revoked)
+}
+
+/// The absolute end of a family (the epoch for an unknown one).
+pub(super) fn family_end(shared: &Shared, family: &str) -> SystemTime {
+    lock(&shared.families)
+        .get(family)
+        .map_or(UNIX_EPOCH, |f| f.expires_at)
+}
