@@ -15,7 +15,7 @@ use warden::{AuthError, JwtValidator, Principal, TokenContext, TokenSource};
 use warden_client::ClientCredentials;
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{TestIssuer, now_secs};
-use warden_tests::{answering, serve};
+use warden_tests::answering;
 
 const AUD: &str = "api://orders";
 
