@@ -12,9 +12,6 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
 use warden_client::{ClientAuth, OAuthClient};
 
 const USAGE: &str = "usage:
@@ -171,19 +168,14 @@ fn token_output(r: warden_client::TokenResponse, json: bool) -> String {
 }
 
 fn decode(token: &str) -> Result<String, Failure> {
-    let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() != 3 {
-        return Err(Failure("warden: not a JWT (three base64url parts expected); opaque tokens need `warden introspect`".into(), 1));
-    }
-    let part = |p: &str, what: &str| -> Result<Value, Failure> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(p)
-            .map_err(|_| Failure(format!("warden: the {what} is not base64url"), 1))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|_| Failure(format!("warden: the {what} is not JSON"), 1))
-    };
-    let header = part(parts[0], "header")?;
-    let claims = part(parts[1], "payload")?;
+    let warden_jwt::peek::Unverified { header, claims, .. } = warden_jwt::peek::unverified(token)
+        .map_err(|e| match e {
+        warden_jwt::peek::PeekError::NotJwt => Failure(
+            format!("warden: {e}; opaque tokens need `warden introspect`"),
+            1,
+        ),
+        e => Failure(format!("warden: {e}"), 1),
+    })?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -9,8 +9,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use warden_core::{AccessToken, Clock, TokenContext, TokenSource, TokenSourceError};
 
@@ -229,10 +227,7 @@ impl TokenSource for ClientCredentials {
 /// The `exp` of a JWT, read without verification: only ever used to shorten
 /// a cache lifetime, never to accept anything.
 pub(crate) fn unverified_exp(token: &str) -> Option<SystemTime> {
-    let payload = token.split('.').nth(1)?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    Some(numeric_date(claims["exp"].as_u64()?))
+    warden_jwt::peek::exp(token).map(numeric_date)
 }
 
 /// A token for the next audience on behalf of the current caller (RFC 8693

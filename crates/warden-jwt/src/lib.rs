@@ -29,6 +29,7 @@ pub mod error;
 pub mod fetch;
 pub mod jwks;
 pub mod keys;
+pub mod peek;
 pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};

@@ -471,11 +471,8 @@ impl Demo {
 }
 
 fn kid_of(token: &str) -> String {
-    token
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    warden::jwt::peek::header(token)
+        .ok()
         .and_then(|h| h["kid"].as_str().map(str::to_owned))
         .unwrap_or_default()
 }

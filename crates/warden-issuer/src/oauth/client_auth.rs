@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_lc_rs::digest;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::JWT_BEARER_ASSERTION;
@@ -129,15 +129,8 @@ pub(super) async fn verify_assertion(
     client_id: Option<&str>,
 ) -> Result<ClientConfig, OAuthError> {
     let fail = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
-    let payload = assertion
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| fail("malformed"))?;
-    let claims: Value = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| fail("malformed"))?;
+    // Read unverified only to find the client whose keys then decide.
+    let claims = warden_jwt::peek::claims(assertion).map_err(|_| fail("malformed"))?;
     let iss = claims["iss"].as_str().ok_or_else(|| fail("no iss"))?;
     if client_id.is_some_and(|c| c != iss) {
         return Err(fail("client_id does not match iss"));

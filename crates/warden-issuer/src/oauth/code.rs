@@ -11,7 +11,9 @@ use serde_json::json;
 
 use super::client_auth::constant_time_eq;
 use super::error::{OAuthError, err};
-use super::issue::{issue_access_token, new_refresh_token, require_grant, token_response};
+use super::issue::{
+    AccessGrant, issue_access_token, new_refresh_token, require_grant, token_response,
+};
 use super::params::Params;
 use super::refresh::{family_end, record_in_family};
 use super::revoke::revoke_cascade;
@@ -121,7 +123,9 @@ pub(super) async fn authorization_code_grant(
         }
     };
     let issued = issue_access_token(
-        shared, cfg, &user, &client.id, &audience, &scopes, None, None,
+        shared,
+        cfg,
+        AccessGrant::new(&user, &client.id, &audience, &scopes),
     )?;
     // Recorded, then checked: a reuse that raced this redemption sees the
     // token, or this redemption sees the reuse; either way it is revoked.

@@ -6,8 +6,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::error::{OAuthError, err};
-use super::introspect::{active_claims, audiences_of};
-use super::issue::{issue_access_token, require_grant, token_response};
+use super::introspect::{Active, active_claims};
+use super::issue::{AccessGrant, issue_access_token, require_grant, token_response};
 use super::params::Params;
 use super::{TT_ACCESS_TOKEN, TT_JWT};
 use crate::config::{ClientConfig, Grant, IssuerConfig};
@@ -54,7 +54,7 @@ pub(super) async fn exchange_grant(
             "the client has no audience of its own",
         )
     })?;
-    if !audiences_of(&subject).iter().any(|a| a == own) {
+    if !subject.claims.audiences.iter().any(|a| a == own) {
         return Err(err(
             "invalid_grant",
             format!("the subject token is not for {own}"),
@@ -77,25 +77,26 @@ pub(super) async fn exchange_grant(
     let requested = params.scopes()?;
     let aud = target;
     let scopes = exchange_scopes(cfg, client, &aud, &subject, requested.as_deref())?;
-    let sub = subject["sub"]
-        .as_str()
+    let sub = subject
+        .claims
+        .subject
+        .as_deref()
         .ok_or_else(|| err("invalid_grant", "the subject token has no sub"))?;
     // RFC 8693 §4.1: the current actor, nesting the previous chain.
     let mut act = json!({"sub": client.id});
-    if let Some(prev) = subject.get("act").filter(|v| v.is_object()) {
+    if let Some(prev) = subject.raw.get("act").filter(|v| v.is_object()) {
         act["act"] = prev.clone();
     }
-    let subject_exp = subject["exp"].as_u64();
-    let subject_jti = subject["jti"].as_str().map(str::to_owned);
+    let subject_exp = subject.claims.expires_at;
+    let subject_jti = subject.claims.jwt_id.clone();
     let issued = issue_access_token(
         shared,
         cfg,
-        sub,
-        &client.id,
-        &aud,
-        &scopes,
-        Some(act),
-        subject_exp,
+        AccessGrant {
+            act: Some(act),
+            not_after: subject_exp,
+            ..AccessGrant::new(sub, &client.id, &aud, &scopes)
+        },
     )?;
     if let Some(parent) = subject_jti {
         lock(&shared.derived)
@@ -112,8 +113,8 @@ pub(super) async fn exchange_grant(
 
 /// RFC 8693 §4.4: a subject token that names who may act for it admits
 /// only that actor.
-pub(super) fn may_act(subject: &Value, client: &ClientConfig) -> Result<(), OAuthError> {
-    match subject.get("may_act") {
+pub(super) fn may_act(subject: &Active, client: &ClientConfig) -> Result<(), OAuthError> {
+    match subject.raw.get("may_act") {
         None | Some(Value::Null) => Ok(()),
         Some(m) if m["sub"].as_str() == Some(client.id.as_str()) => Ok(()),
         Some(_) => Err(err(
@@ -137,14 +138,14 @@ pub(super) fn exchange_scopes(
     cfg: &IssuerConfig,
     client: &ClientConfig,
     target: &str,
-    subject: &Value,
+    subject: &Active,
     requested: Option<&[String]>,
 ) -> Result<Vec<String>, OAuthError> {
     let res = cfg
         .resource(target)
         .ok_or_else(|| err("invalid_target", format!("unknown resource {target}")))?;
     // The subject is one of this issuer's own tokens: `scope` is a string.
-    let held = warden_core::Scopes::from_space_separated(subject["scope"].as_str().unwrap_or(""));
+    let held = &subject.claims.scopes;
     let mapping = client.exchange_scopes.get(target);
     let justified = |s: &str| {
         held.contains(s)

@@ -10,10 +10,8 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use warden_core::{RevocationStore, token_hash_id};
+use warden_core::{ClaimRules, RevocationStore, StandardClaims, token_hash_id};
 
 use super::client_auth::authenticate_client;
 use super::error::{err, no_store};
@@ -22,9 +20,19 @@ use super::refresh::family_revoked;
 use crate::config::ClientConfig;
 use crate::state::{Shared, lock};
 
-/// The claims of a token this issuer issued, if it is active: a JWT signed
-/// by one of its keys and unexpired, or a live opaque token; never revoked.
-pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Value> {
+/// A token this issuer issued and still honours: its registered claims as
+/// every validator reads them (`warden_core::claims`), and the whole claim
+/// set for what only the issuer reads (`act`, `may_act`) and echoes.
+pub(crate) struct Active {
+    /// The registered claims.
+    pub(crate) claims: StandardClaims,
+    /// Every claim, as issued.
+    pub(crate) raw: Value,
+}
+
+/// The token, if it is active: a JWT signed by one of this issuer's keys
+/// and unexpired, or a live opaque token; never revoked.
+pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Active> {
     let now = shared.now();
     if let Some(e) = lock(&shared.opaque).get(token) {
         if e.expires_at <= now
@@ -35,12 +43,19 @@ pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Value>
         {
             return None;
         }
-        return Some(e.claims.clone());
+        let claims = ClaimRules::new()
+            .issuer(shared.issuer.clone())
+            .leeway(Duration::ZERO)
+            .dangerous()
+            .skip_audience_check()
+            .check_value(&e.claims, now)
+            .ok()?;
+        return Some(Active {
+            claims,
+            raw: e.claims.clone(),
+        });
     }
-    let header: Value = URL_SAFE_NO_PAD
-        .decode(token.split('.').next()?)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())?;
+    let header = warden_jwt::peek::header(token).ok()?;
     let key = shared.key(header["kid"].as_str()?)?;
     let jwk = key.public_jwk()?;
     let keys = warden_jwt::KeySet::from_jwks_value(&json!({"keys": [jwk]})).ok()?;
@@ -49,28 +64,20 @@ pub(crate) async fn active_claims(shared: &Shared, token: &str) -> Option<Value>
         .issuer(&shared.issuer)
         .keys(keys)
         .leeway(Duration::ZERO)
+        .claims::<Value>()
         .dangerous()
         .skip_audience_check()
         .build()
         .ok()?;
     let p = validator.validate_token(token).await.ok()?;
-    let jti = p.claims().jwt_id.clone()?;
-    if shared.revocations.is_revoked(&jti).unwrap_or(true) {
+    let jti = p.claims().jwt_id.as_deref()?;
+    if shared.revocations.is_revoked(jti).unwrap_or(true) {
         return None;
     }
-    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
-    serde_json::from_slice(&payload).ok()
-}
-
-pub(super) fn audiences_of(claims: &Value) -> Vec<String> {
-    match &claims["aud"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
+    Some(Active {
+        raw: p.custom::<Value>()?.clone(),
+        claims: p.claims().clone(),
+    })
 }
 
 /// `POST /introspect` (RFC 7662 §2): callers must authenticate.
@@ -97,7 +104,8 @@ pub(crate) async fn introspect(
         // MUST determine whether or not the protected resource is allowed to
         // know about the token"); anyone else hears `active: false`.
         let body = match active_claims(&shared, token).await {
-            Some(mut c) if may_know(&caller, &c) => {
+            Some(active) if may_know(&caller, &active.claims) => {
+                let mut c = active.raw;
                 c["active"] = json!(true);
                 c["token_type"] = json!("Bearer");
                 c
@@ -116,12 +124,12 @@ pub(crate) async fn introspect(
 
 /// Whether `caller` may learn about a token with these claims: it is the
 /// client the token was issued to, or a resource in its audience.
-pub(super) fn may_know(caller: &ClientConfig, claims: &Value) -> bool {
-    claims["client_id"].as_str() == Some(caller.id.as_str())
+pub(super) fn may_know(caller: &ClientConfig, claims: &StandardClaims) -> bool {
+    claims.client_id.as_deref() == Some(caller.id.as_str())
         || caller
             .audience
             .as_deref()
-            .is_some_and(|a| audiences_of(claims).iter().any(|x| x == a))
+            .is_some_and(|a| claims.audiences.iter().any(|x| x == a))
 }
 
 pub(super) fn refresh_info(shared: &Shared, token: &str) -> Option<Value> {

@@ -110,25 +110,65 @@ pub(super) struct Issued {
     pub(super) exp: SystemTime,
 }
 
+/// What an access token is issued for: each field is one claim.
+pub(super) struct AccessGrant<'a> {
+    /// `sub`: the user, or the client itself for client credentials.
+    pub(super) subject: &'a str,
+    /// `client_id`.
+    pub(super) client_id: &'a str,
+    /// `aud`: one resource of the configuration.
+    pub(super) audience: &'a str,
+    /// `scope`.
+    pub(super) scopes: &'a [String],
+    /// `act` (RFC 8693 §4.1), for exchanged tokens.
+    pub(super) act: Option<Value>,
+    /// The token never outlives this (an exchanged token, its subject's).
+    pub(super) not_after: Option<SystemTime>,
+}
+
+impl<'a> AccessGrant<'a> {
+    /// A grant without `act` or an outer bound.
+    pub(super) fn new(
+        subject: &'a str,
+        client_id: &'a str,
+        audience: &'a str,
+        scopes: &'a [String],
+    ) -> Self {
+        Self {
+            subject,
+            client_id,
+            audience,
+            scopes,
+            act: None,
+            not_after: None,
+        }
+    }
+}
+
 /// Issues an access token (RFC 9068 JWT, or opaque by the resource's format).
-// Every argument is a distinct claim of the token; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn issue_access_token(
     shared: &Shared,
     cfg: &IssuerConfig,
-    sub: &str,
-    client_id: &str,
-    audience: &str,
-    scopes: &[String],
-    act: Option<Value>,
-    not_after: Option<u64>,
+    grant: AccessGrant<'_>,
 ) -> Result<Issued, OAuthError> {
+    let AccessGrant {
+        subject: sub,
+        client_id,
+        audience,
+        scopes,
+        act,
+        not_after,
+    } = grant;
     let res = cfg
         .resource(audience)
         .ok_or_else(|| err("invalid_target", "unknown resource"))?;
     let now = shared.now_secs();
     let mut exp = now + res.lifetime_secs;
     if let Some(limit) = not_after {
+        let limit = limit
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         exp = exp.min(limit);
     }
     if exp <= now {

@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::code::Granted;
 use super::error::{OAuthError, err};
-use super::issue::{Issued, issue_access_token, new_refresh_token, require_grant, token_response};
+use super::issue::{
+    AccessGrant, Issued, issue_access_token, new_refresh_token, require_grant, token_response,
+};
 use super::params::Params;
 use super::revoke::revoke_cascade;
 use crate::config::{ClientConfig, Grant, IssuerConfig};
@@ -93,7 +95,9 @@ pub(super) async fn refresh_grant(
         _ => scopes.clone(),
     };
     let issued = issue_access_token(
-        shared, cfg, &user, &client.id, &audience, &granted, None, None,
+        shared,
+        cfg,
+        AccessGrant::new(&user, &client.id, &audience, &granted),
     )?;
     if !record_in_family(shared, &family, &issued) {
         // Revoked while this request ran: the new token goes with it.

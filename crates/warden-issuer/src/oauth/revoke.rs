@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Form;
 use axum::extract::State;
@@ -104,13 +104,13 @@ pub(crate) async fn revoke(
             return Ok(StatusCode::OK.into_response());
         }
         if let Some(claims) = active_claims(&shared, token).await {
-            if !may_know(&caller, &claims) {
+            if !may_know(&caller, &claims.claims) {
                 return Err(err(
                     "unauthorized_client",
                     "the token was issued to another client",
                 ));
             }
-            let exp = UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64().unwrap_or(0));
+            let exp = claims.claims.expires_at.unwrap_or(UNIX_EPOCH);
             // The token by its identifier (the hash for an opaque token), and
             // by its jti: exchanged tokens hang off the jti, and an opaque
             // token must also stop introspecting as active.
@@ -118,7 +118,7 @@ pub(crate) async fn revoke(
             if lock(&shared.opaque).contains_key(token) {
                 ids.push((token_hash_id(token), exp));
             }
-            if let Some(jti) = claims["jti"].as_str() {
+            if let Some(jti) = claims.claims.jwt_id.as_deref() {
                 ids.push((jti.to_owned(), exp));
             }
             revoke_cascade(&shared, ids, &[]).await?;

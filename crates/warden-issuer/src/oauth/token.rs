@@ -16,7 +16,9 @@ use super::client_auth::authenticate_client;
 use super::code::authorization_code_grant;
 use super::error::{OAuthError, err};
 use super::exchange::exchange_grant;
-use super::issue::{issue_access_token, require_grant, resolve_target, token_response};
+use super::issue::{
+    AccessGrant, issue_access_token, require_grant, resolve_target, token_response,
+};
 use super::params::Params;
 use super::refresh::refresh_grant;
 use crate::config::Grant;
@@ -68,7 +70,9 @@ pub(super) async fn token_inner(
                 None,
             )?;
             let issued = issue_access_token(
-                shared, &cfg, &client.id, &client.id, &aud, &scopes, None, None,
+                shared,
+                &cfg,
+                AccessGrant::new(&client.id, &client.id, &aud, &scopes),
             )?;
             Ok(token_response(&issued, &scopes, json!({})))
         }
