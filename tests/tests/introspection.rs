@@ -30,7 +30,8 @@ fn validator(issuer: &Issuer, audience: &str, clock: &ManualClock) -> Introspect
         .issuer(issuer.issuer())
         .audience(audience)
         .clock(clock.clone())
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap()
 }
@@ -147,7 +148,8 @@ async fn issuer_down_is_unavailable_never_an_accept() {
         .endpoint(issuer.introspection_url())
         .client("rs-ledger", "wrong")
         .audience("api://ledger")
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap();
     assert_eq!(
@@ -281,7 +283,8 @@ fn foreign(url: &str) -> IntrospectionValidator {
         .client("rs", "rs-secret")
         .issuer("https://as.example")
         .audience("api://ledger")
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap()
 }

@@ -22,7 +22,8 @@ fn validator(issuer: &Issuer, max_in_flight: usize) -> IntrospectionValidator {
         .issuer(issuer.issuer())
         .audience("api://ledger")
         .max_in_flight(max_in_flight)
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap()
 }

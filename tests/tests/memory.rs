@@ -128,7 +128,8 @@ async fn distinct_opaque_tokens_answered_inactive_keep_memory_bounded() {
         .audience("api://ledger")
         .negative_cache(Duration::from_secs(60))
         .capacity(capacity)
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap();
     let layer = RequireBearerLayer::new(v.clone());

@@ -44,6 +44,7 @@ async fn client_discovery_inserts_the_issuer_path() {
     let source = ClientCredentials::builder()
         .issuer(issuer.as_str())
         .client_secret_basic("svc", "secret")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();
@@ -79,7 +80,8 @@ async fn both(
         .client("rs", "rs-secret")
         .issuer(issuer.issuer())
         .audience(AUD)
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap();
     let by_introspection = introspection.validate_token("opaque-token").await;

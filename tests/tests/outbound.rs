@@ -19,7 +19,9 @@ use warden::{
     AttachBearerLayer, Auth, BearerToken, JwtValidator, ManualClock, RequireBearerLayer,
     StoreCheck, TokenContext, TokenSource, TokenSourceError,
 };
-use warden_client::{CacheConfig, ClientAuth, ClientCredentials, TokenExchange};
+use warden_client::{
+    Algorithm, CacheConfig, ClientAuth, ClientCredentials, PrivateKey, TokenExchange,
+};
 use warden_issuer::{Issuer, IssuerConfig, Mode, SigningAlg, SigningKey, now_secs};
 use warden_tests::serve;
 
@@ -29,6 +31,7 @@ fn batch(issuer: &Issuer, clock: Option<&ManualClock>, cache: CacheConfig) -> Cl
         .client_secret_basic("svc-batch", "svc-batch-secret")
         .resource("api://orders")
         .cache(cache)
+        .dangerous()
         .allow_http();
     if let Some(c) = clock {
         b = b.clock(c.clone());
@@ -254,6 +257,7 @@ async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
         .issuer(issuer.issuer())
         .client_secret_basic("svc-gateway", "svc-gateway-secret")
         .audience("api://orders")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();
@@ -324,17 +328,16 @@ async fn basic_post_and_private_key_jwt_are_each_accepted() {
         ClientAuth::post("svc-batch", "svc-batch-secret"),
         ClientAuth::private_key_jwt(
             "svc-signer",
-            pem.as_bytes(),
-            "ES256",
-            Some("batch-key".into()),
-        )
-        .unwrap(),
+            PrivateKey::from_pem(pem.as_bytes(), Algorithm::ES256, Some("batch-key".into()))
+                .unwrap(),
+        ),
     ] {
         let name = format!("{auth:?}");
         let source = ClientCredentials::builder()
             .issuer(issuer.issuer())
             .auth(auth)
             .scope("ledger:read")
+            .dangerous()
             .allow_http()
             .build()
             .unwrap();
@@ -346,6 +349,7 @@ async fn basic_post_and_private_key_jwt_are_each_accepted() {
         .issuer(issuer.issuer())
         .client_secret_basic("svc-batch", "wrong")
         .scope("ledger:read")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();
@@ -387,6 +391,7 @@ async fn a_handler_calls_onward_on_behalf_of_its_caller_without_threading_the_to
         .issuer(issuer.issuer())
         .client_secret_basic("svc-gateway", "svc-gateway-secret")
         .audience("api://orders")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();
@@ -428,37 +433,42 @@ async fn private_key_jwt_works_for_revoke_and_introspect() {
     let auth = || {
         ClientAuth::private_key_jwt(
             "svc-signer",
-            pem.as_bytes(),
-            "ES256",
-            Some("signer-key".into()),
+            PrivateKey::from_pem(pem.as_bytes(), Algorithm::ES256, Some("signer-key".into()))
+                .unwrap(),
         )
-        .unwrap()
     };
     let source = ClientCredentials::builder()
         .issuer(issuer.issuer())
         .auth(auth())
         .resource("api://orders")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();
     let token = source.token(&TokenContext::default()).await.unwrap();
-    let client = warden_client::OAuthClient::discover(issuer.issuer(), auth(), true).unwrap();
-    let doc = client.introspect(token.secret()).await;
+    let client = warden_client::OAuthClient::builder(auth())
+        .issuer(issuer.issuer())
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    let doc = client.introspect(token.secret(), None).await;
     assert_eq!(
-        doc.as_ref().map(|d| d["active"].clone()),
+        doc.as_ref().map(|d| d.as_json()["active"].clone()),
         Ok(json!(true)),
         "{doc:?}"
     );
     let revoked = client.revoke(token.secret(), Some("access_token")).await;
     assert_eq!(revoked, Ok(()));
-    let doc = client.introspect(token.secret()).await.unwrap();
-    assert_eq!(doc["active"], json!(false));
+    let doc = client.introspect(token.secret(), None).await.unwrap();
+    assert_eq!(doc.as_json()["active"], json!(false));
 }
 
 async fn token_from(url: &str) -> Result<warden::AccessToken, TokenSourceError> {
     ClientCredentials::builder()
         .token_endpoint(url)
         .client_secret_basic("svc", "secret")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap()
@@ -558,7 +568,8 @@ async fn basic_credentials_are_form_encoded_for_introspection_too() {
         .client("rs:ledger", "p@ss:w rd%+/")
         .issuer(issuer.issuer())
         .audience("api://ledger")
-        .dangerous_allow_http()
+        .dangerous()
+        .allow_http()
         .build()
         .unwrap();
     let p = v.validate_token(opaque).await;

@@ -85,6 +85,7 @@ async fn a_whole_run_logs_no_token_and_no_secret() {
         .issuer(issuer.issuer())
         .client_secret_basic("svc-batch", "svc-batch-secret")
         .resource("api://orders")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();
@@ -93,6 +94,7 @@ async fn a_whole_run_logs_no_token_and_no_secret() {
         .issuer(issuer.issuer())
         .client_secret_basic("svc-batch", "wrong-secret-value")
         .resource("api://orders")
+        .dangerous()
         .allow_http()
         .build()
         .unwrap();

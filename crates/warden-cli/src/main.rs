@@ -134,8 +134,11 @@ impl Args {
             "post" => ClientAuth::post(id, secret),
             other => return Err(usage(format!("--auth must be basic or post, not {other}"))),
         };
-        OAuthClient::discover(self.need("issuer")?, auth, self.flag("--allow-http"))
-            .map_err(|e| Failure(e.to_string(), 2))
+        let mut b = OAuthClient::builder(auth).issuer(self.need("issuer")?);
+        if self.flag("--allow-http") {
+            b = b.dangerous().allow_http();
+        }
+        b.build().map_err(|e| Failure(e.to_string(), 2))
     }
 }
 
@@ -213,7 +216,7 @@ async fn run(raw: Vec<String>) -> Result<String, Failure> {
             let mut form = vec![
                 (
                     "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
+                    warden_core::urn::GRANT_TOKEN_EXCHANGE.to_owned(),
                 ),
                 (
                     "subject_token",
@@ -221,7 +224,7 @@ async fn run(raw: Vec<String>) -> Result<String, Failure> {
                 ),
                 (
                     "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:access_token".to_owned(),
+                    warden_core::urn::TOKEN_TYPE_ACCESS_TOKEN.to_owned(),
                 ),
             ];
             if args.get("audience").is_some() && args.get("resource").is_some() {
@@ -280,8 +283,12 @@ async fn run(raw: Vec<String>) -> Result<String, Failure> {
         }
         "introspect" => {
             let token = args.token()?;
-            let r = args.client()?.introspect(&token).await.map_err(refused)?;
-            Ok(serde_json::to_string_pretty(&r).unwrap_or_default())
+            let r = args
+                .client()?
+                .introspect(&token, None)
+                .await
+                .map_err(refused)?;
+            Ok(serde_json::to_string_pretty(r.as_json()).unwrap_or_default())
         }
         "revoke" => {
             let token = args.token()?;

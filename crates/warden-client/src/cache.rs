@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use warden_core::sync::lock;
 use warden_core::{AccessToken, Clock, SystemClock, TokenSourceError};
 
 /// Tuning of a source's cache.
@@ -151,10 +152,6 @@ pub(crate) struct TokenCache<K> {
     counters: Counters,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
     pub(crate) fn new(cfg: CacheConfig, clock: Option<Arc<dyn Clock>>) -> Self {
         Self {
@@ -234,13 +231,13 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
             Err(e) => {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 st.failures = st.failures.saturating_add(1);
-                let exp = st.failures.saturating_sub(1).min(16);
-                let base = self
-                    .cfg
-                    .retry_min
-                    .saturating_mul(1 << exp)
-                    .min(self.cfg.retry_max);
-                st.retry_at = Some(now + base.mul_f64(0.5 + fastrand::f64() * 0.5));
+                st.retry_at = Some(
+                    now + warden_core::sync::backoff(
+                        self.cfg.retry_min,
+                        self.cfg.retry_max,
+                        st.failures,
+                    ),
+                );
                 st.last_error = Some(e.clone());
                 Err(e)
             }

@@ -34,16 +34,27 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod auth;
 mod cache;
-mod endpoint;
+mod error;
+mod forward;
+mod response;
+mod server;
+mod source;
 mod sources;
 
+pub use auth::ClientAuth;
 pub use cache::{CacheConfig, SourceStats};
-pub use endpoint::{ClientAuth, ClientError, OAuthClient, TokenResponse};
+pub use error::ClientError;
+pub use forward::Forward;
+pub use response::{IntrospectionResponse, TokenResponse};
+pub use server::{DangerousOAuthClient, OAuthClient, OAuthClientBuilder};
+pub use source::Dangerous;
 pub use sources::{
-    ClientCredentials, ClientCredentialsBuilder, Forward, RefreshToken, RefreshTokenBuilder,
-    ServerSettings, TokenExchange, TokenExchangeBuilder,
+    ClientCredentials, ClientCredentialsBuilder, RefreshToken, RefreshTokenBuilder, TokenExchange,
+    TokenExchangeBuilder,
 };
+pub use warden_jwt::{Algorithm, PrivateKey, SignError};
 
 /// Entry points for the fuzz targets (`fuzz/`): the production parsers,
 /// reachable without a network.
@@ -69,9 +80,9 @@ pub mod fuzzing {
     ) -> Result<(SystemTime, SystemTime, Option<SystemTime>), TokenSourceError> {
         let status =
             reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
-        let r = crate::endpoint::token_result(status, body)?;
-        let exp = crate::sources::unverified_exp(&r.access_token);
-        let f = crate::sources::fetched(r, exp);
+        let r = crate::response::token_result(status, body)?;
+        let exp = crate::source::unverified_exp(&r.access_token);
+        let f = crate::source::fetched(r, exp);
         let (expires_at, refresh_at) =
             crate::cache::schedule(SystemTime::now(), &f, &crate::CacheConfig::default());
         Ok((expires_at, refresh_at, exp))

@@ -24,8 +24,9 @@
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use crate::clock::unix_millis;
 use crate::clock::{Clock, SystemClock};
 use crate::error::AuthError;
 use crate::principal::Principal;
@@ -143,12 +144,6 @@ impl TokenCacheBuilder {
     }
 }
 
-fn ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Default for TokenCache {
     fn default() -> Self {
         Self::new(DEFAULT_CACHE_CAPACITY)
@@ -203,7 +198,7 @@ impl TokenCache {
         if entry.owner != owner || entry.token.as_bytes() != token {
             return None;
         }
-        let now = ms(self.inner.clock.now());
+        let now = unix_millis(self.inner.clock.now());
         if now >= entry.exp_ms {
             self.inner.map.remove_if(&key, |e| Arc::ptr_eq(e, &entry));
             return None;
@@ -243,11 +238,11 @@ impl TokenCache {
         for bound in [principal.cache_until(), until].into_iter().flatten() {
             exp = exp.min(bound);
         }
-        let exp_ms = ms(exp);
-        if exp_ms <= ms(self.inner.clock.now()) {
+        let exp_ms = unix_millis(exp);
+        if exp_ms <= unix_millis(self.inner.clock.now()) {
             return;
         }
-        let nbf_ms = principal.claims().not_before.map(ms).unwrap_or(0);
+        let nbf_ms = principal.claims().not_before.map(unix_millis).unwrap_or(0);
         let entry = Arc::new(Entry {
             owner,
             token: token.into(),
@@ -278,7 +273,7 @@ impl TokenCache {
     /// Whether any validator has a live verdict on `token` in the cache.
     /// Walks the cache: for inspection and tests, never for authentication.
     pub fn contains(&self, token: &str) -> bool {
-        let now = ms(self.inner.clock.now());
+        let now = unix_millis(self.inner.clock.now());
         self.inner
             .map
             .iter()

@@ -2,7 +2,15 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 before it): for times kept in
+/// atomics.
+pub fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
@@ -44,18 +52,18 @@ impl ManualClock {
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = crate::sync::lock(&self.0);
         *t += by;
     }
 
     /// Sets the clock to `to`.
     pub fn set(&self, to: SystemTime) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        *crate::sync::lock(&self.0) = to;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::sync::lock(&self.0)
     }
 }

@@ -28,6 +28,8 @@ pub mod layer;
 pub mod outbound;
 pub mod principal;
 pub mod revocation;
+pub mod sync;
+pub mod urn;
 pub mod validator;
 
 pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};

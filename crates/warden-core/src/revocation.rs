@@ -121,7 +121,7 @@ impl MemoryRevocationStore {
 
     /// The number of identifiers held (expired ones are purged on write).
     pub fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+        crate::sync::read(&self.entries).len()
     }
 
     /// Whether nothing is revoked.
@@ -137,7 +137,7 @@ impl RevocationStore for MemoryRevocationStore {
         until: SystemTime,
     ) -> StoreFuture<'a, Result<(), RevocationError>> {
         let now = self.clock.now();
-        let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = crate::sync::write(&self.entries);
         map.retain(|_, t| *t > now);
         if until > now {
             let e = map.entry(id.to_owned()).or_insert(until);
@@ -149,7 +149,7 @@ impl RevocationStore for MemoryRevocationStore {
     }
 
     fn is_revoked(&self, id: &str) -> Result<bool, RevocationError> {
-        let map = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let map = crate::sync::read(&self.entries);
         Ok(map.get(id).is_some_and(|t| *t > self.clock.now()))
     }
 }

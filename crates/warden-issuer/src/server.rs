@@ -506,7 +506,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "revocation_endpoint": shared.endpoint("/revoke"),
         "grant_types_supported": [
             "client_credentials", "authorization_code", "refresh_token",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            warden_core::urn::GRANT_TOKEN_EXCHANGE
         ],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],

@@ -133,16 +133,16 @@ pub struct StateCounts {
 /// How often the issuer sweeps its maps (by its clock).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use warden_core::sync::lock;
 
+/// A copy of what `l` holds.
 pub(crate) fn read<T: Clone>(l: &RwLock<T>) -> T {
-    l.read().unwrap_or_else(|e| e.into_inner()).clone()
+    warden_core::sync::read(l).clone()
 }
 
+/// Replaces what `l` holds.
 pub(crate) fn write<T>(l: &RwLock<T>, v: T) {
-    *l.write().unwrap_or_else(|e| e.into_inner()) = v;
+    *warden_core::sync::write(l) = v;
 }
 
 impl Shared {

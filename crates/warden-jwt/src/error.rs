@@ -78,3 +78,67 @@ pub enum JwtError {
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
 }
+
+impl From<warden_http::UrlError> for JwtError {
+    fn from(e: warden_http::UrlError) -> Self {
+        use warden_http::UrlError as U;
+        match e {
+            U::HttpNotAllowed(url) => JwtError::HttpNotAllowed(url),
+            U::NotUrl(url) => JwtError::InvalidUrl {
+                url,
+                reason: "not a URL",
+            },
+            U::NoHost(url) => JwtError::InvalidUrl {
+                url,
+                reason: "no host",
+            },
+            U::Scheme(url) => JwtError::InvalidUrl {
+                url,
+                reason: "scheme must be https",
+            },
+            other => JwtError::InvalidUrl {
+                url: other.to_string(),
+                reason: "refused",
+            },
+        }
+    }
+}
+
+impl From<warden_http::DiscoveryError> for JwtError {
+    fn from(e: warden_http::DiscoveryError) -> Self {
+        use warden_http::DiscoveryError as D;
+        match e {
+            D::Url(u) => u.into(),
+            D::Fetch { url, source } => JwtError::Fetch {
+                url,
+                reason: source.to_string(),
+            },
+            D::Status { url, status } => JwtError::Fetch {
+                url,
+                reason: format!("status {status}"),
+            },
+            D::BadDocument { url, reason } => JwtError::BadDocument {
+                url,
+                reason: reason.into(),
+            },
+            D::IssuerMismatch {
+                configured,
+                discovered,
+            } => JwtError::IssuerMismatch {
+                configured,
+                discovered,
+            },
+            other => JwtError::BadDocument {
+                url: String::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The HTTP client could not be built.
+impl From<warden_http::ClientBuildError> for JwtError {
+    fn from(e: warden_http::ClientBuildError) -> Self {
+        JwtError::InvalidSetting(e.to_string())
+    }
+}

@@ -17,14 +17,15 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use warden_core::Clock;
 
 use crate::error::JwtError;
-use crate::fetch::Fetch;
 use crate::keys::KeySet;
+use warden_core::clock::unix_millis;
+use warden_http::{Fetch, UrlPolicy};
 
 /// Tuning of the remote key-set cache. The defaults are the ones in the
 /// module documentation.
@@ -59,7 +60,7 @@ impl Default for JwksCacheConfig {
             max_ttl: Duration::from_secs(24 * 3600),
             refetch_cooldown: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(5),
-            max_body: crate::fetch::DEFAULT_MAX_BODY,
+            max_body: warden_http::DEFAULT_MAX_BODY,
             max_stale: Duration::from_secs(24 * 3600),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(30),
@@ -150,7 +151,7 @@ struct State {
 
 pub(crate) struct KeyCache {
     remote: Remote,
-    allow_http: bool,
+    policy: UrlPolicy,
     client: Arc<dyn Fetch>,
     clock: Arc<dyn Clock>,
     cfg: JwksCacheConfig,
@@ -163,54 +164,6 @@ pub(crate) struct KeyCache {
     fetches: AtomicU64,
     failures: AtomicU64,
     changed: tokio::sync::Notify,
-}
-
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Checks that `url` is an absolute http(s) URL, and https unless allowed.
-pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<(), JwtError> {
-    let uri: http::Uri = url.parse().map_err(|_| JwtError::InvalidUrl {
-        url: url.into(),
-        reason: "not a URL",
-    })?;
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(JwtError::InvalidUrl {
-            url: url.into(),
-            reason: "no host",
-        });
-    }
-    match uri.scheme_str() {
-        Some("https") => Ok(()),
-        Some("http") if allow_http => Ok(()),
-        Some("http") => Err(JwtError::HttpNotAllowed(url.into())),
-        _ => Err(JwtError::InvalidUrl {
-            url: url.into(),
-            reason: "scheme must be https",
-        }),
-    }
-}
-
-/// The discovery URLs to try for `issuer`: OpenID Connect's (appended), then
-/// RFC 8414's (inserted between host and path).
-fn discovery_urls(issuer: &str) -> [String; 2] {
-    let trimmed = issuer.trim_end_matches('/');
-    let oidc = format!("{trimmed}/.well-known/openid-configuration");
-    let rfc8414 = match issuer.find("://").map(|i| i + 3) {
-        Some(start) => match issuer[start..].find('/') {
-            Some(p) => {
-                let (origin, path) = issuer.split_at(start + p);
-                let path = path.trim_end_matches('/');
-                format!("{origin}/.well-known/oauth-authorization-server{path}")
-            }
-            None => format!("{trimmed}/.well-known/oauth-authorization-server"),
-        },
-        None => format!("{trimmed}/.well-known/oauth-authorization-server"),
-    };
-    [oidc, rfc8414]
 }
 
 /// `max-age` from a Cache-Control value; `Some(0)` for no-store / no-cache.
@@ -231,14 +184,14 @@ fn max_age(cc: &str) -> Option<u64> {
 impl KeyCache {
     pub(crate) fn new(
         remote: Remote,
-        allow_http: bool,
+        policy: UrlPolicy,
         client: Arc<dyn Fetch>,
         clock: Arc<dyn Clock>,
         cfg: JwksCacheConfig,
     ) -> Self {
         Self {
             remote,
-            allow_http,
+            policy,
             client,
             clock,
             cfg,
@@ -258,7 +211,7 @@ impl KeyCache {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        warden_core::sync::lock(&self.state)
     }
 
     /// The current snapshot, if it may be used now (not older than the
@@ -297,7 +250,7 @@ impl KeyCache {
         if last == 0 {
             return false;
         }
-        let now = millis(self.clock.now());
+        let now = unix_millis(self.clock.now());
         now.saturating_sub(last) < self.cfg.refetch_cooldown.as_millis() as u64
     }
 
@@ -333,7 +286,7 @@ impl KeyCache {
     async fn fetch_locked(&self) {
         self.in_flight.store(true, Ordering::Release);
         self.last_attempt_ms
-            .store(millis(self.clock.now()).max(1), Ordering::Release);
+            .store(unix_millis(self.clock.now()).max(1), Ordering::Release);
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let result = tokio::time::timeout(self.cfg.fetch_timeout, self.fetch_once())
             .await
@@ -385,15 +338,14 @@ impl KeyCache {
     }
 
     async fn get_json(&self, url: &str) -> Result<(serde_json::Value, Option<String>), JwtError> {
-        let fetch_err = |reason: String| JwtError::Fetch {
-            url: url.into(),
-            reason,
-        };
         let res = self
             .client
             .get(url, self.cfg.max_body, self.cfg.fetch_timeout)
             .await
-            .map_err(fetch_err)?;
+            .map_err(|e| JwtError::Fetch {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
         if res.status != 200 {
             return Err(JwtError::Fetch {
                 url: url.into(),
@@ -415,35 +367,20 @@ impl KeyCache {
         if let Some(uri) = self.state().jwks_uri.clone() {
             return Ok(uri);
         }
-        let [oidc, rfc8414] = discovery_urls(issuer);
-        let (doc, _) = match self.get_json(&oidc).await {
-            Ok(ok) => ok,
-            Err(first) => match self.get_json(&rfc8414).await {
-                Ok(ok) => ok,
-                Err(_) => return Err(first),
-            },
-        };
-        let bad = |reason: &str| JwtError::BadDocument {
-            url: oidc.clone(),
-            reason: reason.into(),
-        };
-        let discovered = doc
-            .get("issuer")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("no issuer"))?;
-        if discovered != issuer {
-            return Err(JwtError::IssuerMismatch {
-                configured: issuer.clone(),
-                discovered: discovered.into(),
-            });
-        }
-        let uri = doc
-            .get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("no jwks_uri"))?;
-        check_url(uri, self.allow_http)?;
-        self.state().jwks_uri = Some(uri.to_owned());
-        Ok(uri.to_owned())
+        let doc = warden_http::discover(
+            &*self.client,
+            issuer,
+            self.policy,
+            self.cfg.max_body,
+            self.cfg.fetch_timeout,
+        )
+        .await?;
+        let uri = doc.jwks_uri.ok_or_else(|| JwtError::BadDocument {
+            url: warden_http::discovery_urls(issuer)[0].clone(),
+            reason: "no jwks_uri".into(),
+        })?;
+        self.state().jwks_uri = Some(uri.clone());
+        Ok(uri)
     }
 
     async fn fetch_once(&self) -> Result<(KeySet, Duration), JwtError> {
@@ -475,14 +412,7 @@ impl KeyCache {
     fn next_delay(&self) -> Duration {
         let st = self.state();
         if st.failures_in_row > 0 {
-            let exp = st.failures_in_row.saturating_sub(1).min(16);
-            let base = self
-                .cfg
-                .retry_min
-                .saturating_mul(1 << exp)
-                .min(self.cfg.retry_max);
-            // Full jitter on the upper half: [base/2, base].
-            base.mul_f64(0.5 + fastrand::f64() * 0.5)
+            warden_core::sync::backoff(self.cfg.retry_min, self.cfg.retry_max, st.failures_in_row)
         } else {
             // Refresh ahead: up to 5 % before the set goes stale.
             st.ttl.mul_f64(1.0 - fastrand::f64() * 0.05)
@@ -519,40 +449,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn discovery_url_forms() {
-        assert_eq!(
-            discovery_urls("https://id.example"),
-            [
-                "https://id.example/.well-known/openid-configuration".to_string(),
-                "https://id.example/.well-known/oauth-authorization-server".to_string()
-            ]
-        );
-        assert_eq!(
-            discovery_urls("https://id.example/realms/x/"),
-            [
-                "https://id.example/realms/x/.well-known/openid-configuration".to_string(),
-                "https://id.example/.well-known/oauth-authorization-server/realms/x".to_string()
-            ]
-        );
-    }
-
-    #[test]
     fn cache_control() {
         assert_eq!(max_age("public, max-age=300"), Some(300));
         assert_eq!(max_age("no-store"), Some(0));
         assert_eq!(max_age("private"), None);
         assert_eq!(max_age("max-age=abc"), None);
-    }
-
-    #[test]
-    fn urls() {
-        assert!(check_url("https://a.example/x", false).is_ok());
-        assert_eq!(
-            check_url("http://127.0.0.1/x", false),
-            Err(JwtError::HttpNotAllowed("http://127.0.0.1/x".into()))
-        );
-        assert!(check_url("http://127.0.0.1/x", true).is_ok());
-        assert!(check_url("ftp://a/x", true).is_err());
-        assert!(check_url("/relative", true).is_err());
     }
 }

@@ -26,16 +26,17 @@
 pub mod alg;
 pub mod env;
 pub mod error;
-pub mod fetch;
 pub mod jwks;
 pub mod keys;
 pub mod peek;
+pub mod sign;
 pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
 pub use env::EnvConfig;
 pub use error::JwtError;
-pub use fetch::{Fetch, FetchResponse};
 pub use jwks::{JwksCacheConfig, KeySetStatus};
 pub use keys::KeySet;
+pub use sign::{PrivateKey, SignError};
 pub use validator::{DEFAULT_LEEWAY, Dangerous, JwtValidator, JwtValidatorBuilder};
+pub use warden_http::{Fetch, FetchError, FetchFuture, FetchResponse};

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use warden_core::sync::OnDrop;
 use warden_core::{
     AuthError, ClaimRules, Clock, Fingerprint, InvalidToken, NoCustomClaims, Principal,
     SystemClock, TokenValidator, Unavailable,
@@ -19,9 +20,9 @@ use warden_core::{
 
 use crate::alg::{Algorithm, AlgorithmSet};
 use crate::error::JwtError;
-use crate::fetch::{Fetch, default_client};
-use crate::jwks::{JwksCacheConfig, KeyCache, KeySetStatus, Remote, check_url};
+use crate::jwks::{JwksCacheConfig, KeyCache, KeySetStatus, Remote};
 use crate::keys::KeySet;
+use warden_http::{Fetch, UrlPolicy};
 
 pub use warden_core::DEFAULT_LEEWAY;
 
@@ -33,14 +34,6 @@ enum Keys {
     Remote(Arc<KeyCache>),
 }
 
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 struct Inner {
     keys: Keys,
     rules: ClaimRules,
@@ -48,7 +41,7 @@ struct Inner {
     strict_typ: bool,
     max_len: usize,
     clock: Arc<dyn Clock>,
-    _task: Option<AbortOnDrop>,
+    _task: Option<OnDrop>,
 }
 
 /// Validates JWT access tokens; a [`TokenValidator`] for
@@ -544,13 +537,18 @@ impl<C> JwtValidatorBuilder<C> {
                 Keys::Static(set)
             }
             (None, url, issuer) => {
+                let policy = if self.allow_http {
+                    UrlPolicy::AllowHttp
+                } else {
+                    UrlPolicy::HttpsOnly
+                };
                 let remote = match (url, issuer) {
                     (Some(url), _) => {
-                        check_url(&url, self.allow_http)?;
+                        policy.check(&url)?;
                         Remote::Jwks { url }
                     }
                     (None, Some(issuer)) => {
-                        check_url(issuer, self.allow_http)?;
+                        policy.check(issuer)?;
                         Remote::Discovery {
                             issuer: issuer.clone(),
                         }
@@ -560,10 +558,16 @@ impl<C> JwtValidatorBuilder<C> {
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(JwtError::NoRuntime);
                 }
-                let client = self.http.unwrap_or_else(|| Arc::new(default_client()));
+                let client: Arc<dyn Fetch> = match self.http {
+                    Some(client) => client,
+                    None => Arc::new(warden_http::build_client(
+                        concat!("warden-jwt/", env!("CARGO_PKG_VERSION")),
+                        self.cache.fetch_timeout,
+                    )?),
+                };
                 Keys::Remote(Arc::new(KeyCache::new(
                     remote,
-                    self.allow_http,
+                    policy,
                     client,
                     self.clock.clone(),
                     self.cache,
@@ -571,7 +575,10 @@ impl<C> JwtValidatorBuilder<C> {
             }
         };
         let task = match &keys {
-            Keys::Remote(cache) => Some(AbortOnDrop(cache.spawn())),
+            Keys::Remote(cache) => {
+                let task = cache.spawn();
+                Some(OnDrop::new(move || task.abort()))
+            }
             Keys::Static(_) => None,
         };
         let mut rules = ClaimRules::new().leeway(self.leeway);
@@ -645,7 +652,7 @@ impl<C> Dangerous<C> {
 
 /// Fails with a clear error when jsonwebtoken has no crypto backend; prefers
 /// aws-lc-rs when both backends are compiled in.
-fn ensure_crypto_backend() -> Result<(), JwtError> {
+pub(crate) fn ensure_crypto_backend() -> Result<(), JwtError> {
     #[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]
     {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();

@@ -34,6 +34,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use redis::AsyncCommands;
+use warden_core::clock::unix_millis;
+use warden_core::sync::{OnDrop, lock};
 use warden_core::{Clock, RevocationError, RevocationStore, StoreFuture, SystemClock};
 
 const PREFIX: &str = "warden:revoked:";
@@ -137,15 +139,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct RedisRevocationStore {
     inner: Arc<Inner>,
-    _task: Arc<AbortOnDrop>,
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _task: Arc<OnDrop>,
 }
 
 impl fmt::Debug for RedisRevocationStore {
@@ -166,16 +160,6 @@ pub enum RedisStoreError {
     /// The store needs a tokio runtime for its subscriber.
     #[error("RedisRevocationStore::connect must run inside a tokio runtime")]
     NoRuntime,
-}
-
-fn ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RedisRevocationStore {
@@ -231,7 +215,10 @@ impl RedisRevocationStore {
         let task = handle.spawn(subscriber(Arc::downgrade(&inner)));
         Ok(Self {
             inner,
-            _task: Arc::new(AbortOnDrop(task.abort_handle())),
+            _task: Arc::new({
+                let task = task.abort_handle();
+                OnDrop::new(move || task.abort())
+            }),
         })
     }
 
@@ -520,7 +507,7 @@ impl RevocationStore for RedisRevocationStore {
             }
             let mut conn = self.connection().await?;
             let key = format!("{PREFIX}{id}");
-            let payload = format!("{id}\t{}", ms(until));
+            let payload = format!("{id}\t{}", unix_millis(until));
             let res: redis::RedisResult<()> = async {
                 self.inner.prune();
                 let _: () = redis::cmd("SET")

@@ -122,6 +122,7 @@ fn exchange_source(
         .issuer(issuer.issuer())
         .client_secret_basic(client, format!("{client}-secret"))
         .audience(audience)
+        .dangerous()
         .allow_http();
     if let Some(s) = scope {
         b = b.scope(s);
@@ -459,6 +460,7 @@ impl Demo {
             .client_secret_basic(client, format!("{client}-secret"))
             .resource(resource)
             .cache(CacheConfig::default())
+            .dangerous()
             .allow_http();
         if let Some(s) = scope {
             b = b.scope(s);
@@ -634,14 +636,11 @@ pub async fn scenario(demo: &Demo) -> Result<Report, String> {
         .post(demo.issuer.token_url())
         .basic_auth("svc-orders", Some("svc-orders-secret"))
         .form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
+            ("grant_type", warden::core::urn::GRANT_TOKEN_EXCHANGE),
             ("subject_token", batch_token.secret()),
             (
                 "subject_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
+                warden::core::urn::TOKEN_TYPE_ACCESS_TOKEN,
             ),
             ("resource", "api://inventory"),
             ("scope", "inventory:write"),

@@ -148,7 +148,7 @@ impl Config {
                     b = b.audience(a);
                 }
                 if self.jwt.allow_http {
-                    b = b.dangerous_allow_http();
+                    b = b.dangerous().allow_http();
                 }
                 ExampleValidator::Both(JwtOrIntrospect::new(
                     jwt.clone(),

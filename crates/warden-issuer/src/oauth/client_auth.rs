@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use super::JWT_BEARER_ASSERTION;
+use super::CLIENT_ASSERTION_JWT_BEARER;
 use super::error::{OAuthError, err};
 use super::params::Params;
 use crate::config::{ClientConfig, IssuerConfig};
@@ -99,7 +99,7 @@ pub(super) async fn authenticate_client(
         return check_secret(&id, &secret);
     }
     if let Some(a) = assertion {
-        if params.get("client_assertion_type")? != Some(JWT_BEARER_ASSERTION) {
+        if params.get("client_assertion_type")? != Some(CLIENT_ASSERTION_JWT_BEARER) {
             return Err(err(
                 "invalid_request",
                 "client_assertion_type must be jwt-bearer",

@@ -9,7 +9,7 @@ use super::error::{OAuthError, err};
 use super::introspect::{Active, active_claims};
 use super::issue::{AccessGrant, issue_access_token, require_grant, token_response};
 use super::params::Params;
-use super::{TT_ACCESS_TOKEN, TT_JWT};
+use super::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use crate::config::{ClientConfig, Grant, IssuerConfig};
 use crate::state::{Shared, lock};
 
@@ -22,15 +22,15 @@ pub(super) async fn exchange_grant(
     require_grant(client, Grant::TokenExchange)?;
     let subject_token = params.require("subject_token")?;
     let subject_type = params.require("subject_token_type")?;
-    if subject_type != TT_ACCESS_TOKEN && subject_type != TT_JWT {
+    if subject_type != TOKEN_TYPE_ACCESS_TOKEN && subject_type != TOKEN_TYPE_JWT {
         return Err(err(
             "invalid_request",
             "subject_token_type must be access_token or jwt",
         ));
     }
     if let Some(rt) = params.get("requested_token_type")?
-        && rt != TT_ACCESS_TOKEN
-        && rt != TT_JWT
+        && rt != TOKEN_TYPE_ACCESS_TOKEN
+        && rt != TOKEN_TYPE_JWT
     {
         return Err(err(
             "invalid_request",
@@ -107,7 +107,7 @@ pub(super) async fn exchange_grant(
     Ok(token_response(
         &issued,
         &scopes,
-        json!({"issued_token_type": TT_ACCESS_TOKEN}),
+        json!({"issued_token_type": TOKEN_TYPE_ACCESS_TOKEN}),
     ))
 }
 

@@ -21,14 +21,9 @@ pub(crate) use introspect::introspect;
 pub(crate) use revoke::revoke;
 pub(crate) use token::token;
 
-pub(super) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
-pub(super) const JWT_BEARER_ASSERTION: &str =
-    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-pub(super) const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
-
-pub(super) const TT_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub(super) use warden_core::urn::{
+    CLIENT_ASSERTION_JWT_BEARER, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT,
+};
 
 /// Entry points for the fuzz targets (`fuzz/`): the issuer's own parsers of
 /// request bytes. **Unstable**: only with the `fuzzing` feature, not part of

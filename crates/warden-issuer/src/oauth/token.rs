@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::TOKEN_EXCHANGE;
+use super::GRANT_TOKEN_EXCHANGE;
 use super::client_auth::authenticate_client;
 use super::code::authorization_code_grant;
 use super::error::{OAuthError, err};
@@ -78,7 +78,7 @@ pub(super) async fn token_inner(
         }
         "authorization_code" => authorization_code_grant(shared, &cfg, &client, params).await,
         "refresh_token" => refresh_grant(shared, &cfg, &client, params).await,
-        TOKEN_EXCHANGE => exchange_grant(shared, &cfg, &client, params).await,
+        GRANT_TOKEN_EXCHANGE => exchange_grant(shared, &cfg, &client, params).await,
         other => Err(err(
             "unsupported_grant_type",
             format!("grant_type {other} is not supported"),

@@ -1,0 +1,350 @@
+//! One client of an authorization server: where its endpoints are
+//! (explicit, or discovered by RFC 8414 §3,
+//! <https://www.rfc-editor.org/rfc/rfc8414#section-3>, through warden-http),
+//! how the client authenticates, and the requests: token (RFC 6749 §3.2),
+//! revocation (RFC 7009 §2) and introspection (RFC 7662 §2). Every source in
+//! this crate and warden-introspect's validator send their requests here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use warden_core::TokenSourceError;
+use warden_http::{DiscoveryError, ServerMetadata, UrlPolicy};
+
+use crate::auth::ClientAuth;
+use crate::error::ClientError;
+use crate::response::{
+    IntrospectionResponse, TokenResponse, error_of, introspection_result, token_result,
+};
+
+/// The default bound on one request to the authorization server.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An authorization server as one client sees it. Cheap to clone.
+///
+/// ```
+/// use warden_client::{ClientAuth, OAuthClient};
+///
+/// let client = OAuthClient::builder(ClientAuth::basic("svc", "secret"))
+///     .issuer("https://id.example")
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.client_id(), "svc");
+/// // Plain http only through the door:
+/// let refused = OAuthClient::builder(ClientAuth::basic("svc", "secret"))
+///     .issuer("http://127.0.0.1:8080")
+///     .build();
+/// assert!(refused.is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    http: reqwest::Client,
+    issuer: Option<String>,
+    token: Option<String>,
+    introspection: Option<String>,
+    revocation: Option<String>,
+    discovered: OnceCell<ServerMetadata>,
+    auth: ClientAuth,
+    policy: UrlPolicy,
+    max_body: usize,
+    timeout: Duration,
+}
+
+/// Builds an [`OAuthClient`]: an issuer to discover endpoints from, or the
+/// endpoints themselves (an explicit endpoint wins over a discovered one).
+#[derive(Debug)]
+#[must_use]
+pub struct OAuthClientBuilder {
+    auth: ClientAuth,
+    issuer: Option<String>,
+    token: Option<String>,
+    introspection: Option<String>,
+    revocation: Option<String>,
+    policy: UrlPolicy,
+    timeout: Duration,
+}
+
+impl OAuthClientBuilder {
+    /// The issuer: endpoints not given explicitly are discovered from it, on
+    /// first use.
+    pub fn issuer(mut self, url: impl Into<String>) -> Self {
+        self.issuer = Some(url.into());
+        self
+    }
+
+    /// The token endpoint.
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token = Some(url.into());
+        self
+    }
+
+    /// The introspection endpoint.
+    pub fn introspection_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.introspection = Some(url.into());
+        self
+    }
+
+    /// The revocation endpoint.
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation = Some(url.into());
+        self
+    }
+
+    /// The bound on one request, discovery included (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The door to settings that weaken security.
+    pub fn dangerous(self) -> DangerousOAuthClient {
+        DangerousOAuthClient(self)
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// No issuer and no endpoint, a URL that breaks the policy (https unless
+    /// the door is open), or an HTTP client that cannot be built.
+    pub fn build(self) -> Result<OAuthClient, ClientError> {
+        if self.issuer.is_none()
+            && self.token.is_none()
+            && self.introspection.is_none()
+            && self.revocation.is_none()
+        {
+            return Err(ClientError::Config(
+                "set .issuer(..) or .token_endpoint(..)".into(),
+            ));
+        }
+        for url in [
+            &self.issuer,
+            &self.token,
+            &self.introspection,
+            &self.revocation,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.policy.check(url)?;
+        }
+        let http = warden_http::build_client(
+            concat!("warden-client/", env!("CARGO_PKG_VERSION")),
+            self.timeout,
+        )?;
+        Ok(OAuthClient {
+            inner: Arc::new(ClientInner {
+                http,
+                issuer: self.issuer,
+                token: self.token,
+                introspection: self.introspection,
+                revocation: self.revocation,
+                discovered: OnceCell::new(),
+                auth: self.auth,
+                policy: self.policy,
+                max_body: warden_http::DEFAULT_MAX_BODY,
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
+
+/// Settings that weaken security, reached through
+/// [`OAuthClientBuilder::dangerous`].
+#[derive(Debug)]
+#[must_use]
+pub struct DangerousOAuthClient(OAuthClientBuilder);
+
+impl DangerousOAuthClient {
+    /// Allows `http://` URLs, discovered ones included (loopback
+    /// development).
+    ///
+    /// # Security
+    /// Credentials and tokens cross the network in clear.
+    pub fn allow_http(mut self) -> OAuthClientBuilder {
+        self.0.policy = UrlPolicy::AllowHttp;
+        self.0
+    }
+}
+
+/// Which endpoint a request goes to.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    Token,
+    Introspection,
+    Revocation,
+}
+
+impl OAuthClient {
+    /// Starts a builder for a client authenticating with `auth`.
+    pub fn builder(auth: ClientAuth) -> OAuthClientBuilder {
+        OAuthClientBuilder {
+            auth,
+            issuer: None,
+            token: None,
+            introspection: None,
+            revocation: None,
+            policy: UrlPolicy::HttpsOnly,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The client's id.
+    pub fn client_id(&self) -> &str {
+        self.inner.auth.client_id()
+    }
+
+    /// The server's metadata, discovered once (RFC 8414, OpenID Connect).
+    async fn metadata(&self, issuer: &str) -> Result<&ServerMetadata, TokenSourceError> {
+        let inner = &self.inner;
+        inner
+            .discovered
+            .get_or_try_init(|| async {
+                warden_http::discover(
+                    &inner.http,
+                    issuer,
+                    inner.policy,
+                    inner.max_body,
+                    inner.timeout,
+                )
+                .await
+                .map_err(|e| match e {
+                    DiscoveryError::IssuerMismatch { .. } | DiscoveryError::Url(_) => {
+                        TokenSourceError::Refused(e.to_string())
+                    }
+                    other => TokenSourceError::Unavailable(format!("discovery failed: {other}")),
+                })
+            })
+            .await
+    }
+
+    async fn endpoint(&self, which: Endpoint) -> Result<String, TokenSourceError> {
+        let inner = &self.inner;
+        let explicit = match which {
+            Endpoint::Token => &inner.token,
+            Endpoint::Introspection => &inner.introspection,
+            Endpoint::Revocation => &inner.revocation,
+        };
+        if let Some(url) = explicit {
+            return Ok(url.clone());
+        }
+        let missing = |what: &str| TokenSourceError::Refused(format!("the server has no {what}"));
+        let Some(issuer) = &inner.issuer else {
+            return Err(missing(match which {
+                Endpoint::Token => "token endpoint",
+                Endpoint::Introspection => "introspection endpoint",
+                Endpoint::Revocation => "revocation endpoint",
+            }));
+        };
+        let md = self.metadata(issuer).await?;
+        match which {
+            Endpoint::Token => md.token_endpoint.clone().ok_or_else(|| {
+                TokenSourceError::Unavailable("discovery failed: no token_endpoint".into())
+            }),
+            Endpoint::Introspection => md
+                .introspection_endpoint
+                .clone()
+                .ok_or_else(|| missing("introspection endpoint")),
+            Endpoint::Revocation => md
+                .revocation_endpoint
+                .clone()
+                .ok_or_else(|| missing("revocation endpoint")),
+        }
+    }
+
+    /// The `aud` of client assertions: the issuer identifier when it is
+    /// known (one assertion form serves every endpoint), else the token
+    /// endpoint, else the endpoint called (RFC 7523 §3).
+    fn assertion_audience<'a>(&'a self, url: &'a str) -> &'a str {
+        let inner = &self.inner;
+        inner
+            .issuer
+            .as_deref()
+            .or(inner.token.as_deref())
+            .unwrap_or(url)
+    }
+
+    /// POSTs `form` to the endpoint with client authentication; the status
+    /// and the capped body.
+    async fn post(
+        &self,
+        which: Endpoint,
+        mut form: Vec<(&'static str, String)>,
+    ) -> Result<(reqwest::StatusCode, warden_http::fetch::Bytes), TokenSourceError> {
+        let url = self.endpoint(which).await?;
+        let req = self.inner.http.post(&url);
+        let req = self
+            .inner
+            .auth
+            .apply(req, &mut form, self.assertion_audience(&url))?;
+        let unavailable = |e: warden_http::FetchError| TokenSourceError::Unavailable(e.to_string());
+        let res = req
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| unavailable(warden_http::FetchError::of(&e)))?;
+        let status = res.status();
+        let body = warden_http::read_capped(res, self.inner.max_body)
+            .await
+            .map_err(unavailable)?;
+        Ok((status, body))
+    }
+
+    /// A token request (RFC 6749 §4.4.2, §6; RFC 8693 §2.1).
+    ///
+    /// # Errors
+    /// [`TokenSourceError::Refused`] with the server's error code for 4xx,
+    /// [`TokenSourceError::Unavailable`] for connection failures and 5xx.
+    pub async fn token_request(
+        &self,
+        form: Vec<(&'static str, String)>,
+    ) -> Result<TokenResponse, TokenSourceError> {
+        let (status, body) = self.post(Endpoint::Token, form).await?;
+        token_result(status, &body)
+    }
+
+    /// Revokes a token (RFC 7009 §2.1).
+    ///
+    /// # Errors
+    /// As [`token_request`](Self::token_request); a server without a
+    /// revocation endpoint is `Refused`.
+    pub async fn revoke(&self, token: &str, hint: Option<&str>) -> Result<(), TokenSourceError> {
+        let mut form = vec![("token", token.to_owned())];
+        if let Some(h) = hint {
+            form.push(("token_type_hint", h.to_owned()));
+        }
+        let (status, body) = self.post(Endpoint::Revocation, form).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(error_of(status, &body))
+        }
+    }
+
+    /// Introspects a token (RFC 7662 §2.1), with an optional
+    /// `token_type_hint`.
+    ///
+    /// # Errors
+    /// As [`token_request`](Self::token_request); an answer that is not a
+    /// JSON object is `Unavailable`.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<IntrospectionResponse, TokenSourceError> {
+        let mut form = vec![("token", token.to_owned())];
+        if let Some(h) = hint {
+            form.push(("token_type_hint", h.to_owned()));
+        }
+        let (status, body) = self.post(Endpoint::Introspection, form).await?;
+        if !status.is_success() {
+            return Err(error_of(status, &body));
+        }
+        introspection_result(&body)
+    }
+}
