@@ -546,7 +546,7 @@ async fn strict_rfc9068_typ() {
     let v = JwtValidator::builder()
         .issuer(issuer.issuer())
         .audience(AUD)
-        .strict_typ(true)
+        .strict_typ()
         .jwks_url(issuer.jwks_url())
         .dangerous()
         .allow_http()

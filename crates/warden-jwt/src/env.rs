@@ -8,8 +8,9 @@
 //! | `WARDEN_JWKS_URL` | optional | JWKS location (skips discovery) |
 //! | `WARDEN_ALLOW_HTTP` | optional | `1` allows http:// URLs (loopback development) |
 
+use crate::builder::JwtValidatorBuilder;
 use crate::error::JwtError;
-use crate::validator::{JwtValidator, JwtValidatorBuilder};
+use crate::validator::JwtValidator;
 use warden_core::NoCustomClaims;
 
 /// The `WARDEN_*` validator settings.

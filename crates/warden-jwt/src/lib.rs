@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod builder;
 pub mod env;
 pub mod error;
 pub mod jwks;
@@ -33,10 +34,11 @@ pub mod sign;
 pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
+pub use builder::{Dangerous, JwtValidatorBuilder};
 pub use env::EnvConfig;
 pub use error::JwtError;
 pub use jwks::{JwksCacheConfig, KeySetStatus};
 pub use keys::KeySet;
 pub use sign::{PrivateKey, SignError};
-pub use validator::{DEFAULT_LEEWAY, Dangerous, JwtValidator, JwtValidatorBuilder};
+pub use validator::{DEFAULT_LEEWAY, JwtValidator};
 pub use warden_http::{Fetch, FetchError, FetchFuture, FetchResponse};

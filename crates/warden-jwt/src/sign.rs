@@ -53,7 +53,7 @@ impl PrivateKey {
     /// that is not such a key.
     pub fn from_pem(pem: &[u8], alg: Algorithm, kid: Option<String>) -> Result<Self, SignError> {
         use jsonwebtoken::EncodingKey;
-        crate::validator::ensure_crypto_backend().map_err(|_| SignError::NoCryptoBackend)?;
+        crate::builder::ensure_crypto_backend().map_err(|_| SignError::NoCryptoBackend)?;
         let bad = |e: jsonwebtoken::errors::Error| SignError::Key(e.to_string());
         let key = match alg {
             Algorithm::RS256
