@@ -86,7 +86,7 @@ async fn delegation_chain(demo: &Demo, n: &mut Narrator) -> Result<String, Strin
     for l in lines {
         n.say(&l);
     }
-    let (status, _, body) = http_get(&format!("{gateway}/api/stock/apple"), alice).await;
+    let (status, _, body) = http_get(&format!("{gateway}/api/stock/apple"), &alice).await;
     let reply: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     n.say("gateway exchanges alice's token for api://orders (RFC 8693); orders exchanges that for api://inventory narrowed to inventory:read; inventory is called over gRPC");
     n.check(
