@@ -13,10 +13,10 @@ use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use tower::{Service, ServiceExt};
 use warden_bench::{Fixture, now_or_never};
 use warden_core::{BearerExtractor, Principal, RequireBearerLayer, TokenCache};
-use warden_issuer::SigningAlg;
+use warden_issuer::Algorithm;
 
 fn extraction(c: &mut Criterion) {
-    let fx = Fixture::new(SigningAlg::RS256);
+    let fx = Fixture::new(Algorithm::RS256);
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::AUTHORIZATION,
@@ -32,10 +32,10 @@ fn extraction(c: &mut Criterion) {
 fn validation(c: &mut Criterion) {
     let mut group = c.benchmark_group("validate");
     for alg in [
-        SigningAlg::RS256,
-        SigningAlg::PS256,
-        SigningAlg::ES256,
-        SigningAlg::EdDSA,
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
     ] {
         let fx = Fixture::new(alg);
         assert!(now_or_never(fx.validator.validate_token(&fx.token)).is_ok());
@@ -64,7 +64,7 @@ fn validation(c: &mut Criterion) {
 }
 
 fn cache(c: &mut Criterion) {
-    let fx = Fixture::new(SigningAlg::RS256);
+    let fx = Fixture::new(Algorithm::RS256);
     let principal: Principal = now_or_never(fx.validator.validate_token(&fx.token)).unwrap();
     let cache = TokenCache::new(10_000);
     // A realistically full cache: the hit is found among many entries.
@@ -83,7 +83,7 @@ fn cache(c: &mut Criterion) {
 }
 
 fn layer(c: &mut Criterion) {
-    let fx = Fixture::new(SigningAlg::RS256);
+    let fx = Fixture::new(Algorithm::RS256);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use serde_json::{Value, json};
-use warden_issuer::{SigningAlg, SigningKey};
+use warden_issuer::{Algorithm, SigningKey};
 use warden_jwt::{JwtValidator, KeySet};
 
 /// The audience every fixture token carries.
@@ -18,7 +18,7 @@ pub const ISS: &str = "https://id.example.com/realms/shop";
 /// jsonwebtoken inputs for the same key and token.
 pub struct Fixture {
     /// The algorithm.
-    pub alg: SigningAlg,
+    pub alg: Algorithm,
     /// A typical access token (about 800 bytes with RS256).
     pub token: String,
     /// warden's validator with this key as a static set.
@@ -50,11 +50,11 @@ pub fn typical_claims() -> Value {
     })
 }
 
-fn jwt_alg(alg: SigningAlg) -> jsonwebtoken::Algorithm {
+fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
     match alg {
-        SigningAlg::PS256 => jsonwebtoken::Algorithm::PS256,
-        SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-        SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        Algorithm::PS256 => jsonwebtoken::Algorithm::PS256,
+        Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
         _ => jsonwebtoken::Algorithm::RS256,
     }
 }
@@ -64,7 +64,7 @@ impl Fixture {
     ///
     /// # Panics
     /// When key generation or signing fails (a broken crypto library).
-    pub fn new(alg: SigningAlg) -> Self {
+    pub fn new(alg: Algorithm) -> Self {
         let key = SigningKey::generate(alg, format!("{alg}-bench")).expect("keygen");
         let jwk = key.public_jwk().expect("asymmetric");
         let header = json!({"alg": alg.as_str(), "kid": key.kid(), "typ": "at+jwt"});

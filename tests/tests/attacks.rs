@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use warden::JwtValidator;
-use warden_issuer::{SigningAlg, SigningKey, TestIssuer, assemble, b64, now_secs, sign_jwt};
+use warden_issuer::{Algorithm, SigningKey, TestIssuer, assemble, b64, now_secs, sign_jwt};
 use warden_tests::{Reply, get, get_bearer, invalid_token, serve};
 
 const AUD: &str = "api://orders";
@@ -16,10 +16,10 @@ struct Env {
 
 async fn env() -> Env {
     let issuer = TestIssuer::start_with(&[
-        SigningAlg::RS256,
-        SigningAlg::PS256,
-        SigningAlg::ES256,
-        SigningAlg::EdDSA,
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
     ])
     .await
     .unwrap();
@@ -231,10 +231,10 @@ async fn psychic_ecdsa_signature() {
 async fn wrong_key_with_a_legit_kid() {
     let env = env().await;
     for (alg, kid) in [
-        (SigningAlg::RS256, "RS256-1"),
-        (SigningAlg::PS256, "PS256-1"),
-        (SigningAlg::ES256, "ES256-1"),
-        (SigningAlg::EdDSA, "EdDSA-1"),
+        (Algorithm::RS256, "RS256-1"),
+        (Algorithm::PS256, "PS256-1"),
+        (Algorithm::ES256, "ES256-1"),
+        (Algorithm::EdDSA, "EdDSA-1"),
     ] {
         let other = SigningKey::generate(alg, kid).unwrap();
         let t = sign_jwt(&env.header(kid), &env.claims(), &other).unwrap();

@@ -13,7 +13,7 @@ use warden::{
     TokenValidator,
 };
 use warden_core::TokenCache;
-use warden_issuer::{SigningAlg, TestIssuer, b64};
+use warden_issuer::{Algorithm, TestIssuer, b64};
 use warden_tests::{get_bearer, invalid_token, serve};
 
 const AUD: &str = "api://orders";
@@ -42,7 +42,7 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let clock = ManualClock::starting_now();
     let inner = JwtValidator::builder()
         .issuer(issuer.issuer())
@@ -228,7 +228,7 @@ async fn nbf_is_rechecked_on_hits() {
 /// A token for orders, validated and cached by A, must still be refused by B.
 #[tokio::test]
 async fn a_shared_cache_answers_only_for_the_validator_that_checked() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let build = |aud: &str| {
         JwtValidator::builder()
             .issuer(issuer.issuer())

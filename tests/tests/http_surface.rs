@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use warden::JwtValidator;
 use warden::jwt::JwksCacheConfig;
-use warden_issuer::{Mode, SigningAlg, TestIssuer, b64};
+use warden_issuer::{Algorithm, Mode, TestIssuer, b64};
 use warden_tests::{get, invalid_request, invalid_token, serve};
 
 const AUD: &str = "api://orders";
@@ -26,7 +26,7 @@ async fn start(issuer: &TestIssuer, cfg: JwksCacheConfig) -> String {
 
 #[tokio::test]
 async fn extraction_table() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let base = start(&issuer, JwksCacheConfig::default()).await;
     let good = issuer.mint(&issuer.claims(AUD)).unwrap();
     let bearer = format!("Bearer {good}");
@@ -208,7 +208,7 @@ fn sign_raw(issuer: &TestIssuer, header: &[u8], payload: &[u8]) -> String {
 /// with a good signature.
 #[tokio::test]
 async fn invalid_utf8_in_header_or_payload_is_invalid_token() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let base = start(&issuer, JwksCacheConfig::default()).await;
     let key = issuer.active_key();
     let header = serde_json::json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "at+jwt"});
@@ -248,7 +248,7 @@ async fn invalid_utf8_in_header_or_payload_is_invalid_token() {
 /// query source is on.
 #[tokio::test]
 async fn header_and_query_credentials_together_are_invalid_request() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let base = start(&issuer, JwksCacheConfig::default()).await;
     let good = issuer.mint(&issuer.claims(AUD)).unwrap();
     let r = warden_tests::get_bearer(&format!("{base}/protected?access_token={good}"), &good).await;
@@ -264,7 +264,7 @@ async fn header_and_query_credentials_together_are_invalid_request() {
 /// content type: over HTTP/1.1 it is a plain HTTP 401.
 #[tokio::test]
 async fn rejections_are_no_store_and_grpc_shape_needs_http2() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let base = start(&issuer, JwksCacheConfig::default()).await;
     let url = format!("{base}/protected");
     for (name, headers, status) in [
@@ -288,7 +288,7 @@ async fn rejections_are_no_store_and_grpc_shape_needs_http2() {
 async fn tokens_without_jti_are_checked_by_hash() {
     use axum::routing::get as route;
     use warden::{Auth, MemoryRevocationStore, RequireBearerLayer, RevocationStore, StoreCheck};
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let validator = JwtValidator::builder()
         .issuer(issuer.issuer())
         .audience(AUD)

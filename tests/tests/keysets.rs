@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use warden::jwt::{JwksCacheConfig, JwtError};
 use warden::{AuthError, InvalidToken, JwtValidator, ManualClock, Unavailable};
-use warden_issuer::{Mode, SigningAlg, SigningKey, TestIssuer, assemble, sign_jwt};
+use warden_issuer::{Algorithm, Mode, SigningKey, TestIssuer, assemble, sign_jwt};
 
 const AUD: &str = "api://orders";
 
@@ -81,7 +81,7 @@ async fn rotation_picks_up_the_new_kid_and_keeps_the_old() {
     assert!(v.validate_token(&old).await.is_ok());
     assert_eq!(issuer.jwks_hits(), 1);
 
-    issuer.rotate(SigningAlg::ES256, "ES256-2").unwrap();
+    issuer.rotate(Algorithm::ES256, "ES256-2").unwrap();
     let new = issuer.mint(&claims_at(&issuer, &clock)).unwrap();
     // Within 30 s of the last fetch a new kid is refused at once (the cooldown)...
     assert_eq!(
@@ -172,7 +172,7 @@ async fn bad_signature_under_a_known_kid_never_fetches() {
     let v = validator(&issuer, &clock, quiet());
     v.wait_until_ready(Duration::from_secs(5)).await.unwrap();
     let before = issuer.jwks_hits();
-    let impostor = SigningKey::generate(SigningAlg::RS256, "RS256-1").unwrap();
+    let impostor = SigningKey::generate(Algorithm::RS256, "RS256-1").unwrap();
     let forged = sign_jwt(
         &json!({"alg": "RS256", "kid": "RS256-1"}),
         &claims_at(&issuer, &clock),
@@ -378,7 +378,7 @@ async fn discovery_issuer_must_match_exactly() {
 
 #[tokio::test]
 async fn discovery_from_an_issuer_with_a_path() {
-    let issuer = TestIssuer::start_at_path(&[SigningAlg::ES384], "/realms/shop")
+    let issuer = TestIssuer::start_at_path(&[Algorithm::ES384], "/realms/shop")
         .await
         .unwrap();
     let v = JwtValidator::builder()

@@ -17,7 +17,7 @@ use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
 use warden::{JwtValidator, RequireBearerLayer, TokenCache};
 use warden_introspect::IntrospectionValidator;
-use warden_issuer::{Issuer, SigningAlg, TestIssuer, b64};
+use warden_issuer::{Algorithm, Issuer, TestIssuer, b64};
 use warden_tests::rss_bytes;
 
 fn tokens(default: usize) -> usize {
@@ -49,7 +49,7 @@ async fn distinct_jwts_valid_and_forged_keep_memory_bounded() {
     let _one = ONE_AT_A_TIME.lock().await;
     let n = tokens(40_000);
     let capacity = 1_000;
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let validator = JwtValidator::builder()
         .issuer(issuer.issuer())
         .audience("api://orders")

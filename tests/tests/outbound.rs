@@ -22,7 +22,7 @@ use warden::{
 use warden_client::{
     Algorithm, CacheConfig, ClientAuth, ClientCredentials, PrivateKey, TokenExchange,
 };
-use warden_issuer::{Issuer, IssuerConfig, Mode, SigningAlg, SigningKey, now_secs};
+use warden_issuer::{Issuer, IssuerConfig, Mode, SigningKey, now_secs};
 use warden_tests::serve;
 
 fn batch(issuer: &Issuer, clock: Option<&ManualClock>, cache: CacheConfig) -> ClientCredentials {
@@ -309,7 +309,7 @@ async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
 /// A dev issuer with `svc-signer`, a private_key_jwt client whose ES256
 /// key has `kid`; returns the issuer and the key's private PEM.
 async fn with_signer(kid: &str) -> (Issuer, String) {
-    let key = SigningKey::generate(SigningAlg::ES256, kid).unwrap();
+    let key = SigningKey::generate(Algorithm::ES256, kid).unwrap();
     let mut cfg = IssuerConfig::dev();
     let mut signer = cfg.client("svc-batch").unwrap().clone();
     signer.id = "svc-signer".into();
@@ -354,7 +354,13 @@ async fn basic_post_and_private_key_jwt_are_each_accepted() {
         .build()
         .unwrap();
     match source.token(&TokenContext::default()).await {
-        Err(TokenSourceError::Refused(m)) => assert!(m.starts_with("invalid_client"), "{m}"),
+        Err(TokenSourceError::Refused(r)) => {
+            assert_eq!(
+                r.code(),
+                Some(&warden::core::ErrorCode::InvalidClient),
+                "{r}"
+            )
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -7,7 +7,7 @@
 
 use warden_bench::{Fixture, now_or_never};
 use warden_core::{Principal, TokenCache};
-use warden_issuer::SigningAlg;
+use warden_issuer::Algorithm;
 
 const N: usize = 100_000;
 
@@ -23,7 +23,7 @@ fn rss() -> usize {
 }
 
 fn main() {
-    let fx = Fixture::new(SigningAlg::RS256);
+    let fx = Fixture::new(Algorithm::RS256);
     // Distinct tokens of the same length as the fixture token.
     let base = &fx.token[..fx.token.len() - 8];
     let tokens: Vec<String> = (0..N).map(|i| format!("{base}{i:08}")).collect();

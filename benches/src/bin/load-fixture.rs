@@ -9,11 +9,11 @@ use std::io::Read;
 use std::time::Duration;
 
 use serde_json::json;
-use warden_issuer::{SigningAlg, TestIssuer, now_secs};
+use warden_issuer::{Algorithm, TestIssuer, now_secs};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::RS256])
+    let issuer = TestIssuer::start_with(&[Algorithm::RS256])
         .await
         .expect("issuer starts");
     let mut claims = issuer.claims(warden_bench::AUD);

@@ -8,8 +8,8 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use warden_core::TokenSourceError;
 use warden_core::urn::CLIENT_ASSERTION_JWT_BEARER;
+use warden_core::{Refusal, TokenSourceError};
 use warden_jwt::PrivateKey;
 
 /// The lifetime of a client assertion: short, and single-use by its `jti`.
@@ -152,6 +152,9 @@ fn assertion(
         "iat": now, "exp": now + ASSERTION_LIFETIME_SECS,
         "jti": format!("{:032x}", fastrand::u128(..)),
     });
-    key.sign("JWT", &claims)
-        .map_err(|e| TokenSourceError::Refused(format!("cannot sign the client assertion: {e}")))
+    key.sign("JWT", &claims).map_err(|e| {
+        TokenSourceError::Refused(
+            Refusal::local(format!("cannot sign the client assertion: {e}")).with_source(e),
+        )
+    })
 }

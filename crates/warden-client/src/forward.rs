@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use warden_core::{AccessToken, TokenContext, TokenSource, TokenSourceError};
+use warden_core::{AccessToken, Refusal, TokenContext, TokenSource, TokenSourceError};
 
 use crate::source::unverified_exp;
 
@@ -93,13 +93,13 @@ impl TokenSource for Forward {
             .as_ref()
             .is_some_and(|t| self.destinations.contains(t))
         {
-            return Err(TokenSourceError::Refused(format!(
+            return Err(TokenSourceError::Refused(Refusal::local(format!(
                 "forwarding the caller's token to {} is not allowed",
                 target.map_or_else(
                     || "an unknown destination".to_owned(),
                     |t| format!("{}://{}:{}", t.scheme, t.host, t.port)
                 )
-            )));
+            ))));
         }
         Ok(AccessToken::new(
             subject.as_str(),

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use warden_core::TokenSourceError;
+use warden_core::{ErrorCode, Refusal, TokenSourceError};
 
 /// A successful token response (RFC 6749 §5.1). `Debug` shows the tokens'
 /// fingerprints, never the tokens.
@@ -123,9 +123,8 @@ pub(crate) fn error_of(status: reqwest::StatusCode, body: &[u8]) -> TokenSourceE
     let desc = err["error_description"].as_str().unwrap_or("");
     if status.is_server_error() || code.is_empty() {
         TokenSourceError::Unavailable(format!("status {}", status.as_u16()))
-    } else if desc.is_empty() {
-        TokenSourceError::Refused(code.to_owned())
     } else {
-        TokenSourceError::Refused(format!("{code}: {desc}"))
+        let desc = (!desc.is_empty()).then(|| desc.to_owned());
+        TokenSourceError::Refused(Refusal::by_server(ErrorCode::parse(code), desc))
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
-use warden_core::TokenSourceError;
+use warden_core::{Refusal, TokenSourceError};
 use warden_http::{DiscoveryError, ServerMetadata, UrlPolicy};
 
 use crate::auth::ClientAuth;
@@ -215,7 +215,7 @@ impl OAuthClient {
                 .await
                 .map_err(|e| match e {
                     DiscoveryError::IssuerMismatch { .. } | DiscoveryError::Url(_) => {
-                        TokenSourceError::Refused(e.to_string())
+                        TokenSourceError::Refused(Refusal::local(e.to_string()).with_source(e))
                     }
                     other => TokenSourceError::Unavailable(format!("discovery failed: {other}")),
                 })
@@ -233,7 +233,9 @@ impl OAuthClient {
         if let Some(url) = explicit {
             return Ok(url.clone());
         }
-        let missing = |what: &str| TokenSourceError::Refused(format!("the server has no {what}"));
+        let missing = |what: &str| {
+            TokenSourceError::Refused(Refusal::local(format!("the server has no {what}")))
+        };
         let Some(issuer) = &inner.issuer else {
             return Err(missing(match which {
                 Endpoint::Token => "token endpoint",

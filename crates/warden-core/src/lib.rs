@@ -45,8 +45,8 @@ pub use layer::{
     ScopeFuture, ScopeRequirement,
 };
 pub use outbound::{
-    AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, NoRetry, RetryOnce, StaticToken,
-    TokenContext, TokenSource, TokenSourceError,
+    AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, ErrorCode, NoRetry, Refusal,
+    RetryOnce, StaticToken, TokenContext, TokenSource, TokenSourceError,
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use revocation::{

@@ -7,7 +7,19 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::SigningAlg;
+use crate::keys::Algorithm;
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML does not parse, or does not match the schema.
+    #[error("{0}")]
+    Toml(String),
+    /// The configuration is inconsistent (the message names where).
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// A grant type a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,13 +165,17 @@ impl KeysConfig {
     ///
     /// # Errors
     /// For an algorithm the issuer does not generate keys for.
-    pub fn alg(&self) -> Result<SigningAlg, String> {
+    pub fn alg(&self) -> Result<Algorithm, ConfigError> {
+        self.alg_inner().map_err(ConfigError::Invalid)
+    }
+
+    fn alg_inner(&self) -> Result<Algorithm, String> {
         match self.algorithm.as_str() {
-            "RS256" => Ok(SigningAlg::RS256),
-            "PS256" => Ok(SigningAlg::PS256),
-            "ES256" => Ok(SigningAlg::ES256),
-            "ES384" => Ok(SigningAlg::ES384),
-            "EdDSA" => Ok(SigningAlg::EdDSA),
+            "RS256" => Ok(Algorithm::RS256),
+            "PS256" => Ok(Algorithm::PS256),
+            "ES256" => Ok(Algorithm::ES256),
+            "ES384" => Ok(Algorithm::ES384),
+            "EdDSA" => Ok(Algorithm::EdDSA),
             other => Err(format!(
                 "unsupported signing algorithm {other:?} (RS256, PS256, ES256, ES384, EdDSA)"
             )),
@@ -306,8 +322,8 @@ impl IssuerConfig {
     ///
     /// # Errors
     /// A message for a syntax error or an inconsistent configuration.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -321,8 +337,12 @@ impl IssuerConfig {
     ///
     /// # Errors
     /// A message naming the inconsistency.
-    pub fn check(&self) -> Result<(), String> {
-        self.keys.alg()?;
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.check_inner().map_err(ConfigError::Invalid)
+    }
+
+    fn check_inner(&self) -> Result<(), String> {
+        self.keys.alg_inner()?;
         let known = |aud: &str| self.resources.iter().any(|r| r.audience == aud);
         for c in &self.clients {
             if c.public {
@@ -426,7 +446,7 @@ mod tests {
             .unwrap()
             .exchange_to
             .push("api://nowhere".into());
-        assert!(c.check().unwrap_err().contains("api://nowhere"));
+        assert!(c.check().unwrap_err().to_string().contains("api://nowhere"));
         let mut c = IssuerConfig::dev();
         c.keys.algorithm = "HS256".into();
         assert!(c.check().is_err());
@@ -439,7 +459,12 @@ mod tests {
             .get_mut("api://inventory")
             .unwrap()
             .insert("orders:read".into(), vec!["inventory:admin".into()]);
-        assert!(c.check().unwrap_err().contains("inventory:admin"));
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .contains("inventory:admin")
+        );
         assert!(IssuerConfig::from_toml("not = [toml").is_err());
     }
 }

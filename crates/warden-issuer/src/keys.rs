@@ -12,55 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-/// An algorithm the issuer can sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit key).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// RSASSA-PSS with SHA-512.
-    PS512,
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-    /// ECDSA P-384 with SHA-384.
-    ES384,
-    /// Ed25519.
-    EdDSA,
-    /// HMAC SHA-256 (shared secret; never published in the JWKS).
-    HS256,
-}
-
-impl SigningAlg {
-    /// The JWS `alg` name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::RS256 => "RS256",
-            SigningAlg::RS384 => "RS384",
-            SigningAlg::RS512 => "RS512",
-            SigningAlg::PS256 => "PS256",
-            SigningAlg::PS384 => "PS384",
-            SigningAlg::PS512 => "PS512",
-            SigningAlg::ES256 => "ES256",
-            SigningAlg::ES384 => "ES384",
-            SigningAlg::EdDSA => "EdDSA",
-            SigningAlg::HS256 => "HS256",
-        }
-    }
-}
-
-impl fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use warden_jwt::Algorithm;
 
 enum Material {
     Rsa(signature::RsaKeyPair),
@@ -72,7 +24,7 @@ enum Material {
 /// A private signing key with its `kid` and algorithm.
 pub struct SigningKey {
     kid: String,
-    alg: SigningAlg,
+    alg: Algorithm,
     material: Material,
 }
 
@@ -94,20 +46,21 @@ impl SigningKey {
     /// Generates a fresh key for `alg` (RSA keys are 2048-bit).
     ///
     /// # Errors
-    /// When the crypto library fails to generate one.
-    pub fn generate(alg: SigningAlg, kid: impl Into<String>) -> Result<Self, KeyError> {
+    /// When the crypto library fails to generate one, or for HS384 and
+    /// HS512 (the issuer generates HMAC keys for HS256 only).
+    pub fn generate(alg: Algorithm, kid: impl Into<String>) -> Result<Self, KeyError> {
         let material = match alg {
-            SigningAlg::RS256
-            | SigningAlg::RS384
-            | SigningAlg::RS512
-            | SigningAlg::PS256
-            | SigningAlg::PS384
-            | SigningAlg::PS512 => Material::Rsa(
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Material::Rsa(
                 signature::RsaKeyPair::generate(KeySize::Rsa2048)
                     .map_err(|_| KeyError("rsa keygen"))?,
             ),
-            SigningAlg::ES256 | SigningAlg::ES384 => {
-                let alg = if alg == SigningAlg::ES256 {
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let alg = if alg == Algorithm::ES256 {
                     &signature::ECDSA_P256_SHA256_FIXED_SIGNING
                 } else {
                     &signature::ECDSA_P384_SHA384_FIXED_SIGNING
@@ -121,7 +74,7 @@ impl SigningKey {
                     der,
                 )
             }
-            SigningAlg::EdDSA => {
+            Algorithm::EdDSA => {
                 let rng = SystemRandom::new();
                 let doc =
                     Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError("ed25519 keygen"))?;
@@ -131,10 +84,15 @@ impl SigningKey {
                     der,
                 )
             }
-            SigningAlg::HS256 => {
+            Algorithm::HS256 => {
                 let mut secret = vec![0u8; 32];
                 aws_lc_rs::rand::fill(&mut secret).map_err(|_| KeyError("random"))?;
                 Material::Hmac(secret)
+            }
+            _ => {
+                return Err(KeyError(
+                    "the issuer does not generate keys for this algorithm",
+                ));
             }
         };
         Ok(Self {
@@ -149,7 +107,7 @@ impl SigningKey {
     pub fn hmac(secret: impl Into<Vec<u8>>, kid: impl Into<String>) -> Self {
         Self {
             kid: kid.into(),
-            alg: SigningAlg::HS256,
+            alg: Algorithm::HS256,
             material: Material::Hmac(secret.into()),
         }
     }
@@ -160,7 +118,7 @@ impl SigningKey {
     }
 
     /// The algorithm.
-    pub fn alg(&self) -> SigningAlg {
+    pub fn alg(&self) -> Algorithm {
         self.alg
     }
 
@@ -173,11 +131,11 @@ impl SigningKey {
         match &self.material {
             Material::Rsa(kp) => {
                 let padding: &'static dyn signature::RsaEncoding = match self.alg {
-                    SigningAlg::RS256 => &signature::RSA_PKCS1_SHA256,
-                    SigningAlg::RS384 => &signature::RSA_PKCS1_SHA384,
-                    SigningAlg::RS512 => &signature::RSA_PKCS1_SHA512,
-                    SigningAlg::PS256 => &signature::RSA_PSS_SHA256,
-                    SigningAlg::PS384 => &signature::RSA_PSS_SHA384,
+                    Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
+                    Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+                    Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+                    Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+                    Algorithm::PS384 => &signature::RSA_PSS_SHA384,
                     _ => &signature::RSA_PSS_SHA512,
                 };
                 let mut sig = vec![0u8; kp.public_modulus_len()];
@@ -212,7 +170,7 @@ impl SigningKey {
             }
             Material::Ec(kp, _) => {
                 let point = kp.public_key().as_ref();
-                let (crv, len) = if self.alg == SigningAlg::ES384 {
+                let (crv, len) = if self.alg == Algorithm::ES384 {
                     ("P-384", 48)
                 } else {
                     ("P-256", 32)

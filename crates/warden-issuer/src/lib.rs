@@ -33,9 +33,10 @@ pub mod server;
 mod state;
 
 pub use config::{
-    ClientConfig, Grant, IssuerConfig, KeysConfig, ResourceConfig, TokenFormat, UserConfig,
+    ClientConfig, ConfigError, Grant, IssuerConfig, KeysConfig, ResourceConfig, TokenFormat,
+    UserConfig,
 };
-pub use keys::{KeyError, SigningAlg, SigningKey};
+pub use keys::{Algorithm, KeyError, SigningKey};
 pub use mint::{assemble, b64, sign_jwt};
 pub use server::{Issuer, IssuerBuilder, StartError, TestIssuer, fresh_id, now_secs};
 pub use state::{Mode, PRUNE_EVERY, StateCounts};

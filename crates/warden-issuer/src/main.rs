@@ -32,7 +32,7 @@ async fn main() {
         ["--dev"] => (IssuerConfig::dev(), true),
         ["--config", file] => match std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {file}: {e}"))
-            .and_then(|t| IssuerConfig::from_toml(&t))
+            .and_then(|t| IssuerConfig::from_toml(&t).map_err(|e| e.to_string()))
         {
             Ok(c) => (c, false),
             Err(e) => {

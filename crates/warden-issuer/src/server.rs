@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use warden_core::{Clock, MemoryRevocationStore, RevocationStore, SystemClock};
 
-use crate::config::IssuerConfig;
-use crate::keys::{KeyError, SigningAlg, SigningKey};
+use crate::config::{ConfigError, IssuerConfig};
+use crate::keys::{Algorithm, KeyError, SigningKey};
 use crate::mint::sign_jwt;
 use crate::state::{
     KeyEntry, Mode, Shared, StateCounts, fault, jwks_value, random_id, read, write,
@@ -57,14 +57,14 @@ pub enum StartError {
     Key(#[from] KeyError),
     /// The configuration is inconsistent.
     #[error("bad configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
 }
 
 /// How to start an issuer.
 #[must_use]
 pub struct IssuerBuilder {
     config: IssuerConfig,
-    algs: Vec<SigningAlg>,
+    algs: Vec<Algorithm>,
     path: String,
     store: Option<Arc<dyn RevocationStore>>,
     clock: Arc<dyn Clock>,
@@ -82,7 +82,7 @@ impl std::fmt::Debug for IssuerBuilder {
 impl IssuerBuilder {
     /// Generate one key per algorithm (`kid` `"<ALG>-1"`); the first signs.
     /// Default: the configuration's algorithm.
-    pub fn keys(mut self, algs: &[SigningAlg]) -> Self {
+    pub fn keys(mut self, algs: &[Algorithm]) -> Self {
         self.algs = algs.to_vec();
         self
     }
@@ -232,7 +232,7 @@ impl Issuer {
     /// # Errors
     /// When the listener cannot bind or key generation fails.
     pub async fn start() -> Result<Self, StartError> {
-        Self::start_with(&[SigningAlg::RS256]).await
+        Self::start_with(&[Algorithm::RS256]).await
     }
 
     /// Starts an issuer with one key per algorithm (`kid` `"<ALG>-1"`); the
@@ -240,7 +240,7 @@ impl Issuer {
     ///
     /// # Errors
     /// When the listener cannot bind or key generation fails.
-    pub async fn start_with(algs: &[SigningAlg]) -> Result<Self, StartError> {
+    pub async fn start_with(algs: &[Algorithm]) -> Result<Self, StartError> {
         Self::builder(IssuerConfig::dev()).keys(algs).start().await
     }
 
@@ -249,7 +249,7 @@ impl Issuer {
     ///
     /// # Errors
     /// When the listener cannot bind or key generation fails.
-    pub async fn start_at_path(algs: &[SigningAlg], path: &str) -> Result<Self, StartError> {
+    pub async fn start_at_path(algs: &[Algorithm], path: &str) -> Result<Self, StartError> {
         Self::builder(IssuerConfig::dev())
             .keys(algs)
             .path(path)
@@ -319,13 +319,13 @@ impl Issuer {
     ///
     /// # Errors
     /// When key generation fails.
-    pub fn add_key(&self, alg: SigningAlg, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
+    pub fn add_key(&self, alg: Algorithm, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
         self.push_key(alg, kid, UNIX_EPOCH)
     }
 
     fn push_key(
         &self,
-        alg: SigningAlg,
+        alg: Algorithm,
         kid: &str,
         activates_at: SystemTime,
     ) -> Result<Arc<SigningKey>, KeyError> {
@@ -346,7 +346,7 @@ impl Issuer {
     ///
     /// # Errors
     /// When key generation fails.
-    pub fn rotate(&self, alg: SigningAlg, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
+    pub fn rotate(&self, alg: Algorithm, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
         self.push_key(alg, kid, self.shared.now())
     }
 
@@ -359,7 +359,7 @@ impl Issuer {
     /// When key generation fails.
     pub fn rotate_after(
         &self,
-        alg: SigningAlg,
+        alg: Algorithm,
         kid: &str,
         lead: Duration,
     ) -> Result<Arc<SigningKey>, KeyError> {

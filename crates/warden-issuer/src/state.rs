@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use warden_core::{Clock, RevocationStore};
 
 use crate::config::IssuerConfig;
-use crate::keys::{SigningAlg, SigningKey};
+use crate::keys::{Algorithm, SigningKey};
 
 /// How the issuer's discovery and JWKS endpoints answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,7 +206,7 @@ impl Shared {
         let now = self.now();
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         keys.iter()
-            .filter(|k| k.activates_at <= now && k.key.alg() != SigningAlg::HS256)
+            .filter(|k| k.activates_at <= now && k.key.alg() != Algorithm::HS256)
             .max_by_key(|k| k.activates_at)
             .or_else(|| keys.first())
             .map(|k| k.key.clone())

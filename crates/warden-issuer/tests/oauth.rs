@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use warden_issuer::{Issuer, IssuerConfig, SigningAlg, SigningKey, now_secs, sign_jwt};
+use warden_issuer::{Algorithm, Issuer, IssuerConfig, SigningKey, now_secs, sign_jwt};
 
 struct Reply {
     status: u16,
@@ -250,7 +250,7 @@ async fn client_credentials_success_and_errors() {
 
 #[tokio::test]
 async fn private_key_jwt_client_authentication() {
-    let key = SigningKey::generate(SigningAlg::ES256, "svc-signer-key").unwrap();
+    let key = SigningKey::generate(Algorithm::ES256, "svc-signer-key").unwrap();
     let mut cfg = IssuerConfig::dev();
     let mut client = cfg.client("svc-batch").unwrap().clone();
     client.id = "svc-signer".into();
@@ -290,7 +290,7 @@ async fn private_key_jwt_client_authentication() {
         401,
         "invalid_client",
     );
-    let other = SigningKey::generate(SigningAlg::ES256, "svc-signer-key").unwrap();
+    let other = SigningKey::generate(Algorithm::ES256, "svc-signer-key").unwrap();
     let now = now_secs();
     let forged = sign_jwt(
         &json!({"alg": "ES256", "kid": "svc-signer-key"}),
@@ -842,7 +842,7 @@ async fn introspection_and_revocation_of_both_formats() {
 #[tokio::test]
 async fn rotation_is_seen_by_a_validator_without_a_failed_request() {
     let issuer = Issuer::builder(IssuerConfig::dev())
-        .keys(&[SigningAlg::ES256])
+        .keys(&[Algorithm::ES256])
         .start()
         .await
         .unwrap();
@@ -865,7 +865,7 @@ async fn rotation_is_seen_by_a_validator_without_a_failed_request() {
         if i == 10 {
             // Published now, signing in 1 s: caches (refreshing every 50 ms) learn it first.
             issuer
-                .rotate_after(SigningAlg::ES256, "ES256-2", Duration::from_millis(1000))
+                .rotate_after(Algorithm::ES256, "ES256-2", Duration::from_millis(1000))
                 .unwrap();
         }
         let t = cc(&issuer, "svc-batch", &[("resource", "api://orders")])
@@ -1074,7 +1074,7 @@ async fn with_signer() -> (Issuer, SigningKey) {
 
 /// The dev configuration plus `svc-signer` (private_key_jwt) and its key.
 fn config_with_signer() -> (IssuerConfig, SigningKey) {
-    let key = SigningKey::generate(SigningAlg::ES256, "signer-key").unwrap();
+    let key = SigningKey::generate(Algorithm::ES256, "signer-key").unwrap();
     let mut cfg = IssuerConfig::dev();
     let mut signer = cfg.client("svc-batch").unwrap().clone();
     signer.id = "svc-signer".into();

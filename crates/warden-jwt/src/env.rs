@@ -13,6 +13,11 @@ use crate::error::JwtError;
 use crate::validator::JwtValidator;
 use warden_core::NoCustomClaims;
 
+/// A required variable is missing or empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is required")]
+pub struct EnvError(pub &'static str);
+
 /// The `WARDEN_*` validator settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,12 +37,8 @@ impl EnvConfig {
     ///
     /// # Errors
     /// A message naming the missing variable.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let need = |k: &str| {
-            get(k)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| format!("{k} is required"))
-        };
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let need = |k: &'static str| get(k).filter(|v| !v.trim().is_empty()).ok_or(EnvError(k));
         let issuer = need("WARDEN_ISSUER")?;
         let audiences: Vec<String> = need("WARDEN_AUDIENCE")?
             .split(',')
@@ -56,7 +57,7 @@ impl EnvConfig {
     ///
     /// # Errors
     /// A message naming the missing variable.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
@@ -107,11 +108,15 @@ mod tests {
         assert_eq!(c.audiences, ["api://a", "api://b"]);
         assert!(c.allow_http && c.jwks_url.is_none());
         assert_eq!(
-            EnvConfig::from_lookup(env(&[("WARDEN_AUDIENCE", "a")])).unwrap_err(),
+            EnvConfig::from_lookup(env(&[("WARDEN_AUDIENCE", "a")]))
+                .unwrap_err()
+                .to_string(),
             "WARDEN_ISSUER is required"
         );
         assert_eq!(
-            EnvConfig::from_lookup(env(&[("WARDEN_ISSUER", "x")])).unwrap_err(),
+            EnvConfig::from_lookup(env(&[("WARDEN_ISSUER", "x")]))
+                .unwrap_err()
+                .to_string(),
             "WARDEN_AUDIENCE is required"
         );
     }

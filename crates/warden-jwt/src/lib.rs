@@ -35,7 +35,7 @@ pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
 pub use builder::{Dangerous, JwtValidatorBuilder};
-pub use env::EnvConfig;
+pub use env::{EnvConfig, EnvError};
 pub use error::JwtError;
 pub use jwks::{JwksCacheConfig, KeySetStatus};
 pub use keys::KeySet;

@@ -42,7 +42,7 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let bind = get("WARDEN_BIND").unwrap_or_else(|| "127.0.0.1:50051".into());
         Ok(Self {
-            jwt: EnvConfig::from_lookup(&get)?,
+            jwt: EnvConfig::from_lookup(&get).map_err(|e| e.to_string())?,
             bind: bind
                 .parse()
                 .map_err(|_| format!("WARDEN_BIND is not an address: {bind:?}"))?,

@@ -11,7 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 use warden::jwt::JwksCacheConfig;
 use warden::{AttachBearerLayer, JwtValidator, StaticToken};
-use warden_issuer::{Mode, SigningAlg, TestIssuer};
+use warden_issuer::{Algorithm, Mode, TestIssuer};
 
 const AUD: &str = "api://inventory";
 
@@ -69,7 +69,7 @@ fn challenge(status: &Status) -> Option<String> {
 
 #[tokio::test]
 async fn unary_calls_are_authenticated_and_scoped() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::ES256]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let mut client = InventoryClient::new(start_server(validator(&issuer)).await);
     let get = |auth: Option<&str>| {
         with_auth(
@@ -173,7 +173,7 @@ async fn unary_calls_are_authenticated_and_scoped() {
 
 #[tokio::test]
 async fn streaming_calls_are_authorized_and_denied() {
-    let issuer = TestIssuer::start_with(&[SigningAlg::EdDSA]).await.unwrap();
+    let issuer = TestIssuer::start_with(&[Algorithm::EdDSA]).await.unwrap();
     let mut client = InventoryClient::new(start_server(validator(&issuer)).await);
     let reader = token(&issuer, "inventory:read", |_| {});
     let stream = client

@@ -11,7 +11,7 @@ use example_grpc_inventory::pb::{GetItemRequest, ReserveItemRequest};
 use serde_json::{Value, json};
 use warden::{AccessToken, BearerToken, ManualClock, TokenContext, TokenSource};
 use warden_client::ClientCredentials;
-use warden_issuer::SigningAlg;
+use warden_issuer::Algorithm;
 
 use crate::{Demo, Report, Step, exchange_source, fp};
 
@@ -345,7 +345,7 @@ async fn rotation(demo: &Demo, n: &mut Narrator, batch: &Batch) -> Result<(), St
     let batch_token = &batch.first;
     let old_kid = kid_of(batch_token.secret());
     demo.issuer
-        .rotate_after(SigningAlg::RS256, "RS256-2", Duration::from_secs(2))
+        .rotate_after(Algorithm::RS256, "RS256-2", Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
     n.say("new key RS256-2 published now, signing in 2 s: resource servers learn it first");
     tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -99,7 +99,7 @@ impl Config {
             }
         };
         Ok(Self {
-            jwt: EnvConfig::from_lookup(&get)?,
+            jwt: EnvConfig::from_lookup(&get).map_err(|e| e.to_string())?,
             scope: opt("WARDEN_SCOPE").unwrap_or_else(|| "orders:read".into()),
             bind: bind
                 .parse()

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use warden_issuer::{SigningAlg, TestIssuer, sign_jwt};
+use warden_issuer::{Algorithm, TestIssuer, sign_jwt};
 
 struct Server(Child);
 
@@ -56,10 +56,10 @@ async fn get(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
 #[tokio::test]
 async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
     let issuer = TestIssuer::start_with(&[
-        SigningAlg::RS256,
-        SigningAlg::PS256,
-        SigningAlg::ES256,
-        SigningAlg::EdDSA,
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
     ])
     .await
     .unwrap();

@@ -9,7 +9,9 @@
 //! print it.
 
 mod attach;
+mod refusal;
 mod source;
 
 pub use attach::{AttachBearer, AttachBearerLayer, AttachFuture, BoxError, NoRetry, RetryOnce};
+pub use refusal::{ErrorCode, Refusal};
 pub use source::{AccessToken, StaticToken, TokenContext, TokenSource, TokenSourceError};

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::refusal::Refusal;
 use crate::principal::Fingerprint;
 
 /// An access token for an outbound call. `Debug` shows only a fingerprint.
@@ -56,9 +57,10 @@ impl fmt::Debug for AccessToken {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenSourceError {
-    /// The authorization server refused (for example `invalid_client`).
+    /// The authorization server refused (its RFC 6749 §5.2 code, such as
+    /// `invalid_client`), or warden refused before asking.
     #[error("token request refused: {0}")]
-    Refused(String),
+    Refused(#[source] Refusal),
     /// The authorization server could not be reached or answered garbage.
     #[error("token endpoint unavailable: {0}")]
     Unavailable(String),
