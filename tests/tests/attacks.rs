@@ -618,8 +618,12 @@ async fn shared_secret_is_the_only_way_to_hmac() {
         .issuer("https://id.example")
         .audience(AUD)
         .keys(
-            warden::KeySet::from_shared_secret(warden::jwt::Algorithm::HS256, &secret, None)
-                .unwrap(),
+            warden::inbound::jwt::KeySet::from_shared_secret(
+                warden::inbound::jwt::Algorithm::HS256,
+                &secret,
+                None,
+            )
+            .unwrap(),
         )
         .build()
         .unwrap();
@@ -649,6 +653,6 @@ async fn shared_secret_is_the_only_way_to_hmac() {
     .unwrap();
     assert_eq!(
         v.validate_token(&t).await.unwrap_err(),
-        warden::AuthError::InvalidToken(warden::InvalidToken::DisallowedAlgorithm)
+        warden::AuthError::InvalidToken(warden::inbound::InvalidToken::DisallowedAlgorithm)
     );
 }

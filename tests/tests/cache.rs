@@ -8,10 +8,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
-use warden::{
-    Auth, AuthError, Clock, InvalidToken, JwtValidator, ManualClock, Principal, RequireBearerLayer,
-    TokenValidator,
-};
+use warden::inbound::{InvalidToken, TokenValidator};
+use warden::testing::{Clock, ManualClock};
+use warden::{Auth, AuthError, JwtValidator, Principal, RequireBearerLayer};
 use warden_core::TokenCache;
 use warden_issuer::{Algorithm, TestIssuer, b64};
 use warden_tests::{get_bearer, invalid_token, serve};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use warden::JwtValidator;
-use warden::jwt::JwksCacheConfig;
+use warden::inbound::jwt::JwksCacheConfig;
 use warden_issuer::{Algorithm, Mode, TestIssuer, b64};
 use warden_tests::{get, invalid_request, invalid_token, serve};
 
@@ -287,7 +287,8 @@ async fn rejections_are_no_store_and_grpc_shape_needs_http2() {
 #[tokio::test]
 async fn tokens_without_jti_are_checked_by_hash() {
     use axum::routing::get as route;
-    use warden::{Auth, MemoryRevocationStore, RequireBearerLayer, RevocationStore, StoreCheck};
+    use warden::revocation::{MemoryRevocationStore, RevocationStore, StoreCheck};
+    use warden::{Auth, RequireBearerLayer};
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let validator = JwtValidator::builder()
         .issuer(issuer.issuer())
@@ -315,7 +316,7 @@ async fn tokens_without_jti_are_checked_by_hash() {
     );
     let exp = std::time::UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64().unwrap());
     store
-        .revoke(&warden::core::token_hash_id(&token), exp)
+        .revoke(&warden::revocation::token_hash_id(&token), exp)
         .await
         .unwrap();
     let r = warden_tests::get_bearer(&format!("{base}/hash"), &token).await;
@@ -334,7 +335,7 @@ async fn tokens_without_jti_are_checked_by_hash() {
         _ => None,
     })
     .unwrap();
-    assert_eq!(cfg.without_jti, warden::WithoutJti::Refuse);
+    assert_eq!(cfg.without_jti, warden::revocation::WithoutJti::Refuse);
     let bad = example_resource_server::Config::from_lookup(|k| match k {
         "WARDEN_ISSUER" => Some(issuer.issuer().to_owned()),
         "WARDEN_AUDIENCE" => Some(AUD.into()),

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use warden::{AuthError, InvalidToken, ManualClock, Unavailable};
+use warden::AuthError;
+use warden::inbound::{InvalidToken, Unavailable};
+use warden::testing::ManualClock;
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Issuer, Mode};
 

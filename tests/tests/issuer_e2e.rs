@@ -3,7 +3,8 @@
 
 use axum::Router;
 use axum::routing::get;
-use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer, StoreCheck};
+use warden::revocation::StoreCheck;
+use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
 use warden_issuer::Issuer;
 use warden_tests::{get_bearer, invalid_token, serve};
 

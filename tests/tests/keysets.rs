@@ -7,14 +7,16 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
-use warden::jwt::{JwksCacheConfig, JwtError};
-use warden::{AuthError, InvalidToken, JwtValidator, ManualClock, Unavailable};
+use warden::inbound::jwt::{JwksCacheConfig, JwtError};
+use warden::inbound::{InvalidToken, Unavailable};
+use warden::testing::ManualClock;
+use warden::{AuthError, JwtValidator};
 use warden_issuer::{Algorithm, Mode, SigningKey, TestIssuer, assemble, sign_jwt};
 
 const AUD: &str = "api://orders";
 
 fn clock_secs(clock: &ManualClock) -> u64 {
-    use warden::Clock;
+    use warden::testing::Clock;
     clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
@@ -446,8 +448,12 @@ async fn build_errors_say_how_to_fix_them() {
         .unwrap_err();
     assert_eq!(e, JwtError::HttpNotAllowed("http://127.0.0.1:9/".into()));
     assert!(e.to_string().contains("allow_http"));
-    let keys =
-        warden::KeySet::from_shared_secret(warden::jwt::Algorithm::HS256, &[1; 32], None).unwrap();
+    let keys = warden::inbound::jwt::KeySet::from_shared_secret(
+        warden::inbound::jwt::Algorithm::HS256,
+        &[1; 32],
+        None,
+    )
+    .unwrap();
     let e = JwtValidator::builder()
         .issuer("https://id.example")
         .audience(AUD)

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
-use warden::{JwtValidator, RequireBearerLayer, TokenCache};
+use warden::inbound::TokenCache;
+use warden::{JwtValidator, RequireBearerLayer};
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Algorithm, Issuer, TestIssuer, b64};
 use warden_tests::rss_bytes;

@@ -11,7 +11,8 @@
 //! `basic_credentials_are_form_encoded_for_introspection_too`.)
 
 use serde_json::{Value, json};
-use warden::{AuthError, JwtValidator, Principal, TokenContext, TokenSource};
+use warden::outbound::{TokenContext, TokenSource};
+use warden::{AuthError, JwtValidator, Principal};
 use warden_client::ClientCredentials;
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{TestIssuer, now_secs};

@@ -15,10 +15,11 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceBuilder, ServiceExt};
-use warden::{
-    AttachBearerLayer, Auth, BearerToken, JwtValidator, ManualClock, RequireBearerLayer,
-    StoreCheck, TokenContext, TokenSource, TokenSourceError,
-};
+use warden::inbound::BearerToken;
+use warden::outbound::{AttachBearerLayer, TokenContext, TokenSource, TokenSourceError};
+use warden::revocation::StoreCheck;
+use warden::testing::ManualClock;
+use warden::{Auth, JwtValidator, RequireBearerLayer};
 use warden_client::{
     Algorithm, CacheConfig, ClientAuth, ClientCredentials, PrivateKey, TokenExchange,
 };
@@ -357,7 +358,7 @@ async fn basic_post_and_private_key_jwt_are_each_accepted() {
         Err(TokenSourceError::Refused(r)) => {
             assert_eq!(
                 r.code(),
-                Some(&warden::core::ErrorCode::InvalidClient),
+                Some(&warden::outbound::ErrorCode::InvalidClient),
                 "{r}"
             )
         }
@@ -470,7 +471,7 @@ async fn private_key_jwt_works_for_revoke_and_introspect() {
     assert_eq!(doc.as_json()["active"], json!(false));
 }
 
-async fn token_from(url: &str) -> Result<warden::AccessToken, TokenSourceError> {
+async fn token_from(url: &str) -> Result<warden::outbound::AccessToken, TokenSourceError> {
     ClientCredentials::builder()
         .token_endpoint(url)
         .client_secret_basic("svc", "secret")

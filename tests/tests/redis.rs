@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use example_resource_server::{ExampleValidator, Protection, app_with};
-use warden::{Clock, JwtValidator, ManualClock, RevocationStore, TokenCache};
+use warden::JwtValidator;
+use warden::inbound::TokenCache;
+use warden::revocation::RevocationStore;
+use warden::testing::{Clock, ManualClock};
 use warden_issuer::Issuer;
 use warden_redis::{RedisConfig, RedisRevocationStore};
 use warden_tests::{get_bearer, serve};
@@ -67,7 +70,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
             jwt: jwt.clone(),
             validator: ExampleValidator::Jwt(jwt),
             revocation: Some(store),
-            without_jti: warden::WithoutJti::Hash,
+            without_jti: warden::revocation::WithoutJti::Hash,
             cache: cache.clone(),
         };
         let addr = serve(app_with(protection, "orders:read")).await;
@@ -398,7 +401,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         jwt: jwt.clone(),
         validator: ExampleValidator::Jwt(jwt),
         revocation: Some(store.clone()),
-        without_jti: warden::WithoutJti::Hash,
+        without_jti: warden::revocation::WithoutJti::Hash,
         cache: TokenCache::default(),
     };
     let base = format!(

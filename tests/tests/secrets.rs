@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use warden::{JwtValidator, TokenContext, TokenSource};
+use warden::JwtValidator;
+use warden::outbound::{TokenContext, TokenSource};
 use warden_client::{ClientCredentials, TokenResponse};
 use warden_issuer::{Issuer, IssuerConfig};
 use warden_redis::{RedisConfig, RedisRevocationStore};

@@ -1,63 +1,106 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-pub use warden_core::{
-    AccessToken, AttachBearer, AttachBearerLayer, MemoryRevocationStore, RevocationStore,
-    StaticToken, StoreCheck, TokenCache, TokenContext, TokenSource, TokenSourceError, WithoutJti,
-};
-pub use warden_core::{
-    Anonymous, AuthError, BearerExtractor, BearerToken, Challenge, Clock, Fingerprint, GrpcCode,
-    InvalidRequest, InvalidToken, ManualClock, NoCustomClaims, Principal, Protocol, RequireBearer,
-    RequireBearerLayer, RequireScope, RequireScopeLayer, ScopeRequirement, Scopes, StandardClaims,
-    SystemClock, TokenValidator, Unavailable, validator_fn,
-};
-pub use warden_core::{current_token, with_token};
-
-/// The shared layers and types ([`warden_core`]).
-pub mod core {
-    pub use warden_core::*;
-}
-
-/// JWT validation ([`warden_jwt`]).
-#[cfg(feature = "jwt")]
-pub mod jwt {
-    pub use warden_jwt::*;
-}
-
-#[cfg(feature = "jwt")]
-pub use warden_jwt::{JwtError, JwtValidator, KeySet};
-
-/// axum extractors ([`warden_axum`]).
-#[cfg(feature = "axum")]
-pub mod axum {
-    pub use warden_axum::*;
-}
-
+// The three-line story: a validator, the two layers, what the handler gets,
+// and why a request was refused.
 #[cfg(feature = "axum")]
 pub use warden_axum::{Auth, Claims};
+pub use warden_core::{AuthError, Principal, RequireBearerLayer, RequireScopeLayer};
+#[cfg(feature = "jwt")]
+pub use warden_jwt::JwtValidator;
 
-/// Outbound token sources ([`warden_client`]).
-#[cfg(feature = "client")]
-pub mod client {
-    pub use warden_client::*;
+/// Inbound: taking the bearer token off a request (RFC 6750 §2), proving it
+/// valid, checking scopes, and every way a request is refused.
+pub mod inbound {
+    pub use warden_core::claims::{ClaimRules, DEFAULT_LEEWAY, DangerousClaimRules};
+    pub use warden_core::{
+        Anonymous, BearerExtractor, BearerToken, Challenge, DEFAULT_CACHE_CAPACITY,
+        DEFAULT_MAX_TOKEN_LEN, Fingerprint, GrpcCode, InvalidRequest, InvalidToken, NoCustomClaims,
+        Protocol, RequireBearer, RequireScope, ResponseFuture, ScopeFuture, ScopeRequirement,
+        Scopes, StandardClaims, TokenCache, TokenCacheBuilder, TokenValidator, Unavailable,
+        ValidatorFn, validator_fn,
+    };
+
+    /// JWT access tokens (RFC 9068) checked by the rules of RFC 8725
+    /// ([`warden_jwt`]); the validator itself is [`crate::JwtValidator`].
+    #[cfg(feature = "jwt")]
+    pub mod jwt {
+        pub use warden_jwt::{
+            Algorithm, AlgorithmSet, Dangerous, EnvConfig, EnvError, Fetch, FetchError,
+            FetchFuture, FetchResponse, JwksCacheConfig, JwtError, JwtValidatorBuilder, KeySet,
+            KeySetStatus, peek,
+        };
+    }
+
+    /// Opaque tokens by RFC 7662 introspection ([`warden_introspect`]).
+    #[cfg(feature = "introspect")]
+    pub mod introspect {
+        pub use warden_introspect::{
+            Dangerous, IntrospectError, IntrospectStats, IntrospectionValidator,
+            IntrospectionValidatorBuilder, JwtOrIntrospect,
+        };
+    }
+
+    /// The axum rejection of [`crate::Auth`] and [`crate::Claims`].
+    #[cfg(feature = "axum")]
+    pub use warden_axum::AuthRejection;
 }
 
-/// Opaque tokens by introspection ([`warden_introspect`]).
-#[cfg(feature = "introspect")]
-pub mod introspect {
-    pub use warden_introspect::*;
+/// Outbound: the token a service attaches to the calls it makes onward
+/// (RFC 6750 §2.1), from a [`TokenSource`](outbound::TokenSource).
+pub mod outbound {
+    pub use warden_core::urn;
+    pub use warden_core::{
+        AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, ErrorCode, NoRetry, Refusal,
+        RetryOnce, StaticToken, TokenContext, TokenSource, TokenSourceError, WithToken,
+        current_token, with_token,
+    };
+
+    /// Token sources for the grants, and the authorization server client
+    /// ([`warden_client`]).
+    #[cfg(feature = "client")]
+    pub mod client {
+        pub use warden_client::{
+            CacheConfig, ClientAuth, ClientCredentials, ClientCredentialsBuilder, ClientError,
+            Dangerous, DangerousOAuthClient, Forward, IntrospectionResponse, OAuthClient,
+            OAuthClientBuilder, PrivateKey, RefreshToken, RefreshTokenBuilder, SignError,
+            SourceStats, TokenExchange, TokenExchangeBuilder, TokenResponse,
+        };
+    }
 }
 
-/// The Redis revocation store ([`warden_redis`]).
-#[cfg(feature = "redis")]
-pub mod redis {
-    pub use warden_redis::*;
+/// Revocation across replicas: the store the authenticate layer checks,
+/// failing closed.
+pub mod revocation {
+    pub use warden_core::{
+        MemoryRevocationStore, RevocationCheck, RevocationError, RevocationStore, StoreCheck,
+        StoreFuture, WithoutJti, revocation_id, token_hash_id,
+    };
+
+    /// The Redis revocation store ([`warden_redis`]).
+    #[cfg(feature = "redis")]
+    pub mod redis {
+        pub use warden_redis::{RedisConfig, RedisRevocationStore, RedisStatus, RedisStoreError};
+    }
 }
 
 /// tonic gRPC servers and clients ([`warden_tonic`]).
 #[cfg(feature = "tonic")]
-pub mod tonic {
+pub mod grpc {
     pub use warden_tonic::*;
+}
+
+/// warden-issuer, the small authorization server, in process
+/// ([`warden_issuer`]).
+#[cfg(feature = "issuer")]
+pub mod issuer {
+    pub use warden_issuer::*;
+}
+
+/// Time for tests and custom clocks: every builder takes a
+/// [`Clock`](testing::Clock); tests move a [`ManualClock`](testing::ManualClock).
+pub mod testing {
+    pub use warden_core::{Clock, ManualClock, SystemClock};
 }
 
 /// The workspace README's examples, compiled as doc tests.

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use warden::JwtValidator;
-use warden::jwt::EnvConfig;
-use warden_tonic::{MethodRuleError, MethodScopes, RequireMethodScopeLayer};
+use warden::grpc::{MethodRuleError, MethodScopes, RequireMethodScopeLayer};
+use warden::inbound::jwt::EnvConfig;
 
 /// The generated protobuf and gRPC code of `warden.example.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -95,7 +95,7 @@ impl Default for InventoryService {
 }
 
 fn caller<T>(req: &Request<T>) -> Result<String, Status> {
-    Ok(warden_tonic::principal(req)?
+    Ok(warden::grpc::principal(req)?
         .subject()
         .unwrap_or_default()
         .to_owned())
@@ -177,7 +177,7 @@ pub async fn serve(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let rules = scope_rules()?;
     tonic::transport::Server::builder()
-        .layer(warden_tonic::authenticate(validator))
+        .layer(warden::grpc::authenticate(validator))
         .layer(RequireMethodScopeLayer::new(rules))
         .add_service(InventoryServer::new(InventoryService::default()))
         .serve_with_incoming_shutdown(

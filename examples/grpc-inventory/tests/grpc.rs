@@ -9,8 +9,9 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
-use warden::jwt::JwksCacheConfig;
-use warden::{AttachBearerLayer, JwtValidator, StaticToken};
+use warden::JwtValidator;
+use warden::inbound::jwt::JwksCacheConfig;
+use warden::outbound::{AttachBearerLayer, StaticToken};
 use warden_issuer::{Algorithm, Mode, TestIssuer};
 
 const AUD: &str = "api://inventory";

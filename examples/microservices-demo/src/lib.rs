@@ -32,15 +32,15 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use warden::jwt::JwksCacheConfig;
-use warden::{
-    AttachBearer, AttachBearerLayer, Auth, Fingerprint, JwtValidator, ManualClock,
-    MemoryRevocationStore, Principal, RequireBearerLayer, RequireScopeLayer, RevocationStore,
-    StoreCheck, TokenContext, TokenSource,
-};
-use warden_client::{CacheConfig, ClientCredentials, TokenExchange};
-use warden_issuer::{Issuer, IssuerConfig};
-use warden_redis::{RedisConfig, RedisRevocationStore};
+use warden::inbound::Fingerprint;
+use warden::inbound::jwt::JwksCacheConfig;
+use warden::issuer::{Issuer, IssuerConfig};
+use warden::outbound::client::{CacheConfig, ClientCredentials, TokenExchange};
+use warden::outbound::{AttachBearer, AttachBearerLayer, TokenContext, TokenSource};
+use warden::revocation::redis::{RedisConfig, RedisRevocationStore};
+use warden::revocation::{MemoryRevocationStore, RevocationStore, StoreCheck};
+use warden::testing::ManualClock;
+use warden::{Auth, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer};
 
 mod scenario;
 
@@ -290,12 +290,12 @@ impl Demo {
             inner: InventoryService::default(),
             seen: seen.clone(),
         };
-        let inv_auth = warden_tonic::authenticate(validator(&issuer, "api://inventory")?)
+        let inv_auth = warden::grpc::authenticate(validator(&issuer, "api://inventory")?)
             .revocation(StoreCheck::new(store.clone()));
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .layer(inv_auth)
-                .layer(warden_tonic::RequireMethodScopeLayer::new(rules))
+                .layer(warden::grpc::RequireMethodScopeLayer::new(rules))
                 .add_service(InventoryServer::new(svc))
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(inv_listener))
                 .await;
@@ -381,7 +381,7 @@ impl Demo {
             .build()
             .map_err(|e| e.to_string())?;
         // RFC 7636 §4.1: 43..128 characters of high entropy (4 x 96 random bits).
-        let verifier: String = (0..4).map(|_| warden_issuer::fresh_id()).collect();
+        let verifier: String = (0..4).map(|_| warden::issuer::fresh_id()).collect();
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let redirect = "http://127.0.0.1:8080/callback";
         let query = [

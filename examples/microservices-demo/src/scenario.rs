@@ -9,9 +9,11 @@ use std::time::Duration;
 use example_grpc_inventory::pb::inventory_client::InventoryClient;
 use example_grpc_inventory::pb::{GetItemRequest, ReserveItemRequest};
 use serde_json::{Value, json};
-use warden::{AccessToken, BearerToken, ManualClock, TokenContext, TokenSource};
-use warden_client::ClientCredentials;
-use warden_issuer::Algorithm;
+use warden::inbound::BearerToken;
+use warden::inbound::jwt::Algorithm;
+use warden::outbound::client::ClientCredentials;
+use warden::outbound::{AccessToken, TokenContext, TokenSource};
+use warden::testing::ManualClock;
 
 use crate::{Demo, Report, Step, exchange_source, fp};
 
@@ -143,11 +145,11 @@ async fn missing_scope(demo: &Demo, n: &mut Narrator, batch: &Batch) -> Result<(
         .post(demo.issuer.token_url())
         .basic_auth("svc-orders", Some("svc-orders-secret"))
         .form(&[
-            ("grant_type", warden::core::urn::GRANT_TOKEN_EXCHANGE),
+            ("grant_type", warden::outbound::urn::GRANT_TOKEN_EXCHANGE),
             ("subject_token", batch_token.secret()),
             (
                 "subject_token_type",
-                warden::core::urn::TOKEN_TYPE_ACCESS_TOKEN,
+                warden::outbound::urn::TOKEN_TYPE_ACCESS_TOKEN,
             ),
             ("resource", "api://inventory"),
             ("scope", "inventory:write"),
@@ -207,7 +209,7 @@ async fn expiry(demo: &Demo, n: &mut Narrator, batch: &Batch) -> Result<(), Stri
         first: batch_token,
     } = batch;
     let mut claims = demo.issuer.claims("api://gateway");
-    claims["exp"] = json!(warden_issuer::now_secs() - 120);
+    claims["exp"] = json!(warden::issuer::now_secs() - 120);
     let expired = demo.issuer.mint(&claims).map_err(|e| e.to_string())?;
     let (status, www, _) = http_get(&format!("{gateway}/api/stock/apple"), &expired).await;
     n.check(
@@ -371,7 +373,7 @@ async fn rotation(demo: &Demo, n: &mut Narrator, batch: &Batch) -> Result<(), St
 }
 
 fn kid_of(token: &str) -> String {
-    warden::jwt::peek::header(token)
+    warden::inbound::jwt::peek::header(token)
         .ok()
         .and_then(|h| h["kid"].as_str().map(str::to_owned))
         .unwrap_or_default()

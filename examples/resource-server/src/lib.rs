@@ -12,13 +12,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use warden::jwt::EnvConfig;
-use warden::{
-    Auth, AuthError, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer, StoreCheck,
-    TokenCache, TokenValidator, WithoutJti,
-};
-use warden_introspect::{IntrospectionValidator, JwtOrIntrospect};
-use warden_redis::{RedisConfig, RedisRevocationStore};
+use warden::inbound::introspect::{IntrospectionValidator, JwtOrIntrospect};
+use warden::inbound::jwt::{EnvConfig, JwtError};
+use warden::inbound::{TokenCache, TokenValidator};
+use warden::revocation::redis::{RedisConfig, RedisRevocationStore};
+use warden::revocation::{StoreCheck, WithoutJti};
+use warden::{Auth, AuthError, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer};
 
 /// The example's settings, read from the environment. `Debug` redacts the
 /// client secret and the Redis URL's credentials.
@@ -127,7 +126,7 @@ impl Config {
     /// # Errors
     /// The validator's build error (for example an http:// URL without
     /// `WARDEN_ALLOW_HTTP=1`).
-    pub fn validator(&self) -> Result<JwtValidator, warden::JwtError> {
+    pub fn validator(&self) -> Result<JwtValidator, JwtError> {
         self.jwt.validator()
     }
 
