@@ -1,149 +1,253 @@
 //! `warden`: get, exchange, decode, verify, introspect and revoke OAuth 2.0
-//! tokens from the command line (RFC 6749, RFC 8693, RFC 7662, RFC 7009).
+//! tokens from the command line (RFC 6749 §4.4, RFC 8693 §2, RFC 7662 §2,
+//! RFC 7009 §2; <https://www.rfc-editor.org/rfc/rfc6749#section-4.4>).
 //!
 //! `token` and `exchange` print the bare access token on stdout, so that it
 //! can be used in `$(...)`; `--json` prints the whole response. Errors go to
 //! stderr with the issuer's error code, and the exit status is non-zero
 //! (1 for a refused or failed operation, 2 for a usage error). A TOKEN
-//! argument of `-` is read from standard input.
+//! argument of `-` is read from standard input. `warden help COMMAND` (or
+//! `warden COMMAND --help`) describes each command.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use warden_client::{ClientAuth, OAuthClient};
+use warden_core::TokenSourceError;
+use warden_core::urn::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
 
-const USAGE: &str = "usage:
-  warden token      --issuer URL --client-id ID --client-secret S [--scope S] [--resource R] [--auth basic|post]
-  warden exchange   --issuer URL --client-id ID --client-secret S --subject-token T [--audience A|--resource R] [--scope S]
-  warden decode     TOKEN                       (header and claims, expiry in words; no verification)
-  warden verify     TOKEN --issuer URL --audience A [--jwks-url URL]
-  warden introspect TOKEN --issuer URL --client-id ID --client-secret S
-  warden revoke     TOKEN --issuer URL --client-id ID --client-secret S
-options: --allow-http (http:// on loopback), --json (token, exchange: the whole response)
-secrets: argv is readable by every user of the machine, so secrets can also come from
+const SECRETS: &str =
+    "secrets: argv is readable by every user of the machine, so secrets can also come from
   --client-secret-file PATH   (PATH `-` reads standard input)   or WARDEN_CLIENT_SECRET
   --subject-token-file PATH   (PATH `-` reads standard input)   or WARDEN_SUBJECT_TOKEN
   precedence: --client-secret / --subject-token, then the file, then the environment;
   a file's or stdin's trailing newline is dropped";
 
+/// Get, exchange, decode, verify, introspect and revoke OAuth 2.0 tokens.
+#[derive(Debug, Parser)]
+#[command(name = "warden", version, after_help = SECRETS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A client-credentials token (RFC 6749 §4.4); prints the access token.
+    #[command(after_help = SECRETS)]
+    Token {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The scopes to ask for (space-separated).
+        #[arg(long)]
+        scope: Option<String>,
+        /// The target resource (RFC 8707).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Print the whole token response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exchange a token for one meant for another audience (RFC 8693).
+    #[command(after_help = SECRETS)]
+    Exchange {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token to exchange (or --subject-token-file, or WARDEN_SUBJECT_TOKEN).
+        #[arg(long)]
+        subject_token: Option<String>,
+        /// Read the subject token from PATH (`-`: standard input).
+        #[arg(long, value_name = "PATH")]
+        subject_token_file: Option<String>,
+        /// The target audience.
+        #[arg(long, conflicts_with = "resource")]
+        audience: Option<String>,
+        /// The target resource.
+        #[arg(long)]
+        resource: Option<String>,
+        /// The scopes to ask for (space-separated).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Print the whole token response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a JWT's header and claims and its expiry in words (no verification).
+    Decode {
+        /// The token (`-`: standard input).
+        token: String,
+    },
+    /// Verify a JWT against the issuer's keys (discovery, or --jwks-url).
+    Verify {
+        /// The token (`-`: standard input).
+        token: String,
+        /// The issuer.
+        #[arg(long)]
+        issuer: String,
+        /// The audience this token must be for.
+        #[arg(long)]
+        audience: String,
+        /// The JWKS URL, instead of discovery.
+        #[arg(long)]
+        jwks_url: Option<String>,
+        /// Allow http:// URLs (loopback development).
+        #[arg(long)]
+        allow_http: bool,
+    },
+    /// Ask the issuer about a token (RFC 7662); prints the answer.
+    #[command(after_help = SECRETS)]
+    Introspect {
+        /// The token (`-`: standard input).
+        token: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke a token at the issuer (RFC 7009).
+    #[command(after_help = SECRETS)]
+    Revoke {
+        /// The token (`-`: standard input).
+        token: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// How the client authenticates.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AuthMethod {
+    /// client_secret_basic.
+    Basic,
+    /// client_secret_post.
+    Post,
+}
+
+/// The issuer and the client's credentials.
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The issuer (endpoints are discovered).
+    #[arg(long)]
+    issuer: String,
+    /// The client id.
+    #[arg(long)]
+    client_id: String,
+    /// The client secret (or --client-secret-file, or WARDEN_CLIENT_SECRET).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// Read the client secret from PATH (`-`: standard input).
+    #[arg(long, value_name = "PATH")]
+    client_secret_file: Option<String>,
+    /// Client authentication.
+    #[arg(long, value_enum, default_value = "basic")]
+    auth: AuthMethod,
+    /// Allow http:// URLs (loopback development).
+    #[arg(long)]
+    allow_http: bool,
+}
+
 /// A failed command: the message and the exit status.
 struct Failure(String, u8);
 
 fn usage(msg: impl Into<String>) -> Failure {
-    Failure(format!("{}\n{USAGE}", msg.into()), 2)
+    Failure(format!("warden: {}", msg.into()), 2)
 }
 
-struct Args {
-    positional: Vec<String>,
-    options: HashMap<String, String>,
-    flags: Vec<String>,
+fn refused(e: TokenSourceError) -> Failure {
+    Failure(format!("warden: {e}"), 1)
 }
 
-impl Args {
-    fn parse(raw: &[String]) -> Result<Self, Failure> {
-        let mut a = Args {
-            positional: Vec::new(),
-            options: HashMap::new(),
-            flags: Vec::new(),
+fn read_stdin(what: &str) -> Result<String, Failure> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| Failure(format!("warden: cannot read {what} from stdin: {e}"), 1))?;
+    Ok(s)
+}
+
+/// A TOKEN argument: `-` reads standard input.
+fn token_arg(token: &str) -> Result<String, Failure> {
+    if token == "-" {
+        Ok(read_stdin("the token")?.trim().to_owned())
+    } else {
+        Ok(token.to_owned())
+    }
+}
+
+/// A secret: the value, else the file (`-` = stdin), else the environment
+/// variable `env`. Precedence argv > file > environment.
+fn secret(
+    name: &str,
+    value: Option<&str>,
+    file: Option<&str>,
+    env: &str,
+) -> Result<String, Failure> {
+    if let Some(v) = value {
+        return Ok(v.to_owned());
+    }
+    if let Some(path) = file {
+        let text = if path == "-" {
+            read_stdin(&format!("--{name}-file"))?
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure(format!("warden: cannot read --{name}-file {path}: {e}"), 1))?
         };
-        let mut it = raw.iter();
-        while let Some(arg) = it.next() {
-            match arg.as_str() {
-                "--json" | "--allow-http" => a.flags.push(arg.clone()),
-                s if s.starts_with("--") => {
-                    let v = it
-                        .next()
-                        .ok_or_else(|| usage(format!("{s} needs a value")))?;
-                    if a.options.insert(s[2..].to_owned(), v.clone()).is_some() {
-                        return Err(usage(format!("{s} given twice")));
-                    }
-                }
-                _ => a.positional.push(arg.clone()),
-            }
-        }
-        let from_stdin = a.positional.iter().filter(|p| *p == "-").count()
-            + ["client-secret-file", "subject-token-file"]
-                .iter()
-                .filter(|k| a.get(k) == Some("-"))
-                .count();
-        if from_stdin > 1 {
-            return Err(usage("only one value can come from standard input (`-`)"));
-        }
-        Ok(a)
+        return Ok(text.trim_end_matches(['\r', '\n']).to_owned());
     }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.options.get(name).map(String::as_str)
+    match std::env::var(env) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(usage(format!(
+            "--{name} is required (or --{name}-file PATH, or {env})"
+        ))),
     }
+}
 
-    fn need(&self, name: &str) -> Result<&str, Failure> {
-        self.get(name)
-            .ok_or_else(|| usage(format!("--{name} is required")))
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|f| f == name)
-    }
-
-    fn token(&self) -> Result<String, Failure> {
-        match self.positional.as_slice() {
-            [t] if t == "-" => {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(|e| Failure(format!("cannot read the token from stdin: {e}"), 1))?;
-                Ok(s.trim().to_owned())
-            }
-            [t] => Ok(t.clone()),
-            [] => Err(usage("a TOKEN argument is required")),
-            _ => Err(usage("exactly one TOKEN argument")),
-        }
-    }
-
-    /// A secret: `--NAME`, else `--NAME-file PATH` (`-` = stdin), else the
-    /// environment variable `env`. Precedence argv > file > environment.
-    fn secret(&self, name: &str, env: &str) -> Result<String, Failure> {
-        if let Some(v) = self.get(name) {
-            return Ok(v.to_owned());
-        }
-        if let Some(path) = self.get(&format!("{name}-file")) {
-            let mut s = String::new();
-            let read = if path == "-" {
-                std::io::stdin().read_to_string(&mut s).map(|_| ())
-            } else {
-                std::fs::read_to_string(path).map(|t| s = t)
-            };
-            read.map_err(|e| Failure(format!("warden: cannot read --{name}-file {path}: {e}"), 1))?;
-            return Ok(s.trim_end_matches(['\r', '\n']).to_owned());
-        }
-        match std::env::var(env) {
-            Ok(v) if !v.is_empty() => Ok(v),
-            _ => Err(usage(format!(
-                "--{name} is required (or --{name}-file PATH, or {env})"
-            ))),
-        }
-    }
-
+impl ClientArgs {
     fn client(&self) -> Result<OAuthClient, Failure> {
-        let id = self.need("client-id")?;
-        let secret = &self.secret("client-secret", "WARDEN_CLIENT_SECRET")?;
-        let auth = match self.get("auth").unwrap_or("basic") {
-            "basic" => ClientAuth::basic(id, secret),
-            "post" => ClientAuth::post(id, secret),
-            other => return Err(usage(format!("--auth must be basic or post, not {other}"))),
+        let secret = secret(
+            "client-secret",
+            self.client_secret.as_deref(),
+            self.client_secret_file.as_deref(),
+            "WARDEN_CLIENT_SECRET",
+        )?;
+        let auth = match self.auth {
+            AuthMethod::Basic => ClientAuth::basic(&self.client_id, secret),
+            AuthMethod::Post => ClientAuth::post(&self.client_id, secret),
         };
-        let mut b = OAuthClient::builder(auth).issuer(self.need("issuer")?);
-        if self.flag("--allow-http") {
+        let mut b = OAuthClient::builder(auth).issuer(&self.issuer);
+        if self.allow_http {
             b = b.dangerous().allow_http();
         }
-        b.build().map_err(|e| Failure(e.to_string(), 2))
+        b.build().map_err(|e| Failure(format!("warden: {e}"), 2))
     }
 }
 
-fn refused(e: warden_core::TokenSourceError) -> Failure {
-    Failure(format!("warden: {e}"), 1)
+/// At most one value may come from standard input.
+fn one_stdin(command: &Command) -> Result<(), Failure> {
+    let dash = |v: Option<&str>| usize::from(v == Some("-"));
+    let n = match command {
+        Command::Token { client, .. } => dash(client.client_secret_file.as_deref()),
+        Command::Exchange {
+            client,
+            subject_token_file,
+            ..
+        } => dash(client.client_secret_file.as_deref()) + dash(subject_token_file.as_deref()),
+        Command::Decode { token } | Command::Verify { token, .. } => dash(Some(token)),
+        Command::Introspect { token, client } | Command::Revoke { token, client } => {
+            dash(Some(token)) + dash(client.client_secret_file.as_deref())
+        }
+    };
+    if n > 1 {
+        return Err(usage("only one value can come from standard input (`-`)"));
+    }
+    Ok(())
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn in_words(secs: i64) -> String {
@@ -179,12 +283,8 @@ fn decode(token: &str) -> Result<String, Failure> {
         ),
         e => Failure(format!("warden: {e}"), 1),
     })?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
     let expiry = match claims["exp"].as_i64() {
-        Some(exp) => in_words(exp - now),
+        Some(exp) => in_words(exp - now_secs()),
         None => "no exp claim".into(),
     };
     Ok(format!(
@@ -194,114 +294,126 @@ fn decode(token: &str) -> Result<String, Failure> {
     ))
 }
 
-async fn run(raw: Vec<String>) -> Result<String, Failure> {
-    let Some((cmd, rest)) = raw.split_first() else {
-        return Err(usage("no command"));
-    };
-    let args = Args::parse(rest)?;
-    match cmd.as_str() {
-        "token" => {
-            let client = args.client()?;
+async fn verify(
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    jwks_url: Option<&str>,
+    allow_http: bool,
+) -> Result<String, Failure> {
+    let mut b = warden_jwt::JwtValidator::builder()
+        .issuer(issuer)
+        .audience(audience);
+    if let Some(url) = jwks_url {
+        b = b.jwks_url(url);
+    }
+    if allow_http {
+        b = b.dangerous().allow_http();
+    }
+    let v = b.build().map_err(|e| Failure(format!("warden: {e}"), 2))?;
+    v.wait_until_ready(Duration::from_secs(10))
+        .await
+        .map_err(|e| Failure(format!("warden: cannot load the issuer's keys: {e}"), 1))?;
+    match v.validate_token(token).await {
+        Ok(p) => Ok(format!(
+            "valid: sub={} client_id={} scope=\"{}\" ({})",
+            p.subject().unwrap_or("-"),
+            p.client_id().unwrap_or("-"),
+            p.scopes(),
+            p.expires_at()
+                .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
+                .map(|e| in_words(i64::try_from(e.as_secs()).unwrap_or(i64::MAX) - now_secs()))
+                .unwrap_or_default()
+        )),
+        Err(e) => Err(Failure(
+            format!(
+                "warden: invalid: {} ({})",
+                e.description(),
+                e.error_code().unwrap_or("unavailable")
+            ),
+            1,
+        )),
+    }
+}
+
+async fn run(command: Command) -> Result<String, Failure> {
+    one_stdin(&command)?;
+    match command {
+        Command::Token {
+            client,
+            scope,
+            resource,
+            json,
+        } => {
+            let c = client.client()?;
             let mut form = vec![("grant_type", "client_credentials".to_owned())];
-            for k in ["scope", "resource"] {
-                if let Some(v) = args.get(k) {
-                    form.push((k, v.to_owned()));
-                }
-            }
-            let r = client.token_request(form).await.map_err(refused)?;
-            Ok(token_output(r, args.flag("--json")))
+            form.extend(scope.map(|v| ("scope", v)));
+            form.extend(resource.map(|v| ("resource", v)));
+            let r = c.token_request(form).await.map_err(refused)?;
+            Ok(token_output(r, json))
         }
-        "exchange" => {
-            let client = args.client()?;
+        Command::Exchange {
+            client,
+            subject_token,
+            subject_token_file,
+            audience,
+            resource,
+            scope,
+            json,
+        } => {
+            let c = client.client()?;
+            let subject = secret(
+                "subject-token",
+                subject_token.as_deref(),
+                subject_token_file.as_deref(),
+                "WARDEN_SUBJECT_TOKEN",
+            )?;
             let mut form = vec![
-                (
-                    "grant_type",
-                    warden_core::urn::GRANT_TOKEN_EXCHANGE.to_owned(),
-                ),
-                (
-                    "subject_token",
-                    args.secret("subject-token", "WARDEN_SUBJECT_TOKEN")?,
-                ),
-                (
-                    "subject_token_type",
-                    warden_core::urn::TOKEN_TYPE_ACCESS_TOKEN.to_owned(),
-                ),
+                ("grant_type", GRANT_TOKEN_EXCHANGE.to_owned()),
+                ("subject_token", subject),
+                ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN.to_owned()),
             ];
-            if args.get("audience").is_some() && args.get("resource").is_some() {
-                return Err(usage("give --audience or --resource, not both"));
-            }
-            for k in ["audience", "resource", "scope"] {
-                if let Some(v) = args.get(k) {
-                    form.push((k, v.to_owned()));
-                }
-            }
-            let r = client.token_request(form).await.map_err(refused)?;
-            Ok(token_output(r, args.flag("--json")))
+            form.extend(audience.map(|v| ("audience", v)));
+            form.extend(resource.map(|v| ("resource", v)));
+            form.extend(scope.map(|v| ("scope", v)));
+            let r = c.token_request(form).await.map_err(refused)?;
+            Ok(token_output(r, json))
         }
-        "decode" => decode(&args.token()?),
-        "verify" => {
-            let token = args.token()?;
-            let mut b = warden_jwt::JwtValidator::builder()
-                .issuer(args.need("issuer")?)
-                .audience(args.need("audience")?);
-            if let Some(url) = args.get("jwks-url") {
-                b = b.jwks_url(url);
-            }
-            if args.flag("--allow-http") {
-                b = b.dangerous().allow_http();
-            }
-            let v = b.build().map_err(|e| Failure(format!("warden: {e}"), 2))?;
-            v.wait_until_ready(Duration::from_secs(10))
-                .await
-                .map_err(|e| Failure(format!("warden: cannot load the issuer's keys: {e}"), 1))?;
-            match v.validate_token(&token).await {
-                Ok(p) => Ok(format!(
-                    "valid: sub={} client_id={} scope=\"{}\" ({})",
-                    p.subject().unwrap_or("-"),
-                    p.client_id().unwrap_or("-"),
-                    p.scopes(),
-                    p.expires_at()
-                        .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
-                        .map(|e| in_words(
-                            e.as_secs() as i64
-                                - SystemTime::now()
-                                    .duration_since(UNIX_EPOCH)
-                                    .map(|d| d.as_secs() as i64)
-                                    .unwrap_or(0)
-                        ))
-                        .unwrap_or_default()
-                )),
-                Err(e) => Err(Failure(
-                    format!(
-                        "warden: invalid: {} ({})",
-                        e.description(),
-                        e.error_code().unwrap_or("unavailable")
-                    ),
-                    1,
-                )),
-            }
+        Command::Decode { token } => decode(&token_arg(&token)?),
+        Command::Verify {
+            token,
+            issuer,
+            audience,
+            jwks_url,
+            allow_http,
+        } => {
+            let token = token_arg(&token)?;
+            verify(&token, &issuer, &audience, jwks_url.as_deref(), allow_http).await
         }
-        "introspect" => {
-            let token = args.token()?;
-            let r = args
+        Command::Introspect { token, client } => {
+            let token = token_arg(&token)?;
+            let r = client
                 .client()?
                 .introspect(&token, None)
                 .await
                 .map_err(refused)?;
             Ok(serde_json::to_string_pretty(r.as_json()).unwrap_or_default())
         }
-        "revoke" => {
-            let token = args.token()?;
-            args.client()?.revoke(&token, None).await.map_err(refused)?;
+        Command::Revoke { token, client } => {
+            let token = token_arg(&token)?;
+            client
+                .client()?
+                .revoke(&token, None)
+                .await
+                .map_err(refused)?;
             Ok("revoked".into())
         }
-        "help" | "--help" | "-h" => Ok(USAGE.to_owned()),
-        other => Err(usage(format!("unknown command {other}"))),
     }
 }
 
 fn main() -> ExitCode {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
+    // Usage errors exit 2, `--help` and `--version` 0 (clap's own codes).
+    let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -313,7 +425,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(raw)) {
+    match rt.block_on(run(cli.command)) {
         Ok(out) => {
             println!("{out}");
             ExitCode::SUCCESS
@@ -321,6 +433,24 @@ fn main() -> ExitCode {
         Err(Failure(msg, code)) => {
             eprintln!("{msg}");
             ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn each_subcommand_has_help() {
+        for sub in Cli::command().get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
         }
     }
 }

@@ -397,3 +397,22 @@ async fn secrets_from_env_file_or_stdin_with_documented_precedence() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every command has its own `--help`, which names its options (#13).
+#[test]
+fn each_command_has_its_own_help() {
+    for (cmd, needle) in [
+        ("token", "--resource"),
+        ("exchange", "--subject-token-file"),
+        ("decode", "no verification"),
+        ("verify", "--jwks-url"),
+        ("introspect", "--client-secret-file"),
+        ("revoke", "--client-id"),
+    ] {
+        let o = warden(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help: {}", stderr(&o));
+        assert!(stdout(&o).contains(needle), "{cmd} --help lacks {needle}");
+    }
+    let o = warden(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2), "an unknown command is a usage error");
+}

@@ -313,7 +313,8 @@ where
             StateProj::Validating { fut } => fut.as_mut().poll(cx),
             StateProj::Ready { res } => match res.take() {
                 Some(r) => Poll::Ready(Ok(r)),
-                None => Poll::Pending,
+                // As tower-http's futures: a second poll is a bug in the caller.
+                None => panic!("ResponseFuture polled after completion"),
             },
         }
     }
@@ -420,5 +421,26 @@ where
         ResponseFuture {
             state: State::Validating { fut },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+    use std::task::Waker;
+
+    use super::*;
+
+    type Fut = ResponseFuture<Ready<Result<Response<()>, ()>>, (), ()>;
+
+    /// A rejection is answered once; a second poll panics with a message,
+    /// as tower-http's futures do, instead of hanging.
+    #[test]
+    #[should_panic(expected = "ResponseFuture polled after completion")]
+    fn polled_after_completion_panics() {
+        let mut fut = std::pin::pin!(Fut::ready(Response::new(())));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+        let _ = fut.as_mut().poll(&mut cx);
     }
 }

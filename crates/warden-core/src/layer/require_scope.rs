@@ -193,7 +193,8 @@ where
             StateProj::Allowed { fut } => fut.poll(cx),
             StateProj::Refused { res } => match res.take() {
                 Some(r) => Poll::Ready(Ok(r)),
-                None => Poll::Pending,
+                // As tower-http's futures: a second poll is a bug in the caller.
+                None => panic!("ScopeFuture polled after completion"),
             },
         }
     }
@@ -234,5 +235,26 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+    use std::task::Waker;
+
+    use super::*;
+
+    type Fut = ScopeFuture<Ready<Result<Response<()>, ()>>, ()>;
+
+    /// As tower-http's futures: a refusal is answered once; polling again
+    /// is the caller's bug and says so, instead of hanging.
+    #[test]
+    #[should_panic(expected = "ScopeFuture polled after completion")]
+    fn polled_after_completion_panics() {
+        let mut fut = std::pin::pin!(Fut::refused(Response::new(())));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+        let _ = fut.as_mut().poll(&mut cx);
     }
 }
