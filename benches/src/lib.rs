@@ -29,6 +29,14 @@ pub struct Fixture {
     pub validation: jsonwebtoken::Validation,
 }
 
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Typical claims: the registered ones, scopes and a custom roles claim; an
 /// RS256 token of these is about 800 bytes, like a small Keycloak or Auth0
 /// access token.

@@ -42,7 +42,7 @@ async fn extraction_table() {
     let empty = invalid_request("the bearer credential is empty");
     let multiple = invalid_request("more than one credential was sent");
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, Option<String>);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("no header", vec![], 401, Some("Bearer".into())),
         (
             "basic scheme",

@@ -279,7 +279,7 @@ async fn secrets_from_env_file_or_stdin_with_documented_precedence() {
         Option<String>,
         bool,
     );
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "environment",
             base(&[]),
@@ -414,5 +414,9 @@ fn each_command_has_its_own_help() {
         assert!(stdout(&o).contains(needle), "{cmd} --help lacks {needle}");
     }
     let o = warden(&["frobnicate"]);
-    assert_eq!(o.status.code(), Some(2), "an unknown command is a usage error");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown command is a usage error"
+    );
 }

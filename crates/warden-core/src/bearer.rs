@@ -415,7 +415,7 @@ mod tests {
         ));
         let empty = Err(AuthError::InvalidRequest(InvalidRequest::EmptyCredential));
         type Case<'a> = (&'a [&'a str], Result<Option<String>, AuthError>);
-        let cases: Vec<Case> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (&[], Ok(None)),
             (&["Bearer abc.def.ghi"], ok("abc.def.ghi")),
             (&["bearer abc"], ok("abc")),

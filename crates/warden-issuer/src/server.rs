@@ -475,7 +475,7 @@ pub fn now_secs() -> u64 {
 ///
 /// # Panics
 /// When the system's random generator fails (the issuer itself answers 500
-/// then; see [`random_id`]).
+/// then; the codes and tokens it makes need randomness).
 pub fn fresh_id() -> String {
     random_id(12).expect("the system random generator failed")
 }

@@ -155,7 +155,7 @@ impl<C> JwtValidatorBuilder<C> {
     }
 
     /// Deserialize the payload into `C2` as well, reachable with
-    /// [`Principal::custom`].
+    /// [`Principal::custom`](warden_core::Principal::custom).
     pub fn claims<C2: DeserializeOwned + Send + Sync + 'static>(self) -> JwtValidatorBuilder<C2> {
         JwtValidatorBuilder {
             issuer: self.issuer,

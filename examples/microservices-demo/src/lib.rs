@@ -94,6 +94,17 @@ pub struct Demo {
     store: Store,
 }
 
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("issuer", &self.issuer)
+            .field("gateway", &self.gateway)
+            .field("orders", &self.orders)
+            .field("inventory", &self.inventory)
+            .finish_non_exhaustive()
+    }
+}
+
 fn fp(token: &str) -> String {
     format!("[{}]", Fingerprint::of(token))
 }
