@@ -8,14 +8,34 @@
 //!   built with.
 //!
 //! ```
-//! use axum::{routing::get, Router};
+//! use axum::{body::Body, routing::get, Router};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
 //! use warden_axum::Auth;
+//! use warden_core::{validator_fn, AuthError, Fingerprint, InvalidToken, Principal, RequireBearerLayer, StandardClaims};
 //!
 //! async fn me(Auth(who): Auth) -> String {
 //!     who.subject().unwrap_or("nobody").to_owned()
 //! }
-//! let app: Router = Router::new().route("/me", get(me));
-//! # let _ = app;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let validator = validator_fn(|t: String| async move {
+//!     let mut claims = StandardClaims::new();
+//!     claims.subject = Some("alice".into());
+//!     if t == "good" { Ok(Principal::new(claims, (), Fingerprint::of(&t))) }
+//!     else { Err(AuthError::from(InvalidToken::BadSignature)) }
+//! });
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(RequireBearerLayer::new(validator));
+//! let req = Request::get("/me").header("authorization", "Bearer good").body(Body::empty()).unwrap();
+//! let res = app.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//! let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+//! assert_eq!(&body[..], b"alice");
+//! let req = Request::get("/me").header("authorization", "Bearer bad").body(Body::empty()).unwrap();
+//! assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 

@@ -15,6 +15,22 @@ use crate::source::unverified_exp;
 /// An entry is `scheme://host[:port]` or `host[:port]`, which means https.
 /// Hosts compare case-insensitively; a port left out is the scheme's
 /// default. Plain `http` is allowed only when an entry names it.
+///
+/// ```
+/// use warden_client::Forward;
+/// use warden_core::{BearerToken, TokenContext, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let forward = Forward::to(["orders.internal"]);
+/// let ctx = |uri: &str| {
+///     TokenContext::with_subject(BearerToken::new("callers-token")).target(uri.parse().unwrap())
+/// };
+/// let t = forward.token(&ctx("https://orders.internal/orders")).await.unwrap();
+/// assert_eq!(t.secret(), "callers-token");
+/// assert!(forward.token(&ctx("https://elsewhere.example/")).await.is_err());
+/// assert!(forward.token(&ctx("http://orders.internal/")).await.is_err()); // not https
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Forward {
     destinations: Arc<Vec<Destination>>,

@@ -17,6 +17,29 @@ use crate::source::{Cached, Grant, Keyed, Server, cached_source, server_setters,
 
 /// The service's own token (client credentials grant), for calls it makes on
 /// its own behalf. Cheap to clone; clones share the cache.
+///
+/// ```
+/// use warden_client::ClientCredentials;
+///
+/// let orders = ClientCredentials::builder()
+///     .issuer("https://id.example.com")
+///     .client_secret_basic("svc-batch", "svc-batch-secret")
+///     .resource("api://orders")
+///     .build()
+///     .unwrap();
+/// assert_eq!(orders.oauth_client().client_id(), "svc-batch");
+/// assert_eq!(orders.stats().fetches, 0); // nothing is asked before a call needs it
+/// // Plain http only through the door (loopback development):
+/// let dev = ClientCredentials::builder()
+///     .issuer("http://127.0.0.1:9000")
+///     .client_secret_basic("svc-batch", "svc-batch-secret");
+/// assert!(ClientCredentials::builder()
+///     .issuer("http://127.0.0.1:9000")
+///     .client_secret_basic("svc-batch", "svc-batch-secret")
+///     .build()
+///     .is_err());
+/// assert!(dev.dangerous().allow_http().build().is_ok());
+/// ```
 #[derive(Clone)]
 pub struct ClientCredentials {
     inner: Arc<Cached<CcGrant>>,
@@ -97,6 +120,24 @@ cached_source!(ClientCredentials);
 /// A token for the next audience on behalf of the current caller (RFC 8693
 /// token exchange). Cached per subject token; an exchanged token never
 /// outlives its subject token.
+///
+/// ```
+/// use warden_client::TokenExchange;
+/// use warden_core::{TokenContext, TokenSource, TokenSourceError};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let to_orders = TokenExchange::builder()
+///     .issuer("https://id.example.com")
+///     .client_secret_basic("svc-gateway", "svc-gateway-secret")
+///     .audience("api://orders")
+///     .build()
+///     .unwrap();
+/// // Acting for a caller needs the caller's token: none, no request.
+/// let none = to_orders.token(&TokenContext::default()).await;
+/// assert_eq!(none.unwrap_err(), TokenSourceError::NoSubjectToken);
+/// assert_eq!(to_orders.stats().fetches, 0);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TokenExchange {
     inner: Arc<Cached<TxGrant>>,
@@ -213,6 +254,23 @@ cached_source!(TokenExchange);
 
 /// A delegated client's access token from its refresh token (RFC 6749 §6);
 /// the rotated refresh token is kept for the next refresh.
+///
+/// ```
+/// use warden_client::{ClientAuth, RefreshToken};
+///
+/// let source = RefreshToken::builder()
+///     .issuer("https://id.example.com")
+///     .auth(ClientAuth::public("web-app"))
+///     .refresh_token("rt-1")
+///     .build()
+///     .unwrap();
+/// assert_eq!(source.current_refresh_token(), "rt-1");
+/// assert!(RefreshToken::builder()
+///     .issuer("https://id.example.com")
+///     .auth(ClientAuth::public("web-app"))
+///     .build()
+///     .is_err()); // no refresh token
+/// ```
 #[derive(Clone)]
 pub struct RefreshToken {
     inner: Arc<Cached<RtGrant>>,

@@ -28,6 +28,17 @@ use crate::state::{
 };
 
 /// A running issuer; stops when dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let issuer = warden_issuer::Issuer::start_dev().await.unwrap();
+/// assert!(issuer.issuer().starts_with("http://127.0.0.1:"));
+/// assert_eq!(issuer.token_url(), format!("{}/token", issuer.issuer()));
+/// // Tests mint any token with the active key.
+/// let token = issuer.mint(&issuer.claims("api://orders")).unwrap();
+/// assert_eq!(token.split('.').count(), 3);
+/// # }
+/// ```
 pub struct Issuer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -330,14 +341,10 @@ impl Issuer {
         activates_at: SystemTime,
     ) -> Result<Arc<SigningKey>, KeyError> {
         let key = Arc::new(SigningKey::generate(alg, kid)?);
-        self.shared
-            .keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(KeyEntry {
-                key: key.clone(),
-                activates_at,
-            });
+        warden_core::sync::write(&self.shared.keys).push(KeyEntry {
+            key: key.clone(),
+            activates_at,
+        });
         Ok(key)
     }
 
@@ -368,11 +375,7 @@ impl Issuer {
 
     /// Stops publishing a key.
     pub fn remove_key(&self, kid: &str) {
-        self.shared
-            .keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|k| k.key.kid() != kid);
+        warden_core::sync::write(&self.shared.keys).retain(|k| k.key.kid() != kid);
     }
 
     /// Sets how the discovery, JWKS, token and introspection endpoints answer.
@@ -487,7 +490,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     }
     let issuer = read(&shared.discovery_issuer).unwrap_or_else(|| shared.issuer.clone());
     let scopes: Vec<String> = {
-        let cfg = shared.config.read().unwrap_or_else(|e| e.into_inner());
+        let cfg = warden_core::sync::read(&shared.config);
         let mut s: Vec<String> = cfg
             .resources
             .iter()

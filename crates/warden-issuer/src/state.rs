@@ -172,12 +172,7 @@ impl Shared {
         }
         // A family outlives its last refresh token by at most one access
         // token lifetime (the tokens it issued must stay revocable).
-        let max_at = Duration::from_secs(
-            self.config
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .max_lifetime_secs(),
-        );
+        let max_at = Duration::from_secs(warden_core::sync::read(&self.config).max_lifetime_secs());
         lock(&self.codes).retain(|_, c| c.expires_at > now);
         lock(&self.refresh).retain(|_, r| r.expires_at > now);
         lock(&self.families).retain(|_, f| f.expires_at + max_at > now);
@@ -204,7 +199,7 @@ impl Shared {
     /// The key that signs now: the newest one whose activation time has come.
     pub(crate) fn signing_key(&self) -> Option<Arc<SigningKey>> {
         let now = self.now();
-        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let keys = warden_core::sync::read(&self.keys);
         keys.iter()
             .filter(|k| k.activates_at <= now && k.key.alg() != Algorithm::HS256)
             .max_by_key(|k| k.activates_at)
@@ -213,9 +208,7 @@ impl Shared {
     }
 
     pub(crate) fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        warden_core::sync::read(&self.keys)
             .iter()
             .find(|k| k.key.kid() == kid)
             .map(|k| k.key.clone())
@@ -251,10 +244,7 @@ pub(crate) fn random_id_with(
 }
 
 pub(crate) fn jwks_value(shared: &Shared) -> Value {
-    let keys: Vec<Value> = shared
-        .keys
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
+    let keys: Vec<Value> = warden_core::sync::read(&shared.keys)
         .iter()
         .filter_map(|k| k.key.public_jwk())
         .collect();

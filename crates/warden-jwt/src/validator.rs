@@ -54,11 +54,36 @@ pub(crate) struct Inner {
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), warden_jwt::JwtError> {
+/// // Keys from the issuer's discovery document, refreshed in the background.
 /// let validator = warden_jwt::JwtValidator::builder()
 ///     .issuer("https://id.example.com/realms/shop")
 ///     .audience("api://orders")
 ///     .build()?;
 /// # Ok(()) }
+/// ```
+///
+/// With a static key set, and what it refuses:
+///
+/// ```
+/// use warden_core::{AuthError, InvalidToken};
+/// use warden_jwt::{Algorithm, JwtError, JwtValidator, KeySet};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let keys = KeySet::from_shared_secret(Algorithm::HS256, &[7; 32], None).unwrap();
+/// let v = JwtValidator::builder()
+///     .issuer("https://id.example")
+///     .audience("api://orders")
+///     .keys(keys.clone())
+///     .build()
+///     .unwrap();
+/// assert!(v.is_ready());
+/// // `alg: none` never passes, whatever the keys.
+/// let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.";
+/// assert!(matches!(v.validate_token(none).await, Err(AuthError::InvalidToken(_))));
+/// // An audience is required unless waived through the door.
+/// let e = JwtValidator::builder().issuer("https://id.example").keys(keys).build();
+/// assert_eq!(e.unwrap_err(), JwtError::MissingAudience);
+/// # }
 /// ```
 pub struct JwtValidator<C = NoCustomClaims> {
     pub(crate) inner: Arc<Inner>,

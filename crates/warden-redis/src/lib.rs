@@ -136,6 +136,28 @@ struct Inner {
 
 /// A Redis-backed [`RevocationStore`]; cheap to clone. The background
 /// subscriber stops when the last clone is dropped.
+///
+/// Until it has heard from Redis, and again once it has not for
+/// `max_stale`, it fails closed: a lookup is an error (503 at the layer),
+/// never "not revoked".
+///
+/// ```
+/// use std::time::Duration;
+/// use warden_core::RevocationStore;
+/// use warden_redis::{RedisConfig, RedisRevocationStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // Nothing listens on port 1: the store starts, and refuses to answer.
+/// let store = RedisRevocationStore::connect(
+///     "redis://127.0.0.1:1",
+///     RedisConfig::default().timeout(Duration::from_millis(200)),
+/// )
+/// .unwrap();
+/// assert!(!store.wait_until_ready(Duration::from_millis(300)).await);
+/// assert!(!store.status().ready);
+/// assert!(store.is_revoked("any-jti").is_err());
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RedisRevocationStore {
     inner: Arc<Inner>,
@@ -225,11 +247,7 @@ impl RedisRevocationStore {
     /// Calls `f(id)` for every revocation this replica learns (to drop
     /// validated-cache entries, for example).
     pub fn on_revoke(&self, f: impl Fn(&str) + Send + Sync + 'static) {
-        self.inner
-            .listeners
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Box::new(f));
+        warden_core::sync::write(&self.inner.listeners).push(Box::new(f));
     }
 
     /// The connection state.
@@ -240,12 +258,7 @@ impl RedisRevocationStore {
             disconnected_since: st.disconnected_since,
             last_heard: st.last_heard,
             ready: self.fresh(),
-            revoked: self
-                .inner
-                .local
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .len(),
+            revoked: warden_core::sync::read(&self.inner.local).len(),
             resyncs: st.resyncs,
         }
     }
@@ -291,18 +304,13 @@ impl Inner {
             return;
         }
         {
-            let mut local = self.local.write().unwrap_or_else(|e| e.into_inner());
+            let mut local = warden_core::sync::write(&self.local);
             let e = local.entry(id.to_owned()).or_insert(until);
             if *e < until {
                 *e = until;
             }
         }
-        for l in self
-            .listeners
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for l in warden_core::sync::read(&self.listeners).iter() {
             l(id);
         }
     }
@@ -340,10 +348,7 @@ impl Inner {
     /// Forgets expired entries of the local copy.
     fn prune(&self) {
         let now = self.clock.now();
-        self.local
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, t| *t > now);
+        warden_core::sync::write(&self.local).retain(|_, t| *t > now);
     }
 
     /// Reads every revoked key into the local copy: SCAN in batches, the
@@ -387,19 +392,14 @@ impl Inner {
         }
         let ids: Vec<String> = fresh.keys().cloned().collect();
         {
-            let mut local = self.local.write().unwrap_or_else(|e| e.into_inner());
+            let mut local = warden_core::sync::write(&self.local);
             local.retain(|_, t| *t > now);
             for (id, until) in fresh {
                 local.insert(id, until);
             }
         }
         for id in ids {
-            for l in self
-                .listeners
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-            {
+            for l in warden_core::sync::read(&self.listeners).iter() {
                 l(&id);
             }
         }
@@ -532,11 +532,7 @@ impl RevocationStore for RedisRevocationStore {
 
     fn is_revoked(&self, id: &str) -> Result<bool, RevocationError> {
         let now = self.inner.clock.now();
-        let hit = self
-            .inner
-            .local
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        let hit = warden_core::sync::read(&self.inner.local)
             .get(id)
             .is_some_and(|t| *t > now);
         if hit {

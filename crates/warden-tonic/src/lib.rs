@@ -33,6 +33,25 @@ use warden_core::{AuthError, Principal, Protocol, RequireBearerLayer, TokenValid
 /// The authenticate layer for a gRPC server: [`RequireBearerLayer`] with
 /// gRPC rejections for every request (not only those with a gRPC
 /// content-type).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use warden_core::{validator_fn, AuthError, InvalidToken, Principal};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let validator = validator_fn(|_t: String| async {
+///     Err::<Principal, _>(AuthError::from(InvalidToken::Expired))
+/// });
+/// let svc = ServiceBuilder::new()
+///     .layer(warden_tonic::authenticate(validator))
+///     .service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+/// let req = Request::builder().header("authorization", "Bearer old").body(()).unwrap();
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.headers()["grpc-status"], "16"); // UNAUTHENTICATED
+/// # }
+/// ```
 pub fn authenticate<V: TokenValidator>(validator: V) -> RequireBearerLayer<V> {
     RequireBearerLayer::new(validator).protocol(Protocol::Grpc)
 }

@@ -198,6 +198,38 @@ impl MethodScopes {
 /// Enforces [`MethodScopes`] on a gRPC server; put it inside (after)
 /// [`authenticate`](crate::authenticate). Streaming methods are checked the
 /// same way, before the stream starts.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use warden_core::{Fingerprint, Principal, Scopes, StandardClaims};
+/// use warden_tonic::{MethodRuleError, MethodScopes, RequireMethodScopeLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let methods = ["/inv.v1.Inventory/GetItem", "/inv.v1.Inventory/ReserveItem"];
+/// // A typo is an error at start-up, not an open method in production.
+/// let typo = MethodScopes::builder()
+///     .all("/inv.v1.Inventory/ReserveItme", ["inventory:write"])
+///     .build_for(methods);
+/// assert!(matches!(typo, Err(MethodRuleError::Unknown { .. })));
+///
+/// let rules = MethodScopes::builder()
+///     .all("/inv.v1.Inventory/GetItem", ["inventory:read"])
+///     .all("/inv.v1.Inventory/ReserveItem", ["inventory:write"])
+///     .build_for(methods)
+///     .unwrap();
+/// let svc = ServiceBuilder::new()
+///     .layer(RequireMethodScopeLayer::new(rules))
+///     .service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+/// let mut claims = StandardClaims::new();
+/// claims.scopes = Scopes::from_space_separated("inventory:read");
+/// let mut req = Request::builder().uri("/inv.v1.Inventory/ReserveItem").body(()).unwrap();
+/// req.extensions_mut().insert(Principal::new(claims, (), Fingerprint::of("t")));
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.headers()["grpc-status"], "7"); // PERMISSION_DENIED
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequireMethodScopeLayer {
     scopes: MethodScopes,

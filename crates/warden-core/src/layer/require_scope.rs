@@ -67,10 +67,24 @@ impl ScopeRequirement {
 /// for example as an axum `route_layer`.
 ///
 /// ```
-/// use warden_core::RequireScopeLayer;
-/// let read = RequireScopeLayer::all(["orders:read"]);
-/// let either = RequireScopeLayer::any(["orders:write", "orders:admin"]);
-/// # let _ = (read, either);
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use warden_core::{Fingerprint, Principal, RequireScopeLayer, Scopes, StandardClaims};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(RequireScopeLayer::any(["orders:write", "orders:admin"]))
+///     .service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+/// // What RequireBearerLayer puts in the extensions: a caller with orders:read.
+/// let mut claims = StandardClaims::new();
+/// claims.scopes = Scopes::from_space_separated("orders:read");
+/// let mut req = Request::new(());
+/// req.extensions_mut().insert(Principal::new(claims, (), Fingerprint::of("t")));
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::FORBIDDEN);
+/// assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequireScopeLayer {

@@ -38,10 +38,24 @@ pub struct RetryOnce;
 /// as `Full<Bytes>`; streaming bodies cannot be replayed).
 ///
 /// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
 /// use warden_core::{AttachBearerLayer, StaticToken};
-/// let layer = AttachBearerLayer::new(StaticToken::new("eyJ..."));
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // tonic: InventoryClient::new(ServiceBuilder::new().layer(layer).service(channel))
-/// # let _ = layer;
+/// let client = ServiceBuilder::new()
+///     .layer(AttachBearerLayer::new(StaticToken::new("eyJ.x.y")))
+///     .service_fn(|req: Request<()>| async move {
+///         // The downstream sees the token, as a sensitive header.
+///         let h = req.headers()["authorization"].clone();
+///         assert!(h.is_sensitive());
+///         Ok::<_, Infallible>(Response::new(h.to_str().unwrap().to_owned()))
+///     });
+/// let res = client.oneshot(Request::new(())).await.unwrap();
+/// assert_eq!(res.body(), "Bearer eyJ.x.y");
+/// # }
 /// ```
 pub struct AttachBearerLayer<T, R = NoRetry> {
     source: Arc<T>,
