@@ -46,6 +46,17 @@ pub(crate) struct Keyed<K> {
     pub(crate) not_after: Option<SystemTime>,
 }
 
+impl Keyed<()> {
+    /// The one token of a source whose token does not depend on the call.
+    pub(crate) fn one() -> Self {
+        Self {
+            key: (),
+            subject: None,
+            not_after: None,
+        }
+    }
+}
+
 /// What differs between the grants.
 pub(crate) trait Grant: Send + Sync + 'static {
     /// What determines the token.

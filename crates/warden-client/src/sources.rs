@@ -53,11 +53,7 @@ impl Grant for CcGrant {
     type Key = ();
 
     fn key(&self, _ctx: &TokenContext) -> Result<Keyed<()>, TokenSourceError> {
-        Ok(Keyed {
-            key: (),
-            subject: None,
-            not_after: None,
-        })
+        Ok(Keyed::one())
     }
 
     async fn request(
@@ -291,11 +287,7 @@ impl Grant for RtGrant {
     type Key = ();
 
     fn key(&self, _ctx: &TokenContext) -> Result<Keyed<()>, TokenSourceError> {
-        Ok(Keyed {
-            key: (),
-            subject: None,
-            not_after: None,
-        })
+        Ok(Keyed::one())
     }
 
     async fn request(

@@ -16,6 +16,33 @@
 //! This crate does no network I/O and pulls in no crypto backend.
 #![forbid(unsafe_code)]
 
+/// `get_ref`, `get_mut` and `into_inner` of a middleware service whose
+/// wrapped service is its field `inner`, as tower-http's services have
+/// them: `inner_service_accessors!(RequireScope<S>)`. Used by warden's own
+/// layers; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! inner_service_accessors {
+    ($ty:ident < S $(, $p:ident)* >) => {
+        impl<S $(, $p)*> $ty<S $(, $p)*> {
+            /// The inner service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
+
+            /// The inner service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
+
+            /// Unwraps the inner service.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+    };
+}
+
 pub mod bearer;
 pub mod cache;
 pub mod challenge;
@@ -46,7 +73,7 @@ pub use layer::{
 };
 pub use outbound::{
     AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, ErrorCode, NoRetry, Refusal,
-    RetryOnce, StaticToken, TokenContext, TokenSource, TokenSourceError,
+    RetryOnce, RetryPolicy, StaticToken, TokenContext, TokenSource, TokenSourceError,
 };
 pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
 pub use revocation::{

@@ -105,9 +105,7 @@ impl fmt::Debug for IntrospectionValidator {
 pub struct IntrospectionValidatorBuilder {
     url: Option<String>,
     auth: Option<ClientAuth>,
-    issuer: Option<String>,
-    audiences: Vec<String>,
-    skip_audience: bool,
+    rules: ClaimRules,
     allow_http: bool,
     max_age: Duration,
     negative_ttl: Duration,
@@ -149,13 +147,13 @@ impl IntrospectionValidatorBuilder {
     /// or with another, is refused. Without it, `iss` is not checked (the
     /// configured endpoint is the authority).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.rules = self.rules.issuer(issuer);
         self
     }
 
     /// An accepted `aud`; call again for several. Required unless waived.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.rules = self.rules.audience(audience);
         self
     }
 
@@ -214,7 +212,7 @@ impl IntrospectionValidatorBuilder {
         let auth = self
             .auth
             .ok_or_else(|| cfg("set .client(id, secret): introspection needs credentials"))?;
-        if self.audiences.is_empty() && !self.skip_audience {
+        if self.rules.audiences().is_empty() && !self.rules.audience_waived() {
             return Err(cfg(
                 "set .audience(..) (or .dangerous().skip_audience_check())",
             ));
@@ -227,16 +225,10 @@ impl IntrospectionValidatorBuilder {
         }
         let client = client.build()?;
         // RFC 7662 §2.2: `exp` is optional in an answer; `active` decides.
-        let mut rules = ClaimRules::new().exp_optional();
-        rules = match self.issuer {
-            Some(issuer) => rules.issuer(issuer),
-            None => rules.dangerous().skip_issuer_check(),
-        };
-        for audience in self.audiences {
-            rules = rules.audience(audience);
-        }
-        if self.skip_audience {
-            rules = rules.dangerous().skip_audience_check();
+        // Without a configured issuer the endpoint is the authority.
+        let mut rules = self.rules.exp_optional();
+        if rules.issuers().is_empty() {
+            rules = rules.dangerous().skip_issuer_check();
         }
         let cache = (!self.max_age.is_zero()).then(|| {
             TokenCache::builder()
@@ -275,7 +267,7 @@ impl Dangerous {
     /// # Security
     /// A token issued for another resource of the same server is accepted.
     pub fn skip_audience_check(mut self) -> IntrospectionValidatorBuilder {
-        self.0.skip_audience = true;
+        self.0.rules = self.0.rules.dangerous().skip_audience_check();
         self.0
     }
 
@@ -296,9 +288,7 @@ impl IntrospectionValidator {
         IntrospectionValidatorBuilder {
             url: None,
             auth: None,
-            issuer: None,
-            audiences: Vec::new(),
-            skip_audience: false,
+            rules: ClaimRules::new(),
             allow_http: false,
             max_age: Duration::from_secs(60),
             negative_ttl: Duration::ZERO,

@@ -5,6 +5,15 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The kind of key behind an algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Rsa,
+    Ec,
+    Ed,
+    Hmac,
+}
+
 /// A JWS signature algorithm warden can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -72,6 +81,21 @@ impl Algorithm {
     /// Whether this is an HMAC (shared-secret) algorithm.
     pub fn is_symmetric(self) -> bool {
         matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+    }
+
+    /// The kind of key the algorithm signs with.
+    pub(crate) fn family(self) -> Family {
+        match self {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Family::Rsa,
+            Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
+            Algorithm::EdDSA => Family::Ed,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Family::Hmac,
+        }
     }
 
     pub(crate) fn bit(self) -> u16 {

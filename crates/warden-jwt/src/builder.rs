@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use warden_core::sync::OnDrop;
-use warden_core::{ClaimRules, Clock, DEFAULT_LEEWAY, NoCustomClaims, SystemClock};
+use warden_core::{ClaimRules, Clock, NoCustomClaims, SystemClock};
 use warden_http::{Fetch, UrlPolicy};
 
 use crate::alg::{Algorithm, AlgorithmSet};
@@ -23,28 +23,23 @@ use crate::validator::{Inner, JwtValidator, Keys};
 /// else has a safe default (see the crate documentation).
 #[must_use]
 pub struct JwtValidatorBuilder<C> {
-    issuer: Option<String>,
-    audiences: Vec<String>,
+    rules: ClaimRules,
     keys: Option<KeySet>,
     jwks_url: Option<String>,
     http: Option<Arc<dyn Fetch>>,
     cache: JwksCacheConfig,
     algorithms: AlgorithmSet,
-    leeway: Duration,
     strict_typ: bool,
     max_len: usize,
     clock: Arc<dyn Clock>,
     allow_http: bool,
-    skip_issuer: bool,
-    skip_audience: bool,
     _claims: PhantomData<fn() -> C>,
 }
 
 impl<C> fmt::Debug for JwtValidatorBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtValidatorBuilder")
-            .field("issuer", &self.issuer)
-            .field("audiences", &self.audiences)
+            .field("rules", &self.rules)
             .field("jwks_url", &self.jwks_url)
             .finish_non_exhaustive()
     }
@@ -53,20 +48,16 @@ impl<C> fmt::Debug for JwtValidatorBuilder<C> {
 impl Default for JwtValidatorBuilder<NoCustomClaims> {
     fn default() -> Self {
         Self {
-            issuer: None,
-            audiences: Vec::new(),
+            rules: ClaimRules::new(),
             keys: None,
             jwks_url: None,
             http: None,
             cache: JwksCacheConfig::default(),
             algorithms: AlgorithmSet::ASYMMETRIC,
-            leeway: DEFAULT_LEEWAY,
             strict_typ: false,
             max_len: warden_core::DEFAULT_MAX_TOKEN_LEN,
             clock: Arc::new(SystemClock),
             allow_http: false,
-            skip_issuer: false,
-            skip_audience: false,
             _claims: PhantomData,
         }
     }
@@ -77,13 +68,13 @@ impl<C> JwtValidatorBuilder<C> {
     /// [`jwks_url`](Self::jwks_url) or [`keys`](Self::keys) is given; the
     /// discovery document's `issuer` must equal it exactly.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.rules = self.rules.issuer(issuer);
         self
     }
 
     /// An accepted `aud` value; call again to accept several.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.rules = self.rules.audience(audience);
         self
     }
 
@@ -93,7 +84,9 @@ impl<C> JwtValidatorBuilder<C> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.audiences.extend(audiences.into_iter().map(Into::into));
+        for audience in audiences {
+            self.rules = self.rules.audience(audience);
+        }
         self
     }
 
@@ -119,7 +112,7 @@ impl<C> JwtValidatorBuilder<C> {
 
     /// Clock leeway for `exp`, `nbf` and `iat` (default 60 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.rules = self.rules.leeway(leeway);
         self
     }
 
@@ -158,20 +151,16 @@ impl<C> JwtValidatorBuilder<C> {
     /// [`Principal::custom`](warden_core::Principal::custom).
     pub fn claims<C2: DeserializeOwned + Send + Sync + 'static>(self) -> JwtValidatorBuilder<C2> {
         JwtValidatorBuilder {
-            issuer: self.issuer,
-            audiences: self.audiences,
+            rules: self.rules,
             keys: self.keys,
             jwks_url: self.jwks_url,
             http: self.http,
             cache: self.cache,
             algorithms: self.algorithms,
-            leeway: self.leeway,
             strict_typ: self.strict_typ,
             max_len: self.max_len,
             clock: self.clock,
             allow_http: self.allow_http,
-            skip_issuer: self.skip_issuer,
-            skip_audience: self.skip_audience,
             _claims: PhantomData,
         }
     }
@@ -191,14 +180,15 @@ impl<C> JwtValidatorBuilder<C> {
         C: DeserializeOwned + Send + Sync + 'static,
     {
         ensure_crypto_backend()?;
-        if self.issuer.is_none() && !self.skip_issuer {
+        let issuer = self.rules.issuers().first().cloned();
+        if issuer.is_none() && !self.rules.issuer_waived() {
             return Err(JwtError::MissingIssuer);
         }
-        if self.audiences.is_empty() && !self.skip_audience {
+        if self.rules.audiences().is_empty() && !self.rules.audience_waived() {
             return Err(JwtError::MissingAudience);
         }
         let mut algorithms = self.algorithms;
-        let keys = match (self.keys, self.jwks_url, &self.issuer) {
+        let keys = match (self.keys, self.jwks_url, &issuer) {
             (Some(_), Some(_), _) => {
                 return Err(JwtError::ConflictingKeySources(
                     ".keys(..) and .jwks_url(..)",
@@ -261,23 +251,10 @@ impl<C> JwtValidatorBuilder<C> {
             }
             Keys::Static(_) => None,
         };
-        let mut rules = ClaimRules::new().leeway(self.leeway);
-        if let Some(issuer) = self.issuer {
-            rules = rules.issuer(issuer);
-        }
-        if self.skip_issuer {
-            rules = rules.dangerous().skip_issuer_check();
-        }
-        for audience in self.audiences {
-            rules = rules.audience(audience);
-        }
-        if self.skip_audience {
-            rules = rules.dangerous().skip_audience_check();
-        }
         Ok(JwtValidator {
             inner: Arc::new(Inner {
                 keys,
-                rules,
+                rules: self.rules,
                 algorithms,
                 strict_typ: self.strict_typ,
                 max_len: self.max_len,
@@ -316,7 +293,7 @@ impl<C> Dangerous<C> {
     /// A token minted for any other service of the same issuer is accepted
     /// here (RFC 8725 §3.9).
     pub fn skip_audience_check(mut self) -> JwtValidatorBuilder<C> {
-        self.0.skip_audience = true;
+        self.0.rules = self.0.rules.dangerous().skip_audience_check();
         self.0
     }
 
@@ -325,7 +302,7 @@ impl<C> Dangerous<C> {
     /// # Security
     /// RFC 8725 §3.8: any issuer trusted with these keys is accepted.
     pub fn skip_issuer_check(mut self) -> JwtValidatorBuilder<C> {
-        self.0.skip_issuer = true;
+        self.0.rules = self.0.rules.dangerous().skip_issuer_check();
         self.0
     }
 }

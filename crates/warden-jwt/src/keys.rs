@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
-use crate::alg::{Algorithm, AlgorithmSet};
+use crate::alg::{Algorithm, AlgorithmSet, Family};
 use crate::error::JwtError;
 
 /// One verification key.
@@ -104,16 +104,11 @@ impl KeySet {
     pub fn from_pem(alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Result<Self, JwtError> {
         let err =
             |e: jsonwebtoken::errors::Error| JwtError::InvalidKey(format!("{alg} PEM key: {e}"));
-        let key = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem).map_err(err)?,
-            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem).map_err(err)?,
-            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem).map_err(err)?,
-            _ => {
+        let key = match alg.family() {
+            Family::Rsa => DecodingKey::from_rsa_pem(pem).map_err(err)?,
+            Family::Ec => DecodingKey::from_ec_pem(pem).map_err(err)?,
+            Family::Ed => DecodingKey::from_ed_pem(pem).map_err(err)?,
+            Family::Hmac => {
                 return Err(JwtError::InvalidKey(format!(
                     "{alg} takes a shared secret, not a PEM key"
                 )));

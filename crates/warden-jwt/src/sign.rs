@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::alg::Algorithm;
+use crate::alg::{Algorithm, Family};
 
 /// Why a private key could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,16 +55,11 @@ impl PrivateKey {
         use jsonwebtoken::EncodingKey;
         crate::builder::ensure_crypto_backend().map_err(|_| SignError::NoCryptoBackend)?;
         let bad = |e: jsonwebtoken::errors::Error| SignError::Key(e.to_string());
-        let key = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem).map_err(bad)?,
-            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem).map_err(bad)?,
-            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem).map_err(bad)?,
-            other => return Err(SignError::UnsupportedAlgorithm(other)),
+        let key = match alg.family() {
+            Family::Rsa => EncodingKey::from_rsa_pem(pem).map_err(bad)?,
+            Family::Ec => EncodingKey::from_ec_pem(pem).map_err(bad)?,
+            Family::Ed => EncodingKey::from_ed_pem(pem).map_err(bad)?,
+            Family::Hmac => return Err(SignError::UnsupportedAlgorithm(alg)),
         };
         Ok(Self {
             key: Arc::new(key),

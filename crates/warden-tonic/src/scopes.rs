@@ -266,22 +266,7 @@ pub struct RequireMethodScope<S> {
     challenge: Challenge,
 }
 
-impl<S> RequireMethodScope<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+warden_core::inner_service_accessors!(RequireMethodScope<S>);
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireMethodScope<S>
 where
@@ -297,16 +282,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        match self
+        let verdict = self
             .scopes
-            .check(req.uri().path(), req.extensions().get::<Principal>())
-        {
-            Ok(()) => ScopeFuture::allowed(self.inner.call(req)),
-            Err(err) => {
-                tracing::debug!(method = req.uri().path(), error = %err, "gRPC call refused by scope rules");
-                ScopeFuture::refused(self.challenge.grpc_response(&err))
-            }
-        }
+            .check(req.uri().path(), req.extensions().get::<Principal>());
+        let challenge = &self.challenge;
+        ScopeFuture::decide(verdict, &mut self.inner, req, |err, req| {
+            tracing::debug!(method = req.uri().path(), error = %err, "gRPC call refused by scope rules");
+            challenge.grpc_response(err)
+        })
     }
 }
 

@@ -52,8 +52,8 @@ pub mod outbound {
     pub use warden_core::urn;
     pub use warden_core::{
         AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, ErrorCode, NoRetry, Refusal,
-        RetryOnce, StaticToken, TokenContext, TokenSource, TokenSourceError, WithToken,
-        current_token, with_token,
+        RetryOnce, RetryPolicy, StaticToken, TokenContext, TokenSource, TokenSourceError,
+        WithToken, current_token, with_token,
     };
 
     /// Token sources for the grants, and the authorization server client

@@ -247,22 +247,9 @@ impl<S, V: TokenValidator> RequireBearer<S, V> {
     pub fn layer(layer: &RequireBearerLayer<V>, inner: S) -> Self {
         layer.layer(inner)
     }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
 }
+
+crate::inner_service_accessors!(RequireBearer<S, V>);
 
 type BoxFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
 

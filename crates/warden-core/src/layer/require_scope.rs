@@ -147,22 +147,7 @@ pub struct RequireScope<S> {
     challenge: Challenge,
 }
 
-impl<S> RequireScope<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_service_accessors!(RequireScope<S>);
 
 pin_project! {
     /// The response future of [`RequireScope`].
@@ -192,6 +177,24 @@ impl<F, B> ScopeFuture<F, B> {
     pub fn refused(res: Response<B>) -> Self {
         Self {
             state: State::Refused { res: Some(res) },
+        }
+    }
+
+    /// The future of a scope `verdict` on `req`: `inner`'s call when it
+    /// allows, else the response `refuse` makes of the error (every scope
+    /// guard, HTTP or gRPC, decides here).
+    pub fn decide<S, Req>(
+        verdict: Result<(), AuthError>,
+        inner: &mut S,
+        req: Request<Req>,
+        refuse: impl FnOnce(&AuthError, &Request<Req>) -> Response<B>,
+    ) -> Self
+    where
+        S: Service<Request<Req>, Future = F>,
+    {
+        match verdict {
+            Ok(()) => Self::allowed(inner.call(req)),
+            Err(err) => Self::refused(refuse(&err, &req)),
         }
     }
 }
@@ -234,21 +237,12 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        match self.requirement.check(req.extensions().get::<Principal>()) {
-            Ok(()) => ScopeFuture {
-                state: State::Allowed {
-                    fut: self.inner.call(req),
-                },
-            },
-            Err(err) => {
-                tracing::debug!(error = %err, "request refused by scope guard");
-                ScopeFuture {
-                    state: State::Refused {
-                        res: Some(self.challenge.response(&err, &req)),
-                    },
-                }
-            }
-        }
+        let verdict = self.requirement.check(req.extensions().get::<Principal>());
+        let challenge = &self.challenge;
+        ScopeFuture::decide(verdict, &mut self.inner, req, |err, req| {
+            tracing::debug!(error = %err, "request refused by scope guard");
+            challenge.response(err, req)
+        })
     }
 }
 

@@ -28,6 +28,40 @@ pub struct NoRetry;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RetryOnce;
 
+mod sealed {
+    // The sealed-trait pattern: nameable outside only through its bound.
+    #[allow(unnameable_types)]
+    pub trait Sealed {}
+    impl Sealed for super::NoRetry {}
+    impl Sealed for super::RetryOnce {}
+}
+
+/// What [`AttachBearer`] does when the downstream answers
+/// `error="invalid_token"`: [`NoRetry`] (any body) or [`RetryOnce`] (bodies
+/// that clone). Sealed: these two are the policies.
+pub trait RetryPolicy<B>: sealed::Sealed + Send + 'static {
+    /// The request to replay with a fresh token, if this policy replays.
+    fn keep(req: &Request<B>) -> Option<Request<B>>;
+}
+
+impl<B> RetryPolicy<B> for NoRetry {
+    fn keep(_: &Request<B>) -> Option<Request<B>> {
+        None
+    }
+}
+
+impl<B: Clone> RetryPolicy<B> for RetryOnce {
+    fn keep(req: &Request<B>) -> Option<Request<B>> {
+        let mut replay = Request::new(req.body().clone());
+        *replay.method_mut() = req.method().clone();
+        *replay.uri_mut() = req.uri().clone();
+        *replay.version_mut() = req.version();
+        *replay.headers_mut() = req.headers().clone();
+        *replay.extensions_mut() = req.extensions().clone();
+        Some(replay)
+    }
+}
+
 /// Puts a bearer token from a [`TokenSource`] on every outbound request.
 ///
 /// When the downstream answers 401 with `error="invalid_token"` (or gRPC
@@ -141,22 +175,7 @@ impl<S: fmt::Debug, T, R> fmt::Debug for AttachBearer<S, T, R> {
     }
 }
 
-impl<S, T, R> AttachBearer<S, T, R> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_service_accessors!(AttachBearer<S, T, R>);
 
 /// The response future of [`AttachBearer`].
 pub struct AttachFuture<R> {
@@ -254,7 +273,7 @@ async fn ready<S: Service<Req>, Req>(svc: &mut S) -> Result<(), S::Error> {
     std::future::poll_fn(|cx| svc.poll_ready(cx)).await
 }
 
-impl<S, T, B, RB> Service<Request<B>> for AttachBearer<S, T, NoRetry>
+impl<S, T, B, RB, R> Service<Request<B>> for AttachBearer<S, T, R>
 where
     S: Service<Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -262,6 +281,7 @@ where
     RB: Send + 'static,
     T: TokenSource,
     B: Send + 'static,
+    R: RetryPolicy<B>,
 {
     type Response = http::Response<RB>;
     type Error = BoxError;
@@ -279,55 +299,17 @@ where
         AttachFuture {
             inner: Box::pin(async move {
                 let token = source.token(&ctx).await?;
-                set_token(&mut req, &token)?;
-                let res = inner.call(req).await.map_err(Into::into)?;
-                if says_invalid_token(&res) {
-                    tracing::debug!(token = %token.fingerprint(), "downstream refused the token; dropped from the cache");
-                    source.invalidate(&token);
-                }
-                Ok(res)
-            }),
-        }
-    }
-}
-
-impl<S, T, B, RB> Service<Request<B>> for AttachBearer<S, T, RetryOnce>
-where
-    S: Service<Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    RB: Send + 'static,
-    T: TokenSource,
-    B: Clone + Send + 'static,
-{
-    type Response = http::Response<RB>;
-    type Error = BoxError;
-    type Future = AttachFuture<http::Response<RB>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let (mut inner, attach) = self.begin(&mut req);
-        let Some((source, ctx)) = attach else {
-            return passthrough(inner, req);
-        };
-        AttachFuture {
-            inner: Box::pin(async move {
-                let token = source.token(&ctx).await?;
-                let mut replay = Request::new(req.body().clone());
-                *replay.method_mut() = req.method().clone();
-                *replay.uri_mut() = req.uri().clone();
-                *replay.version_mut() = req.version();
-                *replay.headers_mut() = req.headers().clone();
-                *replay.extensions_mut() = req.extensions().clone();
+                let replay = R::keep(&req);
                 set_token(&mut req, &token)?;
                 let res = inner.call(req).await.map_err(Into::into)?;
                 if !says_invalid_token(&res) {
                     return Ok(res);
                 }
                 source.invalidate(&token);
+                let Some(mut replay) = replay else {
+                    tracing::debug!(token = %token.fingerprint(), "downstream refused the token; dropped from the cache");
+                    return Ok(res);
+                };
                 let fresh = source.token(&ctx).await?;
                 if fresh.secret() == token.secret() {
                     // The source has nothing better: the refusal stands.

@@ -12,6 +12,8 @@ mod attach;
 mod refusal;
 mod source;
 
-pub use attach::{AttachBearer, AttachBearerLayer, AttachFuture, BoxError, NoRetry, RetryOnce};
+pub use attach::{
+    AttachBearer, AttachBearerLayer, AttachFuture, BoxError, NoRetry, RetryOnce, RetryPolicy,
+};
 pub use refusal::{ErrorCode, Refusal};
 pub use source::{AccessToken, StaticToken, TokenContext, TokenSource, TokenSourceError};
