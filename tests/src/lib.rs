@@ -133,3 +133,18 @@ pub async fn client_credentials(
         .expect("an access token")
         .to_owned()
 }
+
+/// A JWT validator for `issuer` (keys by discovery, plain http allowed, as
+/// every loopback test needs) accepting `audience`.
+///
+/// # Panics
+/// When the validator cannot be built (a broken test set-up).
+pub fn jwt_validator(issuer: &str, audience: &str) -> warden::JwtValidator {
+    warden::JwtValidator::builder()
+        .issuer(issuer)
+        .audience(audience)
+        .dangerous()
+        .allow_http()
+        .build()
+        .expect("a loopback JWT validator")
+}

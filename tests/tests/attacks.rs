@@ -23,13 +23,7 @@ async fn env() -> Env {
     ])
     .await
     .unwrap();
-    let validator = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience(AUD)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let validator = warden_tests::jwt_validator(issuer.issuer(), AUD);
     let addr = serve(example_resource_server::app(validator, "orders:read")).await;
     Env {
         issuer,

@@ -228,15 +228,7 @@ async fn nbf_is_rechecked_on_hits() {
 #[tokio::test]
 async fn a_shared_cache_answers_only_for_the_validator_that_checked() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let build = |aud: &str| {
-        JwtValidator::builder()
-            .issuer(issuer.issuer())
-            .audience(aud)
-            .dangerous()
-            .allow_http()
-            .build()
-            .unwrap()
-    };
+    let build = |aud: &str| warden_tests::jwt_validator(issuer.issuer(), aud);
     let shared = TokenCache::default();
     let b_calls = Arc::new(AtomicUsize::new(0));
     let a = RequireBearerLayer::new(build(AUD)).cache(shared.clone());

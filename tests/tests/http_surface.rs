@@ -290,13 +290,7 @@ async fn tokens_without_jti_are_checked_by_hash() {
     use warden::revocation::{MemoryRevocationStore, RevocationStore, StoreCheck};
     use warden::{Auth, RequireBearerLayer};
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let validator = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience(AUD)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let validator = warden_tests::jwt_validator(issuer.issuer(), AUD);
     let store = MemoryRevocationStore::new();
     let app = axum::Router::new()
         .route(

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::routing::get;
 use warden::revocation::StoreCheck;
-use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
+use warden::{Auth, RequireBearerLayer, RequireScopeLayer};
 use warden_issuer::Issuer;
 use warden_tests::{get_bearer, invalid_token, serve};
 
@@ -24,13 +24,7 @@ async fn client_token(issuer: &Issuer, client: &str, resource: &str) -> String {
 #[tokio::test]
 async fn resource_server_accepts_issued_tokens_and_learns_revocations() {
     let issuer = Issuer::start_dev().await.unwrap();
-    let validator = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let validator = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
     let app = Router::new()
         .route(
             "/orders",

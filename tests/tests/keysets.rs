@@ -383,13 +383,7 @@ async fn discovery_from_an_issuer_with_a_path() {
     let issuer = TestIssuer::start_at_path(&[Algorithm::ES384], "/realms/shop")
         .await
         .unwrap();
-    let v = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience(AUD)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let v = warden_tests::jwt_validator(issuer.issuer(), AUD);
     let token = issuer.mint(&issuer.claims(AUD)).unwrap();
     assert!(v.validate_token(&token).await.is_ok());
 }
@@ -485,20 +479,8 @@ fn remote_keys_need_a_runtime() {
 async fn validators_share_nothing_but_the_issuer() {
     // Two validators on one issuer each fetch once; dropping one leaves the other working.
     let issuer = Arc::new(TestIssuer::start().await.unwrap());
-    let a = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience(AUD)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
-    let b = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience(AUD)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let a = warden_tests::jwt_validator(issuer.issuer(), AUD);
+    let b = warden_tests::jwt_validator(issuer.issuer(), AUD);
     let t = issuer.mint(&issuer.claims(AUD)).unwrap();
     assert!(a.validate_token(&t).await.is_ok());
     drop(a);

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
+use warden::RequireBearerLayer;
 use warden::inbound::TokenCache;
-use warden::{JwtValidator, RequireBearerLayer};
 use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Algorithm, Issuer, TestIssuer, b64};
 use warden_tests::rss_bytes;
@@ -51,13 +51,7 @@ async fn distinct_jwts_valid_and_forged_keep_memory_bounded() {
     let n = tokens(40_000);
     let capacity = 1_000;
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let validator = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let validator = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
     let cache = TokenCache::new(capacity);
     let svc = ServiceBuilder::new()
         .layer(RequireBearerLayer::new(validator).cache(cache.clone()))

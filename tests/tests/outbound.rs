@@ -19,7 +19,7 @@ use warden::inbound::BearerToken;
 use warden::outbound::{AttachBearerLayer, TokenContext, TokenSource, TokenSourceError};
 use warden::revocation::StoreCheck;
 use warden::testing::ManualClock;
-use warden::{Auth, JwtValidator, RequireBearerLayer};
+use warden::{Auth, RequireBearerLayer};
 use warden_client::{
     Algorithm, CacheConfig, ClientAuth, ClientCredentials, PrivateKey, TokenExchange,
 };
@@ -187,13 +187,7 @@ async fn issuer_down_serves_the_cached_token_until_expiry_then_fails_without_a_h
 #[tokio::test]
 async fn a_downstream_401_causes_one_refetch_and_one_retry() {
     let issuer = Issuer::start_dev().await.unwrap();
-    let validator = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let validator = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let app = Router::new()
@@ -369,15 +363,7 @@ async fn basic_post_and_private_key_jwt_are_each_accepted() {
 #[tokio::test]
 async fn a_handler_calls_onward_on_behalf_of_its_caller_without_threading_the_token() {
     let issuer = Issuer::start_dev().await.unwrap();
-    let validator = |aud: &str| {
-        JwtValidator::builder()
-            .issuer(issuer.issuer())
-            .audience(aud)
-            .dangerous()
-            .allow_http()
-            .build()
-            .unwrap()
-    };
+    let validator = |aud: &str| warden_tests::jwt_validator(issuer.issuer(), aud);
     // orders: reports who called and through whom.
     let orders = Router::new()
         .route(

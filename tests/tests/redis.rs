@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use example_resource_server::{ExampleValidator, Protection, app_with};
-use warden::JwtValidator;
 use warden::inbound::TokenCache;
 use warden::revocation::RevocationStore;
 use warden::testing::{Clock, ManualClock};
@@ -58,13 +57,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
     for _ in 0..2 {
         let store = RedisRevocationStore::connect(&url, RedisConfig::default()).unwrap();
         ready(&store).await;
-        let jwt = JwtValidator::builder()
-            .issuer(issuer.issuer())
-            .audience("api://orders")
-            .dangerous()
-            .allow_http()
-            .build()
-            .unwrap();
+        let jwt = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
         let cache = TokenCache::default();
         let protection = Protection {
             jwt: jwt.clone(),
@@ -390,13 +383,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
     )
     .unwrap();
     ready(&store).await;
-    let jwt = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let jwt = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
     let protection = Protection {
         jwt: jwt.clone(),
         validator: ExampleValidator::Jwt(jwt),

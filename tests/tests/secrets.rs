@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use warden::JwtValidator;
 use warden::outbound::{TokenContext, TokenSource};
 use warden_client::{ClientCredentials, TokenResponse};
 use warden_issuer::{Issuer, IssuerConfig};
@@ -101,13 +100,7 @@ async fn a_whole_run_logs_no_token_and_no_secret() {
         .unwrap();
     assert!(wrong.token(&TokenContext::default()).await.is_err());
 
-    let validator = JwtValidator::builder()
-        .issuer(issuer.issuer())
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let validator = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
     let url = format!(
         "http://{}/protected",
         serve(example_resource_server::app(validator, "orders:read")).await
