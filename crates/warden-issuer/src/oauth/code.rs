@@ -27,8 +27,17 @@ pub(super) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     (43..=128).contains(&verifier.len()) && constant_time_eq(&pkce_s256(verifier), challenge)
 }
 
-/// What a code or refresh grant carries forward (four strings and scopes).
-pub(super) type Granted = (String, String, Vec<String>, String);
+/// What a code or refresh grant carries forward to the tokens it issues.
+pub(super) struct Granted {
+    /// The user who consented.
+    pub(super) user: String,
+    /// The refresh family the tokens join.
+    pub(super) family: String,
+    /// The scopes consented to.
+    pub(super) scopes: Vec<String>,
+    /// The resource the tokens are for.
+    pub(super) audience: String,
+}
 
 pub(super) fn pkce_s256(verifier: &str) -> String {
     b64(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
@@ -36,7 +45,7 @@ pub(super) fn pkce_s256(verifier: &str) -> String {
 
 /// What a code redemption found.
 pub(super) enum Redeemed {
-    /// First use: user, family, scopes, audience.
+    /// First use.
     Fresh(Granted),
     /// Reuse: what the code issued, and its refresh family.
     Reused(Vec<(String, SystemTime)>, Option<String>),
@@ -105,14 +114,19 @@ pub(super) async fn authorization_code_grant(
                 expires_at: shared.now() + family_lifetime,
             },
         );
-        Ok(Redeemed::Fresh((
-            entry.user.clone(),
+        Ok(Redeemed::Fresh(Granted {
+            user: entry.user.clone(),
             family,
-            entry.scopes.clone(),
-            entry.audience.clone(),
-        )))
+            scopes: entry.scopes.clone(),
+            audience: entry.audience.clone(),
+        }))
     })();
-    let (user, family, scopes, audience) = match taken? {
+    let Granted {
+        user,
+        family,
+        scopes,
+        audience,
+    } = match taken? {
         Redeemed::Fresh(t) => t,
         Redeemed::Reused(issued, family) => {
             revoke_cascade(shared, issued, family.as_slice()).await?;

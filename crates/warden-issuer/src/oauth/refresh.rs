@@ -65,14 +65,19 @@ pub(super) async fn refresh_grant(
             ));
         }
         entry.used = true;
-        Ok(Ok((
-            entry.family.clone(),
-            entry.user.clone(),
-            entry.scopes.clone(),
-            entry.audience.clone(),
-        )))
+        Ok(Ok(Granted {
+            family: entry.family.clone(),
+            user: entry.user.clone(),
+            scopes: entry.scopes.clone(),
+            audience: entry.audience.clone(),
+        }))
     })();
-    let (family, user, scopes, audience) = match taken? {
+    let Granted {
+        family,
+        user,
+        scopes,
+        audience,
+    } = match taken? {
         Ok(t) => t,
         Err(family) => {
             revoke_cascade(shared, Vec::new(), &[family]).await?;
