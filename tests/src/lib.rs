@@ -108,6 +108,9 @@ pub async fn answering(path: &'static str, body: String) -> String {
     format!("http://{}{path}", serve(app).await)
 }
 
+/// The development issuer's batch client (`IssuerConfig::dev()`).
+pub const BATCH: (&str, &str) = ("svc-batch", "svc-batch-secret");
+
 /// A client-credentials access token from the token endpoint at `token_url`
 /// (`client_secret_basic`, the given extra form fields).
 ///
@@ -147,4 +150,21 @@ pub fn jwt_validator(issuer: &str, audience: &str) -> warden::JwtValidator {
         .allow_http()
         .build()
         .expect("a loopback JWT validator")
+}
+
+/// Revokes `token` at the revocation endpoint `url` as `client`
+/// (`client_secret_basic`, RFC 7009); the status.
+///
+/// # Panics
+/// When the request cannot be sent.
+pub async fn revoke(url: &str, client: (&str, &str), token: &str) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("revocation request sent")
+        .status()
+        .as_u16()
 }

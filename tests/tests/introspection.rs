@@ -11,18 +11,12 @@ use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Issuer, Mode};
 
 async fn opaque(issuer: &Issuer) -> String {
-    let res = reqwest::Client::new()
-        .post(issuer.token_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "ledger:read"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    warden_tests::client_credentials(
+        &issuer.token_url(),
+        warden_tests::BATCH,
+        &[("scope", "ledger:read")],
+    )
+    .await
 }
 
 fn validator(issuer: &Issuer, audience: &str, clock: &ManualClock) -> IntrospectionValidator {
@@ -63,13 +57,7 @@ async fn verdicts() {
 
     // Revoked at the issuer: inactive (after the cache entry is gone).
     let fresh = opaque(&issuer).await;
-    reqwest::Client::new()
-        .post(issuer.revocation_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[("token", fresh.as_str())])
-        .send()
-        .await
-        .unwrap();
+    warden_tests::revoke(&issuer.revocation_url(), warden_tests::BATCH, &fresh).await;
     assert_eq!(
         v.validate_token(&fresh).await.unwrap_err(),
         AuthError::InvalidToken(InvalidToken::Inactive)
@@ -188,14 +176,8 @@ async fn the_example_serves_opaque_and_jwt_tokens() {
 }
 
 async fn revoke(issuer: &Issuer, token: &str) {
-    let r = reqwest::Client::new()
-        .post(issuer.revocation_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = warden_tests::revoke(&issuer.revocation_url(), warden_tests::BATCH, token).await;
+    assert_eq!(status, 200);
 }
 
 fn example_with_cache(issuer: &Issuer, seconds: &str) -> example_resource_server::Config {
@@ -260,20 +242,13 @@ async fn the_layer_caches_each_verdict_only_as_long_as_its_validator_allows() {
     assert_eq!(warden_tests::get_bearer(&url, &token).await.status, 401);
 
     // A JWT: cached by the layer until exp (more than a second here).
-    let jwt: serde_json::Value = reqwest::Client::new()
-        .post(issuer.token_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", "api://orders"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = jwt["access_token"].as_str().unwrap();
+    let jwt = warden_tests::client_credentials(
+        &issuer.token_url(),
+        warden_tests::BATCH,
+        &[("resource", "api://orders")],
+    )
+    .await;
+    let jwt = jwt.as_str();
     assert_eq!(warden_tests::get_bearer(&url, jwt).await.status, 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(cache.contains(jwt), "a JWT stays cached until exp");

@@ -49,14 +49,8 @@ async fn resource_server_accepts_issued_tokens_and_learns_revocations() {
     );
 
     // Revoked at the issuer: the next call is refused, cached or not.
-    let res = reqwest::Client::new()
-        .post(issuer.revocation_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let status = warden_tests::revoke(&issuer.revocation_url(), warden_tests::BATCH, &token).await;
+    assert_eq!(status, 200);
     let r = get_bearer(&format!("{base}/orders"), &token).await;
     assert_eq!(r.status, 401);
     assert_eq!(

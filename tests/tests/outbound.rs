@@ -542,20 +542,13 @@ async fn basic_credentials_are_form_encoded_for_introspection_too() {
     rs.audience = Some("api://ledger".into());
     cfg.clients.push(rs);
     let issuer = Issuer::builder(cfg).start().await.unwrap();
-    let opaque: Value = reqwest::Client::new()
-        .post(issuer.token_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "ledger:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let opaque = opaque["access_token"].as_str().unwrap();
+    let opaque = warden_tests::client_credentials(
+        &issuer.token_url(),
+        warden_tests::BATCH,
+        &[("scope", "ledger:read")],
+    )
+    .await;
+    let opaque = opaque.as_str();
     let v = warden_introspect::IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())
         .client("rs:ledger", "p@ss:w rd%+/")

@@ -72,7 +72,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
 
     let token = warden_tests::client_credentials(
         &issuer.token_url(),
-        ("svc-batch", "svc-batch-secret"),
+        warden_tests::BATCH,
         &[("resource", "api://orders")],
     )
     .await;
@@ -82,14 +82,8 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
     }
 
     let started = Instant::now();
-    let res = reqwest::Client::new()
-        .post(issuer.revocation_url())
-        .basic_auth("svc-batch", Some("svc-batch-secret"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let status = warden_tests::revoke(&issuer.revocation_url(), warden_tests::BATCH, &token).await;
+    assert_eq!(status, 200);
     let acknowledged = started.elapsed();
     let mut delays = Vec::new();
     for (url, cache) in &replicas {
@@ -554,7 +548,7 @@ async fn revocation_the_store_cannot_record_is_503() {
         .unwrap();
     let token = warden_tests::client_credentials(
         &issuer.token_url(),
-        ("svc-batch", "svc-batch-secret"),
+        warden_tests::BATCH,
         &[("resource", "api://orders")],
     )
     .await;
