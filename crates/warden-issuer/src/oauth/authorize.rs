@@ -258,14 +258,18 @@ pub(crate) async fn authorize_submit(
         Ok(r) => r,
         Err(res) => return *res,
     };
-    if params.get("decision").ok().flatten() == Some("deny") {
-        return redirect_error(
+    // RFC 6749 §4.1.2.1: errors after the request is known go back to the client.
+    let to_client = |code: &str, description: &str| {
+        redirect_error(
             &req.redirect_uri,
             &shared.issuer,
-            "access_denied",
-            "the user denied the request",
+            code,
+            description,
             req.state.as_deref(),
-        );
+        )
+    };
+    if params.get("decision").ok().flatten() == Some("deny") {
+        return to_client("access_denied", "the user denied the request");
     }
     let username = params.get("username").ok().flatten().unwrap_or_default();
     let password = params.get("password").ok().flatten().unwrap_or_default();
@@ -278,15 +282,7 @@ pub(crate) async fn authorize_submit(
     }
     let code = match random_id(24) {
         Ok(c) => c,
-        Err(_) => {
-            return redirect_error(
-                &req.redirect_uri,
-                &shared.issuer,
-                "server_error",
-                "the random generator failed",
-                req.state.as_deref(),
-            );
-        }
+        Err(_) => return to_client("server_error", "the random generator failed"),
     };
     lock(&shared.codes).insert(
         code.clone(),
