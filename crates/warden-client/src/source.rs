@@ -5,10 +5,10 @@
 //! [`Grant`]: the cache key, and the token request.
 
 use std::future::Future;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
 use warden_core::{AccessToken, Clock, TokenContext, TokenSourceError};
 
 use crate::auth::ClientAuth;
@@ -38,34 +38,15 @@ pub(crate) fn unverified_exp(token: &str) -> Option<SystemTime> {
         .map(|secs| UNIX_EPOCH + Duration::from_secs(secs.min(253_402_300_799)))
 }
 
-/// Which token a call needs: its cache key, the inbound token it acts on
-/// (if any), and a bound its lifetime never passes.
-pub(crate) struct Keyed<K> {
-    pub(crate) key: K,
-    pub(crate) subject: Option<String>,
-    pub(crate) not_after: Option<SystemTime>,
-}
-
-impl Keyed<()> {
-    /// The one token of a source whose token does not depend on the call.
-    pub(crate) fn one() -> Self {
-        Self {
-            key: (),
-            subject: None,
-            not_after: None,
-        }
-    }
-}
-
-/// What differs between the grants.
+/// What differs between the grants: the token request. A grant made
+/// `ON_BEHALF` of the caller gets one token per caller's token (cached by
+/// its hash, never outliving it); the others one token in all.
 pub(crate) trait Grant: Send + Sync + 'static {
-    /// What determines the token.
-    type Key: Hash + Eq + Clone + Send + Sync + 'static;
+    /// Whether the token is made from the inbound caller's token.
+    const ON_BEHALF: bool = false;
 
-    /// The key of the token a call with `ctx` needs.
-    fn key(&self, ctx: &TokenContext) -> Result<Keyed<Self::Key>, TokenSourceError>;
-
-    /// Asks the server for a token.
+    /// Asks the server for a token (`subject`: the caller's token, for a
+    /// grant made on behalf).
     fn request<'a>(
         &'a self,
         client: &'a OAuthClient,
@@ -77,7 +58,7 @@ pub(crate) trait Grant: Send + Sync + 'static {
 pub(crate) struct Cached<G: Grant> {
     pub(crate) client: OAuthClient,
     pub(crate) grant: Arc<G>,
-    cache: Arc<TokenCache<G::Key>>,
+    cache: Arc<TokenCache<Option<[u8; 32]>>>,
 }
 
 impl<G: Grant> Cached<G> {
@@ -90,11 +71,17 @@ impl<G: Grant> Cached<G> {
     }
 
     pub(crate) async fn token(&self, ctx: &TokenContext) -> Result<AccessToken, TokenSourceError> {
-        let Keyed {
-            key,
-            subject,
-            not_after,
-        } = self.grant.key(ctx)?;
+        let (key, subject, not_after) = if G::ON_BEHALF {
+            let subject = ctx
+                .subject
+                .as_ref()
+                .ok_or(TokenSourceError::NoSubjectToken)?
+                .as_str();
+            let key: [u8; 32] = Sha256::digest(subject.as_bytes()).into();
+            (Some(key), Some(subject.to_owned()), unverified_exp(subject))
+        } else {
+            (None, None, None)
+        };
         let client = self.client.clone();
         let grant = self.grant.clone();
         self.cache

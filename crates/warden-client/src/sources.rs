@@ -6,14 +6,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
 use warden_core::urn::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
 use warden_core::{TokenContext, TokenSource, TokenSourceError};
 
 use crate::error::ClientError;
 use crate::response::TokenResponse;
 use crate::server::OAuthClient;
-use crate::source::{Cached, Grant, Keyed, Server, cached_source, server_setters, unverified_exp};
+use crate::source::{Cached, Grant, Server, cached_source, server_setters};
 
 /// The service's own token (client credentials grant), for calls it makes on
 /// its own behalf. Cheap to clone; clones share the cache.
@@ -50,12 +49,6 @@ pub(crate) struct CcGrant {
 }
 
 impl Grant for CcGrant {
-    type Key = ();
-
-    fn key(&self, _ctx: &TokenContext) -> Result<Keyed<()>, TokenSourceError> {
-        Ok(Keyed::one())
-    }
-
     async fn request(
         &self,
         client: &OAuthClient,
@@ -145,20 +138,7 @@ pub(crate) struct TxGrant {
 }
 
 impl Grant for TxGrant {
-    type Key = [u8; 32];
-
-    fn key(&self, ctx: &TokenContext) -> Result<Keyed<[u8; 32]>, TokenSourceError> {
-        let subject = ctx
-            .subject
-            .as_ref()
-            .ok_or(TokenSourceError::NoSubjectToken)?
-            .as_str();
-        Ok(Keyed {
-            key: Sha256::digest(subject.as_bytes()).into(),
-            not_after: unverified_exp(subject),
-            subject: Some(subject.to_owned()),
-        })
-    }
+    const ON_BEHALF: bool = true;
 
     async fn request(
         &self,
@@ -284,12 +264,6 @@ impl RtGrant {
 }
 
 impl Grant for RtGrant {
-    type Key = ();
-
-    fn key(&self, _ctx: &TokenContext) -> Result<Keyed<()>, TokenSourceError> {
-        Ok(Keyed::one())
-    }
-
     async fn request(
         &self,
         client: &OAuthClient,

@@ -100,7 +100,9 @@ impl fmt::Debug for IntrospectionValidator {
     }
 }
 
-/// Builds an [`IntrospectionValidator`].
+/// Builds an [`IntrospectionValidator`]. `Debug` shows no secret (the
+/// client authentication redacts its own).
+#[derive(Debug)]
 #[must_use]
 pub struct IntrospectionValidatorBuilder {
     url: Option<String>,
@@ -113,15 +115,6 @@ pub struct IntrospectionValidatorBuilder {
     max_in_flight: usize,
     timeout: Duration,
     clock: Arc<dyn Clock>,
-}
-
-impl fmt::Debug for IntrospectionValidatorBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntrospectionValidatorBuilder")
-            .field("url", &self.url)
-            .field("auth", &self.auth)
-            .finish_non_exhaustive()
-    }
 }
 
 impl IntrospectionValidatorBuilder {
