@@ -336,7 +336,11 @@ async fn tokens_without_jti_are_checked_by_hash() {
         "WARDEN_REVOCATION_WITHOUT_JTI" => Some("ignore".into()),
         _ => None,
     });
-    assert!(bad.unwrap_err().contains("WARDEN_REVOCATION_WITHOUT_JTI"));
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("WARDEN_REVOCATION_WITHOUT_JTI")
+    );
     let refuse = axum::Router::new()
         .route(
             "/refuse",

@@ -13,7 +13,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use warden::JwtValidator;
 use warden::grpc::{MethodRuleError, MethodScopes, RequireMethodScopeLayer};
-use warden::inbound::jwt::EnvConfig;
+use warden::inbound::jwt::{EnvConfig, EnvError};
 
 /// The generated protobuf and gRPC code of `warden.example.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -34,18 +34,28 @@ pub struct Config {
     pub bind: SocketAddr,
 }
 
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A `WARDEN_*` variable of the validator is missing.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// `WARDEN_BIND` is not a socket address.
+    #[error("WARDEN_BIND is not an address: {0:?}")]
+    Bind(String),
+}
+
 impl Config {
     /// Reads the settings through `get`.
     ///
     /// # Errors
     /// A message naming the missing or malformed variable.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let bind = get("WARDEN_BIND").unwrap_or_else(|| "127.0.0.1:50051".into());
         Ok(Self {
-            jwt: EnvConfig::from_lookup(&get).map_err(|e| e.to_string())?,
-            bind: bind
-                .parse()
-                .map_err(|_| format!("WARDEN_BIND is not an address: {bind:?}"))?,
+            jwt: EnvConfig::from_lookup(&get)?,
+            bind: bind.parse().map_err(|_| ConfigError::Bind(bind.clone()))?,
         })
     }
 
@@ -53,7 +63,7 @@ impl Config {
     ///
     /// # Errors
     /// A message naming the missing or malformed variable.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 }

@@ -12,10 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use warden::inbound::introspect::{IntrospectionValidator, JwtOrIntrospect};
-use warden::inbound::jwt::{EnvConfig, JwtError};
+use warden::inbound::introspect::{IntrospectError, IntrospectionValidator, JwtOrIntrospect};
+use warden::inbound::jwt::{EnvConfig, EnvError, JwtError};
 use warden::inbound::{TokenCache, TokenValidator};
-use warden::revocation::redis::{RedisConfig, RedisRevocationStore};
+use warden::revocation::redis::{RedisConfig, RedisRevocationStore, RedisStoreError};
 use warden::revocation::{StoreCheck, WithoutJti};
 use warden::{Auth, AuthError, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer};
 
@@ -68,45 +68,72 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A `WARDEN_*` variable of the validator is missing.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// A variable's value is unusable; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The JWT validator cannot be built from the settings.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    /// The introspection validator cannot be built from the settings.
+    #[error(transparent)]
+    Introspection(#[from] IntrospectError),
+    /// The Redis store cannot be made from `WARDEN_REDIS_URL`.
+    #[error(transparent)]
+    Redis(#[from] RedisStoreError),
+}
+
 impl Config {
     /// Reads the settings from an environment lookup function.
     ///
     /// # Errors
     /// A message naming the missing or malformed variable.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let opt = |k: &str| get(k).filter(|v| !v.is_empty());
         let bind = get("WARDEN_BIND").unwrap_or_else(|| "127.0.0.1:3000".into());
         let introspection_url = opt("WARDEN_INTROSPECTION_URL");
         let client = match (opt("WARDEN_CLIENT_ID"), opt("WARDEN_CLIENT_SECRET")) {
             (Some(i), Some(s)) => Some((i, s)),
             (None, None) => None,
-            _ => return Err("WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET go together".into()),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET go together".into(),
+                ));
+            }
         };
         if introspection_url.is_some() && client.is_none() {
-            return Err(
+            return Err(ConfigError::Invalid(
                 "WARDEN_INTROSPECTION_URL needs WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET".into(),
-            );
+            ));
         }
         let cache = opt("WARDEN_INTROSPECTION_CACHE").unwrap_or_else(|| "60".into());
         let without_jti = match opt("WARDEN_REVOCATION_WITHOUT_JTI").as_deref() {
             None | Some("hash") => WithoutJti::Hash,
             Some("refuse") => WithoutJti::Refuse,
             Some(other) => {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "WARDEN_REVOCATION_WITHOUT_JTI is refuse or hash, not {other:?}"
-                ));
+                )));
             }
         };
         Ok(Self {
-            jwt: EnvConfig::from_lookup(&get).map_err(|e| e.to_string())?,
+            jwt: EnvConfig::from_lookup(&get)?,
             scope: opt("WARDEN_SCOPE").unwrap_or_else(|| "orders:read".into()),
-            bind: bind
-                .parse()
-                .map_err(|_| format!("WARDEN_BIND is not an address: {bind:?}"))?,
+            bind: bind.parse().map_err(|_| {
+                ConfigError::Invalid(format!("WARDEN_BIND is not an address: {bind:?}"))
+            })?,
             introspection_url,
             client,
             introspection_cache: Duration::from_secs(cache.parse().map_err(|_| {
-                format!("WARDEN_INTROSPECTION_CACHE is not a number of seconds: {cache:?}")
+                ConfigError::Invalid(format!(
+                    "WARDEN_INTROSPECTION_CACHE is not a number of seconds: {cache:?}"
+                ))
             })?),
             redis_url: opt("WARDEN_REDIS_URL"),
             without_jti,
@@ -117,7 +144,7 @@ impl Config {
     ///
     /// # Errors
     /// A message naming the missing or malformed variable.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
@@ -134,8 +161,8 @@ impl Config {
     ///
     /// # Errors
     /// A message for a setting that cannot be used.
-    pub fn protection(&self) -> Result<Protection, String> {
-        let jwt = self.validator().map_err(|e| e.to_string())?;
+    pub fn protection(&self) -> Result<Protection, ConfigError> {
+        let jwt = self.validator()?;
         let validator = match (&self.introspection_url, &self.client) {
             (Some(url), Some((id, secret))) => {
                 let mut b = IntrospectionValidator::builder()
@@ -149,18 +176,12 @@ impl Config {
                 if self.jwt.allow_http {
                     b = b.dangerous().allow_http();
                 }
-                ExampleValidator::Both(JwtOrIntrospect::new(
-                    jwt.clone(),
-                    b.build().map_err(|e| e.to_string())?,
-                ))
+                ExampleValidator::Both(JwtOrIntrospect::new(jwt.clone(), b.build()?))
             }
             _ => ExampleValidator::Jwt(jwt.clone()),
         };
         let revocation = match &self.redis_url {
-            Some(url) => Some(
-                RedisRevocationStore::connect(url, RedisConfig::default())
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(url) => Some(RedisRevocationStore::connect(url, RedisConfig::default())?),
             None => None,
         };
         Ok(Protection {
