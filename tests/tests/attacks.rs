@@ -15,14 +15,9 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let issuer = TestIssuer::start_with(&[
-        Algorithm::RS256,
-        Algorithm::PS256,
-        Algorithm::ES256,
-        Algorithm::EdDSA,
-    ])
-    .await
-    .unwrap();
+    let issuer = TestIssuer::start_with(&warden_issuer::EVERY_FAMILY)
+        .await
+        .unwrap();
     let validator = warden_tests::jwt_validator(issuer.issuer(), AUD);
     let addr = serve(example_resource_server::app(validator, "orders:read")).await;
     Env {

@@ -11,15 +11,9 @@ use warden_issuer::Algorithm;
 
 const N: usize = 100_000;
 
-/// Resident set size in bytes, from /proc/self/statm (Linux).
+/// Resident set size in bytes (the tests' one measure of it).
 fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+    usize::try_from(warden_tests::rss_bytes()).unwrap_or(usize::MAX)
 }
 
 fn main() {

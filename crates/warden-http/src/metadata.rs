@@ -250,36 +250,18 @@ mod tests {
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
         let client = crate::build_client("test", Duration::from_secs(5)).unwrap();
-        let md = discover(
-            &client,
-            &issuer,
-            UrlPolicy::AllowHttp,
-            65536,
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+        let find = |issuer: String, policy| {
+            let client = client.clone();
+            async move { discover(&client, &issuer, policy, 65536, Duration::from_secs(5)).await }
+        };
+        let md = find(issuer.clone(), UrlPolicy::AllowHttp).await.unwrap();
         assert_eq!(md.token_endpoint, Some(format!("{issuer}/token")));
-        let refused = discover(
-            &client,
-            &issuer,
-            UrlPolicy::HttpsOnly,
-            65536,
-            Duration::from_secs(5),
-        )
-        .await;
+        let refused = find(issuer.clone(), UrlPolicy::HttpsOnly).await;
         assert!(matches!(
             refused,
             Err(DiscoveryError::Url(UrlError::HttpNotAllowed(_)))
         ));
-        let wrong = discover(
-            &client,
-            &format!("{issuer}/"),
-            UrlPolicy::AllowHttp,
-            65536,
-            Duration::from_secs(5),
-        )
-        .await;
+        let wrong = find(format!("{issuer}/"), UrlPolicy::AllowHttp).await;
         assert!(
             matches!(wrong, Err(DiscoveryError::IssuerMismatch { .. })),
             "a trailing slash is another issuer: {wrong:?}"

@@ -14,6 +14,15 @@ use serde_json::{Value, json};
 
 pub use warden_jwt::Algorithm;
 
+/// One algorithm of each key family the issuer generates: RSA PKCS#1, RSA
+/// PSS, ECDSA and Ed25519 (tests that cover every family start with these).
+pub const EVERY_FAMILY: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+];
+
 enum Material {
     Rsa(signature::RsaKeyPair),
     Ec(EcdsaKeyPair, Vec<u8>),

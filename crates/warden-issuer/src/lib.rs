@@ -36,7 +36,7 @@ pub use config::{
     ClientConfig, ConfigError, Grant, IssuerConfig, KeysConfig, ResourceConfig, TokenFormat,
     UserConfig,
 };
-pub use keys::{Algorithm, KeyError, SigningKey};
+pub use keys::{Algorithm, EVERY_FAMILY, KeyError, SigningKey};
 pub use mint::{assemble, b64, sign_jwt};
 pub use server::{Issuer, IssuerBuilder, StartError, TestIssuer, fresh_id, now_secs};
 pub use state::{Mode, PRUNE_EVERY, StateCounts};

@@ -14,12 +14,12 @@ use super::error::{OAuthError, err};
 use super::issue::{
     AccessGrant, issue_access_token, new_refresh_token, require_grant, token_response,
 };
-use super::params::Params;
 use super::refresh::{family_end, record_in_family};
 use super::revoke::revoke_cascade;
-use crate::config::{ClientConfig, Grant, IssuerConfig};
+use super::token::TokenRequest;
+use crate::config::Grant;
 use crate::mint::b64;
-use crate::state::{Family, Shared, lock, random_id};
+use crate::state::{Family, lock, random_id};
 
 /// Whether a PKCE `code_verifier` matches the S256 `code_challenge`
 /// (RFC 7636 §4.1 length, §4.6 comparison).
@@ -52,11 +52,9 @@ pub(super) enum Redeemed {
 }
 
 pub(super) async fn authorization_code_grant(
-    shared: &Shared,
-    cfg: &IssuerConfig,
-    client: &ClientConfig,
-    params: &Params,
+    req: TokenRequest<'_>,
 ) -> Result<Response, OAuthError> {
+    let (shared, cfg, client, params) = (req.shared, req.cfg, req.client, req.params);
     require_grant(client, Grant::AuthorizationCode)?;
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;

@@ -8,17 +8,13 @@ use serde_json::{Value, json};
 use super::error::{OAuthError, err};
 use super::introspect::{Active, active_claims};
 use super::issue::{AccessGrant, issue_access_token, require_grant, token_response};
-use super::params::Params;
+use super::token::TokenRequest;
 use super::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use crate::config::{ClientConfig, Grant, IssuerConfig};
-use crate::state::{Shared, lock};
+use crate::state::lock;
 
-pub(super) async fn exchange_grant(
-    shared: &Shared,
-    cfg: &IssuerConfig,
-    client: &ClientConfig,
-    params: &Params,
-) -> Result<Response, OAuthError> {
+pub(super) async fn exchange_grant(req: TokenRequest<'_>) -> Result<Response, OAuthError> {
+    let (shared, cfg, client, params) = (req.shared, req.cfg, req.client, req.params);
     require_grant(client, Grant::TokenExchange)?;
     let subject_token = params.require("subject_token")?;
     let subject_type = params.require("subject_token_type")?;

@@ -12,17 +12,13 @@ use super::error::{OAuthError, err};
 use super::issue::{
     AccessGrant, Issued, issue_access_token, new_refresh_token, require_grant, token_response,
 };
-use super::params::Params;
 use super::revoke::revoke_cascade;
-use crate::config::{ClientConfig, Grant, IssuerConfig};
+use super::token::TokenRequest;
+use crate::config::Grant;
 use crate::state::{Shared, lock};
 
-pub(super) async fn refresh_grant(
-    shared: &Shared,
-    cfg: &IssuerConfig,
-    client: &ClientConfig,
-    params: &Params,
-) -> Result<Response, OAuthError> {
+pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAuthError> {
+    let (shared, cfg, client, params) = (req.shared, req.cfg, req.client, req.params);
     require_grant(client, Grant::RefreshToken)?;
     let presented = params.require("refresh_token")?;
     let requested = params.scopes()?;

@@ -21,7 +21,7 @@ use super::issue::{
 };
 use super::params::Params;
 use super::refresh::refresh_grant;
-use crate::config::Grant;
+use crate::config::{ClientConfig, Grant, IssuerConfig};
 use crate::state::Shared;
 
 /// `POST /token`.
@@ -44,6 +44,19 @@ pub(crate) async fn token(
     }
 }
 
+/// An authenticated token request, as every grant reads it.
+#[derive(Clone, Copy)]
+pub(super) struct TokenRequest<'a> {
+    /// The issuer's state.
+    pub(super) shared: &'a Shared,
+    /// The configuration, as of this request.
+    pub(super) cfg: &'a IssuerConfig,
+    /// The authenticated client.
+    pub(super) client: &'a ClientConfig,
+    /// The form parameters.
+    pub(super) params: &'a Params,
+}
+
 pub(super) async fn token_inner(
     shared: &Shared,
     headers: &HeaderMap,
@@ -52,6 +65,12 @@ pub(super) async fn token_inner(
     let cfg = shared.config();
     let grant = params.require("grant_type")?;
     let client = authenticate_client(shared, &cfg, headers, params).await?;
+    let request = TokenRequest {
+        shared,
+        cfg: &cfg,
+        client: &client,
+        params,
+    };
     match grant {
         "client_credentials" => {
             require_grant(&client, Grant::ClientCredentials)?;
@@ -76,9 +95,9 @@ pub(super) async fn token_inner(
             )?;
             Ok(token_response(&issued, &scopes, json!({})))
         }
-        "authorization_code" => authorization_code_grant(shared, &cfg, &client, params).await,
-        "refresh_token" => refresh_grant(shared, &cfg, &client, params).await,
-        GRANT_TOKEN_EXCHANGE => exchange_grant(shared, &cfg, &client, params).await,
+        "authorization_code" => authorization_code_grant(request).await,
+        "refresh_token" => refresh_grant(request).await,
+        GRANT_TOKEN_EXCHANGE => exchange_grant(request).await,
         other => Err(err(
             "unsupported_grant_type",
             format!("grant_type {other} is not supported"),
