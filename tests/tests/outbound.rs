@@ -306,11 +306,7 @@ async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
 async fn with_signer(kid: &str) -> (Issuer, String) {
     let key = SigningKey::generate(Algorithm::ES256, kid).unwrap();
     let mut cfg = IssuerConfig::dev();
-    let mut signer = cfg.client("svc-batch").unwrap().clone();
-    signer.id = "svc-signer".into();
-    signer.secret = None;
-    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
-    cfg.clients.push(signer);
+    cfg.add_key_client("svc-signer", "svc-batch", &key).unwrap();
     let issuer = Issuer::builder(cfg).start().await.unwrap();
     (issuer, key.private_key_pem().unwrap())
 }

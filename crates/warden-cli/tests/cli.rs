@@ -29,20 +29,27 @@ async fn every_command_end_to_end() {
         })
     };
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    // A command as a development client: the issuer, `id` with its
+    // `<id>-secret`, plain http allowed, then `rest`.
+    let cmd = |head: &[&str], id: &str, rest: &[&str]| {
+        let login = [
+            "--issuer",
+            &iss,
+            "--client-id",
+            id,
+            "--client-secret",
+            &format!("{id}-secret"),
+            "--allow-http",
+        ];
+        [s(head), s(&login), s(rest)].concat()
+    };
 
     // token: the bare access token on stdout.
-    let o = run(s(&[
-        "token",
-        "--issuer",
-        &iss,
-        "--client-id",
+    let o = run(cmd(
+        &["token"],
         "svc-gateway",
-        "--client-secret",
-        "svc-gateway-secret",
-        "--resource",
-        "api://gateway",
-        "--allow-http",
-    ]))
+        &["--resource", "api://gateway"],
+    ))
     .await
     .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -50,21 +57,11 @@ async fn every_command_end_to_end() {
     assert_eq!(token.split('.').count(), 3, "{token}");
 
     // --json and client_secret_post.
-    let o = run(s(&[
-        "token",
-        "--issuer",
-        &iss,
-        "--client-id",
+    let o = run(cmd(
+        &["token"],
         "svc-batch",
-        "--client-secret",
-        "svc-batch-secret",
-        "--scope",
-        "ledger:read",
-        "--auth",
-        "post",
-        "--json",
-        "--allow-http",
-    ]))
+        &["--scope", "ledger:read", "--auth", "post", "--json"],
+    ))
     .await
     .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -120,20 +117,11 @@ async fn every_command_end_to_end() {
     let mut c = issuer.claims("api://gateway");
     c["scope"] = serde_json::json!("orders:read");
     let alice = issuer.mint(&c).unwrap();
-    let o = run(s(&[
-        "exchange",
-        "--issuer",
-        &iss,
-        "--client-id",
+    let o = run(cmd(
+        &["exchange"],
         "svc-gateway",
-        "--client-secret",
-        "svc-gateway-secret",
-        "--subject-token",
-        &alice,
-        "--audience",
-        "api://orders",
-        "--allow-http",
-    ]))
+        &["--subject-token", &alice, "--audience", "api://orders"],
+    ))
     .await
     .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -142,20 +130,11 @@ async fn every_command_end_to_end() {
     assert!(stdout(&o).contains("\"act\""), "{}", stdout(&o));
 
     // introspect, revoke, introspect again.
-    let creds = [
-        "--issuer",
-        iss.as_str(),
-        "--client-id",
-        "svc-batch",
-        "--client-secret",
-        "svc-batch-secret",
-        "--allow-http",
-    ];
-    let o = run([s(&["introspect", &opaque]), s(&creds)].concat())
+    let o = run(cmd(&["introspect", &opaque], "svc-batch", &[]))
         .await
         .unwrap();
     assert!(stdout(&o).contains("\"active\": true"), "{}", stdout(&o));
-    let o = run([s(&["revoke", &opaque]), s(&creds)].concat())
+    let o = run(cmd(&["revoke", &opaque], "svc-batch", &[]))
         .await
         .unwrap();
     assert!(
@@ -163,7 +142,7 @@ async fn every_command_end_to_end() {
         "{}",
         stderr(&o)
     );
-    let o = run([s(&["introspect", &opaque]), s(&creds)].concat())
+    let o = run(cmd(&["introspect", &opaque], "svc-batch", &[]))
         .await
         .unwrap();
     assert!(stdout(&o).contains("\"active\": false"), "{}", stdout(&o));

@@ -405,6 +405,33 @@ impl IssuerConfig {
         self.clients.iter().find(|c| c.id == id)
     }
 
+    /// Registers `id` as a `private_key_jwt` client (RFC 7523) whose key
+    /// set holds `key`'s public JWK, granted what client `like` is granted.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when `like` is not a client, or `key` has no
+    /// public JWK (an HMAC key).
+    pub fn add_key_client(
+        &mut self,
+        id: &str,
+        like: &str,
+        key: &crate::keys::SigningKey,
+    ) -> Result<(), ConfigError> {
+        let mut client = self
+            .client(like)
+            .ok_or_else(|| ConfigError::Invalid(format!("no client {like}")))?
+            .clone();
+        let jwk = key
+            .public_jwk()
+            .ok_or_else(|| ConfigError::Invalid(format!("key {} has no public JWK", key.kid())))?;
+        client.id = id.to_owned();
+        client.secret = None;
+        client.public = false;
+        client.jwks = Some(serde_json::json!({ "keys": [jwk] }).to_string());
+        self.clients.push(client);
+        Ok(())
+    }
+
     /// The resource with this audience.
     pub fn resource(&self, audience: &str) -> Option<&ResourceConfig> {
         self.resources.iter().find(|r| r.audience == audience)

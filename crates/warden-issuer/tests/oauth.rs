@@ -252,11 +252,7 @@ async fn client_credentials_success_and_errors() {
 async fn private_key_jwt_client_authentication() {
     let key = SigningKey::generate(Algorithm::ES256, "svc-signer-key").unwrap();
     let mut cfg = IssuerConfig::dev();
-    let mut client = cfg.client("svc-batch").unwrap().clone();
-    client.id = "svc-signer".into();
-    client.secret = None;
-    client.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
-    cfg.clients.push(client);
+    cfg.add_key_client("svc-signer", "svc-batch", &key).unwrap();
     let issuer = Issuer::builder(cfg).start().await.unwrap();
     let assertion = |aud: &str, jti: &str| {
         let now = now_secs();
@@ -1076,11 +1072,7 @@ async fn with_signer() -> (Issuer, SigningKey) {
 fn config_with_signer() -> (IssuerConfig, SigningKey) {
     let key = SigningKey::generate(Algorithm::ES256, "signer-key").unwrap();
     let mut cfg = IssuerConfig::dev();
-    let mut signer = cfg.client("svc-batch").unwrap().clone();
-    signer.id = "svc-signer".into();
-    signer.secret = None;
-    signer.jwks = Some(json!({"keys": [key.public_jwk().unwrap()]}).to_string());
-    cfg.clients.push(signer);
+    cfg.add_key_client("svc-signer", "svc-batch", &key).unwrap();
     (cfg, key)
 }
 
