@@ -49,6 +49,20 @@ async fn settle(cond: impl Fn() -> bool) {
     }
 }
 
+/// 1,000 concurrent callers of `source`: how many got a token.
+async fn thousand_callers(source: &ClientCredentials) -> usize {
+    let mut set = JoinSet::new();
+    for _ in 0..1000 {
+        let s = source.clone();
+        set.spawn(async move { s.token(&TokenContext::default()).await.is_ok() });
+    }
+    let mut served = 0;
+    while let Some(r) = set.join_next().await {
+        served += usize::from(r.unwrap());
+    }
+    served
+}
+
 #[tokio::test]
 async fn ten_thousand_concurrent_calls_on_a_cold_cache_make_one_request() {
     let issuer = Issuer::start_dev().await.unwrap();
@@ -152,14 +166,7 @@ async fn issuer_down_serves_the_cached_token_until_expiry_then_fails_without_a_h
     let e = source.token(&TokenContext::default()).await.unwrap_err();
     assert!(matches!(e, TokenSourceError::Unavailable(_)), "{e:?}");
     let hits = issuer.token_hits();
-    let mut set = JoinSet::new();
-    for _ in 0..1000 {
-        let s = source.clone();
-        set.spawn(async move { s.token(&TokenContext::default()).await.is_err() });
-    }
-    while let Some(r) = set.join_next().await {
-        assert!(r.unwrap());
-    }
+    assert_eq!(thousand_callers(&source).await, 0, "every caller refused");
     assert_eq!(
         issuer.token_hits(),
         hits,
@@ -169,14 +176,7 @@ async fn issuer_down_serves_the_cached_token_until_expiry_then_fails_without_a_h
     // Back up: after the backoff one request heals every caller.
     issuer.set_mode(Mode::Up);
     clock.advance(Duration::from_secs(11));
-    let mut set = JoinSet::new();
-    for _ in 0..1000 {
-        let s = source.clone();
-        set.spawn(async move { s.token(&TokenContext::default()).await.is_ok() });
-    }
-    while let Some(r) = set.join_next().await {
-        assert!(r.unwrap());
-    }
+    assert_eq!(thousand_callers(&source).await, 1000, "every caller served");
     assert_eq!(
         issuer.token_hits(),
         hits + 1,
