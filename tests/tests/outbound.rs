@@ -453,6 +453,40 @@ async fn private_key_jwt_works_for_revoke_and_introspect() {
     assert_eq!(doc.as_json()["active"], json!(false));
 }
 
+/// #13: the introspection validator asks through the one client, so it
+/// authenticates with `private_key_jwt` too; its assertion names the
+/// configured issuer, as warden-issuer requires.
+#[tokio::test]
+async fn the_introspection_validator_authenticates_with_private_key_jwt() {
+    let (issuer, pem) = with_signer("rs-key").await;
+    let key =
+        PrivateKey::from_pem(pem.as_bytes(), Algorithm::ES256, Some("rs-key".into())).unwrap();
+    let source = ClientCredentials::builder()
+        .issuer(issuer.issuer())
+        .auth(ClientAuth::private_key_jwt("svc-signer", key.clone()))
+        .resource("api://orders")
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    let token = source.token(&TokenContext::default()).await.unwrap();
+    let v = warden_introspect::IntrospectionValidator::builder()
+        .endpoint(issuer.introspection_url())
+        .auth(ClientAuth::private_key_jwt("svc-signer", key))
+        .issuer(issuer.issuer())
+        .audience("api://orders")
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    let p = v.validate_token(token.secret()).await;
+    assert_eq!(
+        p.as_ref().map(|p| p.client_id()),
+        Ok(Some("svc-signer")),
+        "{p:?}"
+    );
+}
+
 async fn token_from(url: &str) -> Result<warden::outbound::AccessToken, TokenSourceError> {
     ClientCredentials::builder()
         .token_endpoint(url)
