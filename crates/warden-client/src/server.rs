@@ -49,6 +49,7 @@ struct ClientInner {
     token: Option<String>,
     introspection: Option<String>,
     revocation: Option<String>,
+    assertion_audience: Option<String>,
     discovered: OnceCell<ServerMetadata>,
     auth: ClientAuth,
     policy: UrlPolicy,
@@ -66,6 +67,7 @@ pub struct OAuthClientBuilder {
     token: Option<String>,
     introspection: Option<String>,
     revocation: Option<String>,
+    assertion_audience: Option<String>,
     policy: UrlPolicy,
     timeout: Duration,
 }
@@ -93,6 +95,15 @@ impl OAuthClientBuilder {
     /// The revocation endpoint.
     pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
         self.revocation = Some(url.into());
+        self
+    }
+
+    /// The `aud` of `private_key_jwt` assertions (default: the issuer when
+    /// given, else the token endpoint, else the endpoint called). A client
+    /// that knows its server's issuer identifier without discovering from
+    /// it (an introspecting resource server) names it here.
+    pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
         self
     }
 
@@ -144,6 +155,7 @@ impl OAuthClientBuilder {
                 token: self.token,
                 introspection: self.introspection,
                 revocation: self.revocation,
+                assertion_audience: self.assertion_audience,
                 discovered: OnceCell::new(),
                 auth: self.auth,
                 policy: self.policy,
@@ -189,6 +201,7 @@ impl OAuthClient {
             token: None,
             introspection: None,
             revocation: None,
+            assertion_audience: None,
             policy: UrlPolicy::HttpsOnly,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -259,14 +272,15 @@ impl OAuthClient {
         }
     }
 
-    /// The `aud` of client assertions: the issuer identifier when it is
-    /// known (one assertion form serves every endpoint), else the token
+    /// The `aud` of client assertions: the configured one, else the issuer
+    /// identifier when it is known (one assertion form serves every endpoint), else the token
     /// endpoint, else the endpoint called (RFC 7523 §3).
     fn assertion_audience<'a>(&'a self, url: &'a str) -> &'a str {
         let inner = &self.inner;
         inner
-            .issuer
+            .assertion_audience
             .as_deref()
+            .or(inner.issuer.as_deref())
             .or(inner.token.as_deref())
             .unwrap_or(url)
     }

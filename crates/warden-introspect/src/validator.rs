@@ -213,6 +213,10 @@ impl IntrospectionValidatorBuilder {
         let mut client = OAuthClient::builder(auth)
             .introspection_endpoint(url)
             .timeout(self.timeout);
+        if let Some(issuer) = self.rules.issuers().first() {
+            // RFC 7523 §3: a private_key_jwt assertion names the server.
+            client = client.assertion_audience(issuer.clone());
+        }
         if self.allow_http {
             client = client.dangerous().allow_http();
         }
