@@ -168,3 +168,43 @@ pub async fn revoke(url: &str, client: (&str, &str), token: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// A client-credentials source at `issuer` (plain http allowed) for
+/// `resource`, authenticating as `client` with `client_secret_basic`.
+///
+/// # Panics
+/// When the source cannot be built (a broken test set-up).
+pub fn cc_source(
+    issuer: &str,
+    client: (&str, &str),
+    resource: &str,
+) -> warden::outbound::client::ClientCredentials {
+    warden::outbound::client::ClientCredentials::builder()
+        .issuer(issuer)
+        .client_secret_basic(client.0, client.1)
+        .resource(resource)
+        .dangerous()
+        .allow_http()
+        .build()
+        .expect("a loopback client-credentials source")
+}
+
+/// A token-exchange source at `issuer` (plain http allowed) toward
+/// `audience`, authenticating as `client` with `client_secret_basic`.
+///
+/// # Panics
+/// When the source cannot be built (a broken test set-up).
+pub fn exchange_source(
+    issuer: &str,
+    client: (&str, &str),
+    audience: &str,
+) -> warden::outbound::client::TokenExchange {
+    warden::outbound::client::TokenExchange::builder()
+        .issuer(issuer)
+        .client_secret_basic(client.0, client.1)
+        .audience(audience)
+        .dangerous()
+        .allow_http()
+        .build()
+        .expect("a loopback token-exchange source")
+}

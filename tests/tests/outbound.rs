@@ -20,9 +20,7 @@ use warden::outbound::{AttachBearerLayer, TokenContext, TokenSource, TokenSource
 use warden::revocation::StoreCheck;
 use warden::testing::ManualClock;
 use warden::{Auth, RequireBearerLayer};
-use warden_client::{
-    Algorithm, CacheConfig, ClientAuth, ClientCredentials, PrivateKey, TokenExchange,
-};
+use warden_client::{Algorithm, CacheConfig, ClientAuth, ClientCredentials, PrivateKey};
 use warden_issuer::{Issuer, IssuerConfig, Mode, SigningKey, now_secs};
 use warden_tests::serve;
 
@@ -248,14 +246,11 @@ async fn a_downstream_401_causes_one_refetch_and_one_retry() {
 #[tokio::test]
 async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
     let issuer = Issuer::start_dev().await.unwrap();
-    let exchange = TokenExchange::builder()
-        .issuer(issuer.issuer())
-        .client_secret_basic("svc-gateway", "svc-gateway-secret")
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let exchange = warden_tests::exchange_source(
+        issuer.issuer(),
+        ("svc-gateway", "svc-gateway-secret"),
+        "api://orders",
+    );
     let subject = |sub: &str, ttl: u64| {
         let mut c = issuer.claims("api://gateway");
         c["sub"] = json!(sub);
@@ -376,14 +371,11 @@ async fn a_handler_calls_onward_on_behalf_of_its_caller_without_threading_the_to
     let orders_addr = serve(orders).await;
 
     // gateway: its handler just makes a call; the layer finds the caller's token.
-    let exchange = TokenExchange::builder()
-        .issuer(issuer.issuer())
-        .client_secret_basic("svc-gateway", "svc-gateway-secret")
-        .audience("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let exchange = warden_tests::exchange_source(
+        issuer.issuer(),
+        ("svc-gateway", "svc-gateway-secret"),
+        "api://orders",
+    );
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let outbound = ServiceBuilder::new()
         .layer(AttachBearerLayer::new(exchange))

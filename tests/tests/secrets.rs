@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use warden::outbound::{TokenContext, TokenSource};
-use warden_client::{ClientCredentials, TokenResponse};
+use warden_client::TokenResponse;
 use warden_issuer::{Issuer, IssuerConfig};
 use warden_redis::{RedisConfig, RedisRevocationStore};
 use warden_tests::{get_bearer, serve};
@@ -81,23 +81,17 @@ async fn a_whole_run_logs_no_token_and_no_secret() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let issuer = Issuer::start_dev().await.unwrap();
-    let source = ClientCredentials::builder()
-        .issuer(issuer.issuer())
-        .client_secret_basic("svc-batch", "svc-batch-secret")
-        .resource("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let source = warden_tests::cc_source(
+        issuer.issuer(),
+        ("svc-batch", "svc-batch-secret"),
+        "api://orders",
+    );
     let token = source.token(&TokenContext::default()).await.unwrap();
-    let wrong = ClientCredentials::builder()
-        .issuer(issuer.issuer())
-        .client_secret_basic("svc-batch", "wrong-secret-value")
-        .resource("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let wrong = warden_tests::cc_source(
+        issuer.issuer(),
+        ("svc-batch", "wrong-secret-value"),
+        "api://orders",
+    );
     assert!(wrong.token(&TokenContext::default()).await.is_err());
 
     let validator = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
