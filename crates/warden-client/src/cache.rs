@@ -43,35 +43,16 @@ impl Default for CacheConfig {
     }
 }
 
-impl CacheConfig {
+warden_core::field_setters! { CacheConfig {
     /// Sets [`refresh_lead`](Self::refresh_lead).
-    #[must_use]
-    pub fn refresh_lead(mut self, d: Duration) -> Self {
-        self.refresh_lead = d;
-        self
-    }
-
+    refresh_lead: Duration,
     /// Sets [`max_age`](Self::max_age).
-    #[must_use]
-    pub fn max_age(mut self, d: Duration) -> Self {
-        self.max_age = d;
-        self
-    }
-
+    max_age: Duration,
     /// Sets [`retry_min`](Self::retry_min).
-    #[must_use]
-    pub fn retry_min(mut self, d: Duration) -> Self {
-        self.retry_min = d;
-        self
-    }
-
+    retry_min: Duration,
     /// Sets [`retry_max`](Self::retry_max).
-    #[must_use]
-    pub fn retry_max(mut self, d: Duration) -> Self {
-        self.retry_max = d;
-        self
-    }
-}
+    retry_max: Duration,
+} }
 
 /// Counters of a source, for tests, metrics and the issue figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

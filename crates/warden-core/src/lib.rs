@@ -16,6 +16,27 @@
 //! This crate does no network I/O and pulls in no crypto backend.
 #![forbid(unsafe_code)]
 
+/// Chaining setters for the public fields of a settings struct:
+/// `field_setters! { CacheConfig { /// doc\n retry_min: Duration, } }` makes
+/// `#[must_use] pub fn retry_min(mut self, value: Duration) -> Self`. Used
+/// by warden's own settings types; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! field_setters {
+    ($ty:ident { $($(#[$m:meta])* $name:ident: $fty:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$m])*
+                #[must_use]
+                pub fn $name(mut self, value: $fty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
 /// `get_ref`, `get_mut` and `into_inner` of a middleware service whose
 /// wrapped service is its field `inner`, as tower-http's services have
 /// them: `inner_service_accessors!(RequireScope<S>)`. Used by warden's own

@@ -65,28 +65,16 @@ impl Default for RedisConfig {
     }
 }
 
-impl RedisConfig {
+warden_core::field_setters! { RedisConfig {
     /// Sets [`max_stale`](Self::max_stale).
-    #[must_use]
-    pub fn max_stale(mut self, d: Duration) -> Self {
-        self.max_stale = d;
-        self
-    }
-
+    max_stale: Duration,
     /// Sets [`reconnect_min`](Self::reconnect_min).
-    #[must_use]
-    pub fn reconnect_min(mut self, d: Duration) -> Self {
-        self.reconnect_min = d;
-        self
-    }
-
+    reconnect_min: Duration,
     /// Sets [`timeout`](Self::timeout).
-    #[must_use]
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
-    }
+    timeout: Duration,
+} }
 
+impl RedisConfig {
     /// How often the subscriber connection is PINGed: a third of
     /// `max_stale`, so that two lost PONGs still leave time to notice.
     fn ping_every(&self) -> Duration {

@@ -46,22 +46,7 @@ impl Default for JwksCacheConfig {
     }
 }
 
-macro_rules! setters {
-    ($($(#[$m:meta])* $name:ident: $ty:ty),* $(,)?) => {
-        impl JwksCacheConfig {
-            $(
-                $(#[$m])*
-                #[must_use]
-                pub fn $name(mut self, value: $ty) -> Self {
-                    self.$name = value;
-                    self
-                }
-            )*
-        }
-    };
-}
-
-setters! {
+warden_core::field_setters! { JwksCacheConfig {
     /// Sets [`default_ttl`](Self::default_ttl).
     default_ttl: Duration,
     /// Sets [`min_ttl`](Self::min_ttl).
@@ -80,7 +65,7 @@ setters! {
     retry_min: Duration,
     /// Sets [`retry_max`](Self::retry_max).
     retry_max: Duration,
-}
+} }
 
 /// The state of a key source, for readiness probes and metrics.
 #[derive(Clone, Debug)]
