@@ -70,12 +70,16 @@ pub(crate) struct Inner {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let keys = KeySet::from_shared_secret(Algorithm::HS256, &[7; 32], None).unwrap();
-/// let v = JwtValidator::builder()
+/// let built = JwtValidator::builder()
 ///     .issuer("https://id.example")
 ///     .audience("api://orders")
 ///     .keys(keys.clone())
-///     .build()
-///     .unwrap();
+///     .build();
+/// let v = match built {
+///     // Compiled without `aws_lc_rs` or `rust_crypto`: a clear error, no panic.
+///     Err(JwtError::NoCryptoBackend) => return,
+///     other => other.unwrap(),
+/// };
 /// assert!(v.is_ready());
 /// // `alg: none` never passes, whatever the keys.
 /// let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.";
