@@ -64,49 +64,32 @@ struct ClientInner {
 pub struct OAuthClientBuilder {
     auth: ClientAuth,
     issuer: Option<String>,
-    token: Option<String>,
-    introspection: Option<String>,
-    revocation: Option<String>,
+    token_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
     assertion_audience: Option<String>,
     policy: UrlPolicy,
     timeout: Duration,
 }
 
-impl OAuthClientBuilder {
+warden_core::string_setters! { OAuthClientBuilder {
     /// The issuer: endpoints not given explicitly are discovered from it, on
     /// first use.
-    pub fn issuer(mut self, url: impl Into<String>) -> Self {
-        self.issuer = Some(url.into());
-        self
-    }
-
+    issuer,
     /// The token endpoint.
-    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.token = Some(url.into());
-        self
-    }
-
+    token_endpoint,
     /// The introspection endpoint.
-    pub fn introspection_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.introspection = Some(url.into());
-        self
-    }
-
+    introspection_endpoint,
     /// The revocation endpoint.
-    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.revocation = Some(url.into());
-        self
-    }
-
+    revocation_endpoint,
     /// The `aud` of `private_key_jwt` assertions (default: the issuer when
     /// given, else the token endpoint, else the endpoint called). A client
     /// that knows its server's issuer identifier without discovering from
     /// it (an introspecting resource server) names it here.
-    pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
-        self.assertion_audience = Some(audience.into());
-        self
-    }
+    assertion_audience,
+} }
 
+impl OAuthClientBuilder {
     /// The bound on one request, discovery included (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -125,9 +108,9 @@ impl OAuthClientBuilder {
     /// the door is open), or an HTTP client that cannot be built.
     pub fn build(self) -> Result<OAuthClient, ClientError> {
         if self.issuer.is_none()
-            && self.token.is_none()
-            && self.introspection.is_none()
-            && self.revocation.is_none()
+            && self.token_endpoint.is_none()
+            && self.introspection_endpoint.is_none()
+            && self.revocation_endpoint.is_none()
         {
             return Err(ClientError::Config(
                 "set .issuer(..) or .token_endpoint(..)".into(),
@@ -135,9 +118,9 @@ impl OAuthClientBuilder {
         }
         for url in [
             &self.issuer,
-            &self.token,
-            &self.introspection,
-            &self.revocation,
+            &self.token_endpoint,
+            &self.introspection_endpoint,
+            &self.revocation_endpoint,
         ]
         .into_iter()
         .flatten()
@@ -152,9 +135,9 @@ impl OAuthClientBuilder {
             inner: Arc::new(ClientInner {
                 http,
                 issuer: self.issuer,
-                token: self.token,
-                introspection: self.introspection,
-                revocation: self.revocation,
+                token: self.token_endpoint,
+                introspection: self.introspection_endpoint,
+                revocation: self.revocation_endpoint,
                 assertion_audience: self.assertion_audience,
                 discovered: OnceCell::new(),
                 auth: self.auth,
@@ -198,9 +181,9 @@ impl OAuthClient {
         OAuthClientBuilder {
             auth,
             issuer: None,
-            token: None,
-            introspection: None,
-            revocation: None,
+            token_endpoint: None,
+            introspection_endpoint: None,
+            revocation_endpoint: None,
             assertion_audience: None,
             policy: UrlPolicy::HttpsOnly,
             timeout: DEFAULT_TIMEOUT,

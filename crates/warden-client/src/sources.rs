@@ -69,19 +69,14 @@ pub struct ClientCredentialsBuilder {
 
 server_setters!(ClientCredentialsBuilder);
 
-impl ClientCredentialsBuilder {
+warden_core::string_setters! { ClientCredentialsBuilder {
     /// The scopes to ask for (space-separated).
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
-
+    scope,
     /// The target resource (RFC 8707).
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
-        self
-    }
+    resource,
+} }
 
+impl ClientCredentialsBuilder {
     /// Builds the source.
     ///
     /// # Errors
@@ -170,25 +165,16 @@ pub struct TokenExchangeBuilder {
 
 server_setters!(TokenExchangeBuilder);
 
-impl TokenExchangeBuilder {
+warden_core::string_setters! { TokenExchangeBuilder {
     /// The target audience (RFC 8693 `audience`).
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
-        self
-    }
-
+    audience,
     /// The target resource (RFC 8693 / RFC 8707 `resource`).
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
-        self
-    }
-
+    resource,
     /// The scopes to ask for (space-separated), narrowing the result.
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
+    scope,
+} }
 
+impl TokenExchangeBuilder {
     /// Sends the service's own token as `actor_token` (RFC 8693 §2.1).
     pub fn actor(mut self, actor: ClientCredentials) -> Self {
         self.actor = Some(actor);
@@ -293,19 +279,14 @@ pub struct RefreshTokenBuilder {
 
 server_setters!(RefreshTokenBuilder);
 
-impl RefreshTokenBuilder {
+warden_core::string_setters! { RefreshTokenBuilder {
     /// The refresh token to start from.
-    pub fn refresh_token(mut self, token: impl Into<String>) -> Self {
-        self.refresh_token = Some(token.into());
-        self
-    }
-
+    refresh_token,
     /// Narrower scopes to ask for.
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
+    scope,
+} }
 
+impl RefreshTokenBuilder {
     /// Builds the source.
     ///
     /// # Errors

@@ -37,6 +37,27 @@ macro_rules! field_setters {
     };
 }
 
+/// Chaining setters for optional text settings of a builder:
+/// `string_setters! { Builder { /// doc\n scope } }` makes
+/// `pub fn scope(mut self, value: impl Into<String>) -> Self` that sets
+/// `self.scope = Some(..)`. Used by warden's own builders; not part of the
+/// API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! string_setters {
+    ($ty:ident { $($(#[$m:meta])* $name:ident),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$m])*
+                pub fn $name(mut self, value: impl Into<String>) -> Self {
+                    self.$name = Some(value.into());
+                    self
+                }
+            )*
+        }
+    };
+}
+
 /// `get_ref`, `get_mut` and `into_inner` of a middleware service whose
 /// wrapped service is its field `inner`, as tower-http's services have
 /// them: `inner_service_accessors!(RequireScope<S>)`. Used by warden's own
