@@ -23,8 +23,8 @@
 #[doc(hidden)]
 #[macro_export]
 macro_rules! field_setters {
-    ($ty:ident { $($(#[$m:meta])* $name:ident: $fty:ty),* $(,)? }) => {
-        impl $ty {
+    ($ty:ident $(<$g:ident>)? { $($(#[$m:meta])* $name:ident: $fty:ty),* $(,)? }) => {
+        impl$(<$g>)? $ty$(<$g>)? {
             $(
                 $(#[$m])*
                 #[must_use]

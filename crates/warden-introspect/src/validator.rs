@@ -109,13 +109,30 @@ pub struct IntrospectionValidatorBuilder {
     auth: Option<ClientAuth>,
     rules: ClaimRules,
     allow_http: bool,
-    max_age: Duration,
-    negative_ttl: Duration,
+    cache_max_age: Duration,
+    negative_cache: Duration,
     capacity: usize,
     max_in_flight: usize,
     timeout: Duration,
     clock: Arc<dyn Clock>,
 }
+
+warden_core::field_setters! { IntrospectionValidatorBuilder {
+    /// The longest a positive result is cached (default 60 s; zero disables
+    /// the cache).
+    cache_max_age: Duration,
+    /// How long a negative result is cached (default zero: not cached). At
+    /// most [`capacity`](Self::capacity) refusals are remembered.
+    negative_cache: Duration,
+    /// The most cached results, positive and negative each (default 10,000).
+    capacity: usize,
+    /// The most tokens introspected at once with single flight (default
+    /// 10,000). Past it a new token is introspected on its own: memory stays
+    /// bounded and no caller is refused because of a flood.
+    max_in_flight: usize,
+    /// The bound on one introspection request (default 5 s).
+    timeout: Duration,
+} }
 
 impl IntrospectionValidatorBuilder {
     /// The introspection endpoint.
@@ -147,40 +164,6 @@ impl IntrospectionValidatorBuilder {
     /// An accepted `aud`; call again for several. Required unless waived.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.rules = self.rules.audience(audience);
-        self
-    }
-
-    /// The longest a positive result is cached (default 60 s; zero disables
-    /// the cache).
-    pub fn cache_max_age(mut self, d: Duration) -> Self {
-        self.max_age = d;
-        self
-    }
-
-    /// How long a negative result is cached (default zero: not cached). At
-    /// most [`capacity`](Self::capacity) refusals are remembered.
-    pub fn negative_cache(mut self, d: Duration) -> Self {
-        self.negative_ttl = d;
-        self
-    }
-
-    /// The most cached results, positive and negative each (default 10,000).
-    pub fn capacity(mut self, n: usize) -> Self {
-        self.capacity = n;
-        self
-    }
-
-    /// The most tokens introspected at once with single flight (default
-    /// 10,000). Past it a new token is introspected on its own: memory stays
-    /// bounded and no caller is refused because of a flood.
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n;
-        self
-    }
-
-    /// The bound on one introspection request (default 5 s).
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
         self
     }
 
@@ -227,7 +210,7 @@ impl IntrospectionValidatorBuilder {
         if rules.issuers().is_empty() {
             rules = rules.dangerous().skip_issuer_check();
         }
-        let cache = (!self.max_age.is_zero()).then(|| {
+        let cache = (!self.cache_max_age.is_zero()).then(|| {
             TokenCache::builder()
                 .capacity(self.capacity)
                 .clock(self.clock.clone())
@@ -237,8 +220,8 @@ impl IntrospectionValidatorBuilder {
             inner: Arc::new(Inner {
                 client,
                 rules,
-                max_age: self.max_age,
-                negative_ttl: self.negative_ttl,
+                max_age: self.cache_max_age,
+                negative_ttl: self.negative_cache,
                 cache,
                 negative: Mutex::default(),
                 flights: Flights::default(),
@@ -287,8 +270,8 @@ impl IntrospectionValidator {
             auth: None,
             rules: ClaimRules::new(),
             allow_http: false,
-            max_age: Duration::from_secs(60),
-            negative_ttl: Duration::ZERO,
+            cache_max_age: Duration::from_secs(60),
+            negative_cache: Duration::ZERO,
             capacity: 10_000,
             max_in_flight: 10_000,
             timeout: Duration::from_secs(5),

@@ -27,10 +27,10 @@ pub struct JwtValidatorBuilder<C> {
     keys: Option<KeySet>,
     jwks_url: Option<String>,
     http: Option<Arc<dyn Fetch>>,
-    cache: JwksCacheConfig,
+    jwks_cache: JwksCacheConfig,
     algorithms: AlgorithmSet,
     strict_typ: bool,
-    max_len: usize,
+    max_token_len: usize,
     clock: Arc<dyn Clock>,
     allow_http: bool,
     _claims: PhantomData<fn() -> C>,
@@ -52,16 +52,23 @@ impl Default for JwtValidatorBuilder<NoCustomClaims> {
             keys: None,
             jwks_url: None,
             http: None,
-            cache: JwksCacheConfig::default(),
+            jwks_cache: JwksCacheConfig::default(),
             algorithms: AlgorithmSet::ASYMMETRIC,
             strict_typ: false,
-            max_len: warden_core::DEFAULT_MAX_TOKEN_LEN,
+            max_token_len: warden_core::DEFAULT_MAX_TOKEN_LEN,
             clock: Arc::new(SystemClock),
             allow_http: false,
             _claims: PhantomData,
         }
     }
 }
+
+warden_core::field_setters! { JwtValidatorBuilder<C> {
+    /// The largest accepted token (default 16 KiB).
+    max_token_len: usize,
+    /// Tuning of the key cache.
+    jwks_cache: JwksCacheConfig,
+} }
 
 impl<C> JwtValidatorBuilder<C> {
     /// The expected `iss`, compared exactly. Also the discovery base unless
@@ -123,18 +130,6 @@ impl<C> JwtValidatorBuilder<C> {
         self
     }
 
-    /// The largest accepted token (default 16 KiB).
-    pub fn max_token_len(mut self, bytes: usize) -> Self {
-        self.max_len = bytes;
-        self
-    }
-
-    /// Tuning of the key cache.
-    pub fn jwks_cache(mut self, config: JwksCacheConfig) -> Self {
-        self.cache = config;
-        self
-    }
-
     /// The HTTP client for discovery and JWKS (share one across validators).
     pub fn http_client(mut self, client: impl Fetch) -> Self {
         self.http = Some(Arc::new(client));
@@ -155,10 +150,10 @@ impl<C> JwtValidatorBuilder<C> {
             keys: self.keys,
             jwks_url: self.jwks_url,
             http: self.http,
-            cache: self.cache,
+            jwks_cache: self.jwks_cache,
             algorithms: self.algorithms,
             strict_typ: self.strict_typ,
-            max_len: self.max_len,
+            max_token_len: self.max_token_len,
             clock: self.clock,
             allow_http: self.allow_http,
             _claims: PhantomData,
@@ -232,7 +227,7 @@ impl<C> JwtValidatorBuilder<C> {
                     Some(client) => client,
                     None => Arc::new(warden_http::build_client(
                         concat!("warden-jwt/", env!("CARGO_PKG_VERSION")),
-                        self.cache.fetch_timeout,
+                        self.jwks_cache.fetch_timeout,
                     )?),
                 };
                 Keys::Remote(Arc::new(KeyCache::new(
@@ -240,7 +235,7 @@ impl<C> JwtValidatorBuilder<C> {
                     policy,
                     client,
                     self.clock.clone(),
-                    self.cache,
+                    self.jwks_cache,
                 )))
             }
         };
@@ -257,7 +252,7 @@ impl<C> JwtValidatorBuilder<C> {
                 rules: self.rules,
                 algorithms,
                 strict_typ: self.strict_typ,
-                max_len: self.max_len,
+                max_len: self.max_token_len,
                 clock: self.clock,
                 _task: task,
             }),
