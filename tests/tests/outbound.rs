@@ -47,38 +47,45 @@ async fn settle(cond: impl Fn() -> bool) {
     }
 }
 
+/// `n` concurrent callers of `source`: the token each got (`None` for a
+/// refusal).
+async fn concurrent_tokens(source: &ClientCredentials, n: usize) -> Vec<Option<String>> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let s = source.clone();
+        set.spawn(async move {
+            s.token(&TokenContext::default())
+                .await
+                .ok()
+                .map(|t| t.secret().to_owned())
+        });
+    }
+    let mut tokens = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        tokens.push(r.unwrap());
+    }
+    tokens
+}
+
 /// 1,000 concurrent callers of `source`: how many got a token.
 async fn thousand_callers(source: &ClientCredentials) -> usize {
-    let mut set = JoinSet::new();
-    for _ in 0..1000 {
-        let s = source.clone();
-        set.spawn(async move { s.token(&TokenContext::default()).await.is_ok() });
-    }
-    let mut served = 0;
-    while let Some(r) = set.join_next().await {
-        served += usize::from(r.unwrap());
-    }
-    served
+    concurrent_tokens(source, 1000)
+        .await
+        .iter()
+        .flatten()
+        .count()
 }
 
 #[tokio::test]
 async fn ten_thousand_concurrent_calls_on_a_cold_cache_make_one_request() {
     let issuer = Issuer::start_dev().await.unwrap();
     let source = batch(&issuer, None, CacheConfig::default());
-    let mut set = JoinSet::new();
-    for _ in 0..10_000 {
-        let s = source.clone();
-        set.spawn(async move {
-            s.token(&TokenContext::default())
-                .await
-                .map(|t| t.secret().to_owned())
-        });
-    }
-    let mut tokens = std::collections::HashSet::new();
-    while let Some(r) = set.join_next().await {
-        tokens.insert(r.unwrap().unwrap());
-    }
+    let tokens: std::collections::HashSet<_> = concurrent_tokens(&source, 10_000)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(tokens.len(), 1);
+    assert!(tokens.iter().all(Option::is_some), "every caller served");
     assert_eq!(issuer.token_hits(), 1, "exactly one token request");
     assert_eq!(issuer.discovery_hits(), 1);
     let st = source.stats();
@@ -100,21 +107,10 @@ async fn refresh_ahead_of_expiry_with_zero_callers_waiting() {
 
     // 600 s tokens are refreshed 60 s before expiry.
     clock.advance(Duration::from_secs(545));
-    let mut set = JoinSet::new();
-    for _ in 0..100 {
-        let s = source.clone();
-        set.spawn(async move {
-            s.token(&TokenContext::default())
-                .await
-                .unwrap()
-                .secret()
-                .to_owned()
-        });
-    }
-    while let Some(r) = set.join_next().await {
+    for t in concurrent_tokens(&source, 100).await {
         assert_eq!(
-            r.unwrap(),
-            first.secret(),
+            t.as_deref(),
+            Some(first.secret()),
             "callers get the cached token at once"
         );
     }
