@@ -208,3 +208,25 @@ pub fn exchange_source(
         .build()
         .expect("a loopback token-exchange source")
 }
+
+/// The development issuer's ledger resource server (`IssuerConfig::dev()`),
+/// which may introspect `api://ledger` tokens.
+pub const RS_LEDGER: (&str, &str) = ("rs-ledger", "rs-ledger-secret");
+
+/// An introspection validator builder for the endpoint `url` (plain http
+/// allowed), authenticating as `client`, expecting `issuer` and `audience`;
+/// the caller adds its own settings and builds.
+pub fn introspection(
+    url: &str,
+    client: (&str, &str),
+    issuer: &str,
+    audience: &str,
+) -> warden::inbound::introspect::IntrospectionValidatorBuilder {
+    warden::inbound::introspect::IntrospectionValidator::builder()
+        .endpoint(url)
+        .client(client.0, client.1)
+        .issuer(issuer)
+        .audience(audience)
+        .dangerous()
+        .allow_http()
+}

@@ -20,14 +20,9 @@ async fn opaque(issuer: &Issuer) -> String {
 }
 
 fn validator(issuer: &Issuer, audience: &str, clock: &ManualClock) -> IntrospectionValidator {
-    IntrospectionValidator::builder()
-        .endpoint(issuer.introspection_url())
-        .client("rs-ledger", "rs-ledger-secret")
-        .issuer(issuer.issuer())
-        .audience(audience)
+    let url = issuer.introspection_url();
+    warden_tests::introspection(&url, warden_tests::RS_LEDGER, issuer.issuer(), audience)
         .clock(clock.clone())
-        .dangerous()
-        .allow_http()
         .build()
         .unwrap()
 }
@@ -255,15 +250,14 @@ async fn the_layer_caches_each_verdict_only_as_long_as_its_validator_allows() {
 }
 
 fn foreign(url: &str) -> IntrospectionValidator {
-    IntrospectionValidator::builder()
-        .endpoint(url)
-        .client("rs", "rs-secret")
-        .issuer("https://as.example")
-        .audience("api://ledger")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap()
+    warden_tests::introspection(
+        url,
+        ("rs", "rs-secret"),
+        "https://as.example",
+        "api://ledger",
+    )
+    .build()
+    .unwrap()
 }
 
 /// #11 item 8: only access tokens are accepted (`token_type` absent, `Bearer`

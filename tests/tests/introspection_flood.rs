@@ -16,16 +16,16 @@ use warden_issuer::{Issuer, Mode};
 use warden_tests::{rss_bytes, serve};
 
 fn validator(issuer: &Issuer, max_in_flight: usize) -> IntrospectionValidator {
-    IntrospectionValidator::builder()
-        .endpoint(issuer.introspection_url())
-        .client("rs-ledger", "rs-ledger-secret")
-        .issuer(issuer.issuer())
-        .audience("api://ledger")
-        .max_in_flight(max_in_flight)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap()
+    let url = issuer.introspection_url();
+    warden_tests::introspection(
+        &url,
+        warden_tests::RS_LEDGER,
+        issuer.issuer(),
+        "api://ledger",
+    )
+    .max_in_flight(max_in_flight)
+    .build()
+    .unwrap()
 }
 
 async fn app(v: IntrospectionValidator) -> String {

@@ -17,7 +17,6 @@ use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
 use warden::RequireBearerLayer;
 use warden::inbound::TokenCache;
-use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Algorithm, Issuer, TestIssuer, b64};
 use warden_tests::rss_bytes;
 
@@ -116,17 +115,17 @@ async fn distinct_opaque_tokens_answered_inactive_keep_memory_bounded() {
     let n = tokens(40_000) / 4;
     let capacity = 500;
     let issuer = Issuer::start_dev().await.unwrap();
-    let v = IntrospectionValidator::builder()
-        .endpoint(issuer.introspection_url())
-        .client("rs-ledger", "rs-ledger-secret")
-        .issuer(issuer.issuer())
-        .audience("api://ledger")
-        .negative_cache(Duration::from_secs(60))
-        .capacity(capacity)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let url = issuer.introspection_url();
+    let v = warden_tests::introspection(
+        &url,
+        warden_tests::RS_LEDGER,
+        issuer.issuer(),
+        "api://ledger",
+    )
+    .negative_cache(Duration::from_secs(60))
+    .capacity(capacity)
+    .build()
+    .unwrap();
     let layer = RequireBearerLayer::new(v.clone());
     let cache = layer.token_cache().unwrap().clone();
     let svc = ServiceBuilder::new()

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use warden::outbound::{TokenContext, TokenSource};
 use warden::{AuthError, JwtValidator, Principal};
 use warden_client::ClientCredentials;
-use warden_introspect::IntrospectionValidator;
 use warden_issuer::{TestIssuer, now_secs};
 use warden_tests::answering;
 
@@ -76,15 +75,10 @@ async fn both(
     let mut answer = claims.clone();
     answer["active"] = json!(true);
     let url = answering("/introspect", answer.to_string()).await;
-    let introspection = IntrospectionValidator::builder()
-        .endpoint(url)
-        .client("rs", "rs-secret")
-        .issuer(issuer.issuer())
-        .audience(AUD)
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let introspection =
+        warden_tests::introspection(&url, ("rs", "rs-secret"), issuer.issuer(), AUD)
+            .build()
+            .unwrap();
     let by_introspection = introspection.validate_token("opaque-token").await;
     (by_jwt, by_introspection)
 }
