@@ -294,6 +294,22 @@ async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
 
 /// A dev issuer with `svc-signer`, a private_key_jwt client whose ES256
 /// key has `kid`; returns the issuer and the key's private PEM.
+/// A client-credentials token for api://orders, the client authenticating
+/// with `auth`.
+async fn orders_token_as(issuer: &Issuer, auth: ClientAuth) -> warden::outbound::AccessToken {
+    ClientCredentials::builder()
+        .issuer(issuer.issuer())
+        .auth(auth)
+        .resource("api://orders")
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap()
+        .token(&TokenContext::default())
+        .await
+        .unwrap()
+}
+
 async fn with_signer(kid: &str) -> (Issuer, String) {
     let key = SigningKey::generate(Algorithm::ES256, kid).unwrap();
     let mut cfg = IssuerConfig::dev();
@@ -414,15 +430,7 @@ async fn private_key_jwt_works_for_revoke_and_introspect() {
                 .unwrap(),
         )
     };
-    let source = ClientCredentials::builder()
-        .issuer(issuer.issuer())
-        .auth(auth())
-        .resource("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
-    let token = source.token(&TokenContext::default()).await.unwrap();
+    let token = orders_token_as(&issuer, auth()).await;
     let client = warden_client::OAuthClient::builder(auth())
         .issuer(issuer.issuer())
         .dangerous()
@@ -449,15 +457,11 @@ async fn the_introspection_validator_authenticates_with_private_key_jwt() {
     let (issuer, pem) = with_signer("rs-key").await;
     let key =
         PrivateKey::from_pem(pem.as_bytes(), Algorithm::ES256, Some("rs-key".into())).unwrap();
-    let source = ClientCredentials::builder()
-        .issuer(issuer.issuer())
-        .auth(ClientAuth::private_key_jwt("svc-signer", key.clone()))
-        .resource("api://orders")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
-    let token = source.token(&TokenContext::default()).await.unwrap();
+    let token = orders_token_as(
+        &issuer,
+        ClientAuth::private_key_jwt("svc-signer", key.clone()),
+    )
+    .await;
     let v = warden_introspect::IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())
         .auth(ClientAuth::private_key_jwt("svc-signer", key))
