@@ -270,10 +270,40 @@ struct SilentProxy {
     reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// Copies `from` to `to` until either side closes, counting reads into
+/// `reads`; once `cut` is set, holds both open and silent for at most a
+/// minute.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    reads: Option<Arc<std::sync::atomic::AtomicUsize>>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if cut.load(Ordering::SeqCst) {
+            let _keep = (from, to);
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+        if let Some(r) = &reads {
+            r.fetch_add(1, Ordering::SeqCst);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl SilentProxy {
     async fn start(upstream: std::net::SocketAddr) -> Self {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicBool::new(false));
@@ -293,45 +323,12 @@ impl SilentProxy {
                     let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                         return;
                     };
-                    let (mut cr, mut cw) = client.into_split();
-                    let (mut sr, mut sw) = server.into_split();
-                    let (cut1, cut2) = (cut.clone(), cut.clone());
-                    let up = async move {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let n = match cr.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            if cut1.load(Ordering::SeqCst) {
-                                let _keep = (cr, sw);
-                                hold().await;
-                                return;
-                            }
-                            reads.fetch_add(1, Ordering::SeqCst);
-                            if sw.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
-                    let down = async move {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let n = match sr.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            if cut2.load(Ordering::SeqCst) {
-                                let _keep = (sr, cw);
-                                hold().await;
-                                return;
-                            }
-                            if cw.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
-                    tokio::join!(up, down);
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(
+                        pump(cr, sw, cut.clone(), Some(reads)),
+                        pump(sr, cw, cut, None)
+                    );
                 });
             }
         });
