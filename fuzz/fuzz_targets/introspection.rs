@@ -3,14 +3,15 @@
 //!
 //! Oracle: never a panic; a response is accepted only when it says
 //! `"active": true`, names the configured issuer and audience, and is not
-//! expired.
+//! expired beyond the leeway every validator allows (`DEFAULT_LEEWAY`, the
+//! same rule as for a JWT: one token, one verdict).
 #![no_main]
 
 use std::sync::LazyLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use warden_core::ManualClock;
+use warden_core::{DEFAULT_LEEWAY, ManualClock};
 use warden_introspect::IntrospectionValidator;
 
 const NOW: u64 = 1_800_000_000;
@@ -39,8 +40,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(p.claims().audiences.iter().any(|a| a == "api://fuzz"));
     if let Some(exp) = p.expires_at() {
         assert!(
-            exp > UNIX_EPOCH + Duration::from_secs(NOW),
-            "accepted an expired answer"
+            exp + DEFAULT_LEEWAY > UNIX_EPOCH + Duration::from_secs(NOW),
+            "accepted an answer expired beyond the leeway"
         );
     }
 });
