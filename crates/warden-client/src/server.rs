@@ -240,7 +240,7 @@ impl OAuthClient {
             }));
         };
         let md = self.metadata(issuer).await?;
-        match which {
+        let url = match which {
             Endpoint::Token => md.token_endpoint.clone().ok_or_else(|| {
                 TokenSourceError::Unavailable("discovery failed: no token_endpoint".into())
             }),
@@ -252,7 +252,13 @@ impl OAuthClient {
                 .revocation_endpoint
                 .clone()
                 .ok_or_else(|| missing("revocation endpoint")),
-        }
+        }?;
+        // A discovered endpoint obeys the same policy as a configured one.
+        inner
+            .policy
+            .check(&url)
+            .map_err(|e| TokenSourceError::Refused(Refusal::local(e.to_string()).with_source(e)))?;
+        Ok(url)
     }
 
     /// The `aud` of client assertions: the configured one, else the issuer

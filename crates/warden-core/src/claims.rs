@@ -332,7 +332,7 @@ fn numeric_date(v: Option<&Value>, name: &'static str) -> Result<Option<f64>, In
 }
 
 /// A NumericDate as a time.
-pub fn to_time(secs: f64) -> SystemTime {
+fn to_time(secs: f64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs_f64(secs.clamp(0.0, MAX_NUMERIC_DATE))
 }
 

@@ -284,6 +284,7 @@ impl KeyCache {
             url: warden_http::discovery_urls(issuer)[0].clone(),
             reason: "no jwks_uri".into(),
         })?;
+        self.policy.check(&uri)?;
         self.state().jwks_uri = Some(uri.clone());
         Ok(uri)
     }
