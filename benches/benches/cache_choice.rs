@@ -28,23 +28,21 @@ fn choice(c: &mut Criterion) {
         mk.insert(seed.hash_one(t.as_slice()), e);
     }
     let mut group = c.benchmark_group("cache_choice");
-    let mut i = 0usize;
-    group.bench_function("quick_cache/hit", |b| {
-        b.iter(|| {
-            i = (i + 7919) % n;
-            let t = &tokens[i];
-            let e = qc.get(&seed.hash_one(t.as_slice()));
-            black_box(e.is_some_and(|e| *e.token == **t))
-        })
-    });
-    group.bench_function("moka/hit", |b| {
-        b.iter(|| {
-            i = (i + 7919) % n;
-            let t = &tokens[i];
-            let e = mk.get(&seed.hash_one(t.as_slice()));
-            black_box(e.is_some_and(|e| *e.token == **t))
-        })
-    });
+    let caches: [(&str, &dyn Fn(u64) -> Option<Arc<Entry>>); 2] = [
+        ("quick_cache/hit", &|k| qc.get(&k)),
+        ("moka/hit", &|k| mk.get(&k)),
+    ];
+    for (name, get) in caches {
+        let mut i = 0usize;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 7919) % n;
+                let t = &tokens[i];
+                let e = get(seed.hash_one(t.as_slice()));
+                black_box(e.is_some_and(|e| *e.token == **t))
+            })
+        });
+    }
     group.finish();
 }
 

@@ -35,6 +35,22 @@ pub struct Reply {
     pub body: String,
 }
 
+impl Reply {
+    /// Asserts the status and the exact `WWW-Authenticate` challenge;
+    /// `context` names the case in the failure message.
+    ///
+    /// # Panics
+    /// When either differs.
+    #[track_caller]
+    pub fn assert_challenge(&self, status: u16, challenge: &str, context: &str) {
+        assert_eq!(
+            (self.status, self.www.as_deref()),
+            (status, Some(challenge)),
+            "{context}: {self:?}"
+        );
+    }
+}
+
 /// GETs `url` with the given extra headers (appended, so repeats are kept).
 ///
 /// # Panics

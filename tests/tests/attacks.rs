@@ -47,12 +47,7 @@ impl Env {
 
 async fn assert_rejected(env: &Env, name: &str, token: &str, description: &str) {
     let r = env.protected(token).await;
-    assert_eq!(r.status, 401, "{name}: {r:?}");
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token(description).as_str()),
-        "{name}"
-    );
+    r.assert_challenge(401, &invalid_token(description), name);
 }
 
 #[tokio::test]
@@ -310,10 +305,10 @@ async fn malformed_tokens() {
     // Padding inside the token breaks the b64token grammar: the request itself is malformed.
     let padded = format!("{}=.{}.{}", parts[0], parts[1], parts[2]);
     let r = env.protected(&padded).await;
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.www.as_deref(),
-        Some(warden_tests::invalid_request("the bearer credential is malformed").as_str())
+    r.assert_challenge(
+        400,
+        &warden_tests::invalid_request("the bearer credential is malformed"),
+        "",
     );
     // Correctly signed, but the payload is not base64url / not JSON / duplicated claims.
     let key = env.issuer.key("RS256-1").unwrap();

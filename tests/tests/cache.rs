@@ -123,11 +123,7 @@ async fn a_validated_token_costs_a_lookup_until_exp() {
     // Expiry while cached: the hit path re-checks exp against the clock.
     env.clock.advance(Duration::from_secs(121));
     let r = get_bearer(&env.url, &token).await;
-    assert_eq!(r.status, 401);
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token("the token has expired").as_str())
-    );
+    r.assert_challenge(401, &invalid_token("the token has expired"), "");
     assert_eq!(env.calls(), 2, "the expired entry was a miss");
 }
 
@@ -196,11 +192,7 @@ async fn revocation_is_checked_on_cache_hits() {
     assert_eq!(get_bearer(&env.url, &token).await.status, 200);
     env.revoked.lock().unwrap().push(jti);
     let r = get_bearer(&env.url, &token).await;
-    assert_eq!(r.status, 401);
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token("the token has been revoked").as_str())
-    );
+    r.assert_challenge(401, &invalid_token("the token has been revoked"), "");
     assert_eq!(env.calls(), 1, "refused on the hit path");
 }
 
@@ -215,11 +207,7 @@ async fn nbf_is_rechecked_on_hits() {
     // The clock steps back before nbf: the cached entry is not used.
     env.clock.set(env.clock.now() - Duration::from_secs(30));
     let r = get_bearer(&env.url, &token).await;
-    assert_eq!(r.status, 401);
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token("the token is not yet valid").as_str())
-    );
+    r.assert_challenge(401, &invalid_token("the token is not yet valid"), "");
 }
 
 /// #11 item 5: two layers sharing one cache must not answer for each other's
@@ -253,10 +241,10 @@ async fn a_shared_cache_answers_only_for_the_validator_that_checked() {
     assert_eq!(get_bearer(&format!("{base}/a"), &token).await.status, 200);
     // Layer B, sharing A's cache, must still ask its own validator and refuse.
     let r = get_bearer(&format!("{base}/b"), &token).await;
-    assert_eq!(r.status, 401, "B answered from A's verdict: {r:?}");
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token("the token audience is not accepted").as_str())
+    r.assert_challenge(
+        401,
+        &invalid_token("the token audience is not accepted"),
+        "B answered from A's verdict",
     );
     assert_eq!(b_calls.load(Ordering::SeqCst), 2, "B's validator ran again");
 }

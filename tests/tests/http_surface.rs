@@ -234,12 +234,7 @@ async fn invalid_utf8_in_header_or_payload_is_invalid_token() {
         ("header", sign_raw(&issuer, &bad_header, claims.as_bytes())),
     ] {
         let r = warden_tests::get_bearer(&format!("{base}/protected"), &token).await;
-        assert_eq!(r.status, 401, "{name}: {r:?}");
-        assert_eq!(
-            r.www.as_deref(),
-            Some(invalid_token("the token is malformed").as_str()),
-            "{name}"
-        );
+        r.assert_challenge(401, &invalid_token("the token is malformed"), name);
     }
 }
 
@@ -252,10 +247,10 @@ async fn header_and_query_credentials_together_are_invalid_request() {
     let base = start(&issuer, JwksCacheConfig::default()).await;
     let good = issuer.mint(&issuer.claims(AUD)).unwrap();
     let r = warden_tests::get_bearer(&format!("{base}/protected?access_token={good}"), &good).await;
-    assert_eq!(r.status, 400, "{r:?}");
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_request("more than one credential was sent").as_str())
+    r.assert_challenge(
+        400,
+        &invalid_request("more than one credential was sent"),
+        "",
     );
 }
 
@@ -314,10 +309,10 @@ async fn tokens_without_jti_are_checked_by_hash() {
         .await
         .unwrap();
     let r = warden_tests::get_bearer(&format!("{base}/hash"), &token).await;
-    assert_eq!(r.status, 401, "a revoked token without jti passed: {r:?}");
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token("the token has been revoked").as_str())
+    r.assert_challenge(
+        401,
+        &invalid_token("the token has been revoked"),
+        "a revoked token without jti passed",
     );
 
     // Or refused outright, as configured (the example: WARDEN_REVOCATION_WITHOUT_JTI=refuse).
@@ -354,11 +349,7 @@ async fn tokens_without_jti_are_checked_by_hash() {
     let fresh = issuer.mint(&claims).unwrap();
     let with_jti = issuer.mint(&issuer.claims(AUD)).unwrap();
     let r = warden_tests::get_bearer(&refuse, &fresh).await;
-    assert_eq!(r.status, 401);
-    assert_eq!(
-        r.www.as_deref(),
-        Some(invalid_token("the token lacks a required claim").as_str())
-    );
+    r.assert_challenge(401, &invalid_token("the token lacks a required claim"), "");
     assert_eq!(
         warden_tests::get_bearer(&refuse, &with_jti).await.status,
         200

@@ -73,12 +73,19 @@ async fn until_zero(v: &IntrospectionValidator) -> usize {
     v.stats().in_flight
 }
 
+/// An issuer answering introspection after `delay`, and an app whose
+/// validator holds at most `in_flight` pending requests.
+async fn slow_app(delay: Duration, in_flight: usize) -> (Issuer, IntrospectionValidator, String) {
+    let issuer = Issuer::start_dev().await.unwrap();
+    issuer.set_mode(Mode::Slow(delay));
+    let v = validator(&issuer, in_flight);
+    let url = app(v.clone()).await;
+    (issuer, v, url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_requests_leave_nothing_in_flight() {
-    let issuer = Issuer::start_dev().await.unwrap();
-    issuer.set_mode(Mode::Slow(Duration::from_secs(3)));
-    let v = validator(&issuer, 10_000);
-    let url = app(v.clone()).await;
+    let (_issuer, v, url) = slow_app(Duration::from_secs(3), 10_000).await;
 
     // Warm up allocator and connection paths before the first reading.
     flood(&url, 500, 64, Duration::from_millis(50)).await;
@@ -105,10 +112,7 @@ async fn abandoned_requests_leave_nothing_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_in_flight_bound_tokens_are_still_introspected() {
-    let issuer = Issuer::start_dev().await.unwrap();
-    issuer.set_mode(Mode::Slow(Duration::from_millis(300)));
-    let v = validator(&issuer, 4);
-    let url = app(v.clone()).await;
+    let (_issuer, v, url) = slow_app(Duration::from_millis(300), 4).await;
     let client = reqwest::Client::new();
     let mut set = JoinSet::new();
     for i in 0..24 {

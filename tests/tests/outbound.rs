@@ -292,24 +292,34 @@ async fn exchanged_tokens_are_per_subject_and_never_outlive_it() {
     );
 }
 
-/// A dev issuer with `svc-signer`, a private_key_jwt client whose ES256
-/// key has `kid`; returns the issuer and the key's private PEM.
 /// A client-credentials token for api://orders, the client authenticating
 /// with `auth`.
 async fn orders_token_as(issuer: &Issuer, auth: ClientAuth) -> warden::outbound::AccessToken {
-    ClientCredentials::builder()
-        .issuer(issuer.issuer())
-        .auth(auth)
-        .resource("api://orders")
+    fetch(
+        ClientCredentials::builder()
+            .issuer(issuer.issuer())
+            .auth(auth)
+            .resource("api://orders"),
+    )
+    .await
+    .unwrap()
+}
+
+/// One token from the source `builder` makes, plain http allowed.
+async fn fetch(
+    builder: warden_client::ClientCredentialsBuilder,
+) -> Result<warden::outbound::AccessToken, TokenSourceError> {
+    builder
         .dangerous()
         .allow_http()
         .build()
         .unwrap()
         .token(&TokenContext::default())
         .await
-        .unwrap()
 }
 
+/// A dev issuer with `svc-signer`, a private_key_jwt client whose ES256
+/// key has `kid`; returns the issuer and the key's private PEM.
 async fn with_signer(kid: &str) -> (Issuer, String) {
     let key = SigningKey::generate(Algorithm::ES256, kid).unwrap();
     let mut cfg = IssuerConfig::dev();
@@ -480,15 +490,12 @@ async fn the_introspection_validator_authenticates_with_private_key_jwt() {
 }
 
 async fn token_from(url: &str) -> Result<warden::outbound::AccessToken, TokenSourceError> {
-    ClientCredentials::builder()
-        .token_endpoint(url)
-        .client_secret_basic("svc", "secret")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap()
-        .token(&TokenContext::default())
-        .await
+    fetch(
+        ClientCredentials::builder()
+            .token_endpoint(url)
+            .client_secret_basic("svc", "secret"),
+    )
+    .await
 }
 
 /// #11 item 7: a huge `expires_in` never panics, and response bodies are

@@ -42,16 +42,21 @@ async fn until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A dev issuer that records revocations in `store`, once it is ready.
+async fn issuer_on(store: RedisRevocationStore) -> Issuer {
+    ready(&store).await;
+    Issuer::builder(warden_issuer::IssuerConfig::dev())
+        .revocation_store(Arc::new(store))
+        .start()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
     let Some(url) = redis_url() else { return };
     let issuer_store = RedisRevocationStore::connect(&url, RedisConfig::default()).unwrap();
-    ready(&issuer_store).await;
-    let issuer = Issuer::builder(warden_issuer::IssuerConfig::dev())
-        .revocation_store(Arc::new(issuer_store))
-        .start()
-        .await
-        .unwrap();
+    let issuer = issuer_on(issuer_store).await;
 
     let mut replicas = Vec::new();
     for _ in 0..2 {
@@ -387,26 +392,22 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         serve(app_with(protection, "orders:read")).await
     );
     let token = issuer.mint(&issuer.claims("api://orders")).unwrap();
-    assert_eq!(
-        get_bearer(&format!("{base}/protected"), &token)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        warden_tests::get(&format!("{base}/healthz"), &[])
-            .await
-            .status,
-        200
-    );
+    let protected = |token: &str| {
+        let url = format!("{base}/protected");
+        let token = token.to_owned();
+        async move { get_bearer(&url, &token).await.status }
+    };
+    let health = || {
+        let url = format!("{base}/healthz");
+        async move { warden_tests::get(&url, &[]).await.status }
+    };
+    assert_eq!(protected(&token).await, 200);
+    assert_eq!(health().await, 200);
 
     proxy.set_cut(true);
     let cut_at = Instant::now();
     loop {
-        let health = warden_tests::get(&format!("{base}/healthz"), &[])
-            .await
-            .status;
-        if health == 503 {
+        if health().await == 503 {
             break;
         }
         assert!(
@@ -417,8 +418,11 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let noticed = cut_at.elapsed();
-    let r = get_bearer(&format!("{base}/protected"), &token).await;
-    assert_eq!(r.status, 503, "a token accepted on a list nobody updates");
+    assert_eq!(
+        protected(&token).await,
+        503,
+        "a token accepted on a list nobody updates"
+    );
     assert!(!store.status().ready);
 
     proxy.set_cut(false);
@@ -430,12 +434,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        get_bearer(&format!("{base}/protected"), &token)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(protected(&token).await, 200);
     println!(
         "silent redis flow: not ready {noticed:?} after the cut (max_stale 2 s); ready again {:?} after it healed",
         back.elapsed()
@@ -537,12 +536,7 @@ async fn revocation_the_store_cannot_record_is_503() {
         RedisConfig::default().timeout(Duration::from_millis(500)),
     )
     .unwrap();
-    ready(&store).await;
-    let issuer = Issuer::builder(warden_issuer::IssuerConfig::dev())
-        .revocation_store(Arc::new(store))
-        .start()
-        .await
-        .unwrap();
+    let issuer = issuer_on(store).await;
     let token = warden_tests::client_credentials(
         &issuer.token_url(),
         warden_tests::BATCH,

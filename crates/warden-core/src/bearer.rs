@@ -502,40 +502,30 @@ mod tests {
             Ok(Some("abc".into()))
         );
         let ex = BearerExtractor::new().query();
-        assert_eq!(run(&ex, &[], "/x?access_token=abc"), Ok(Some("abc".into())));
-        assert_eq!(
-            run(&ex, &[], "/x?a=1&access_token=a%2Bb%3D"),
-            Ok(Some("a+b=".into()))
-        );
-        assert_eq!(
-            run(&ex, &["Bearer abc"], "/x?access_token=abc"),
-            Err(InvalidRequest::MultipleCredentials.into())
-        );
-        assert_eq!(
-            run(&ex, &[], "/x?access_token=a&access_token=b"),
-            Err(InvalidRequest::MultipleCredentials.into())
-        );
-        assert_eq!(
-            run(&ex, &[], "/x?access_token="),
-            Err(InvalidRequest::EmptyCredential.into())
-        );
-        assert_eq!(
-            run(&ex, &[], "/x?access_token=a+b"),
-            Err(InvalidRequest::MalformedCredential.into())
-        );
-        assert_eq!(
-            run(&ex, &[], "/x?access_token=%zz"),
-            Err(InvalidRequest::MalformedCredential.into())
-        );
-        assert_eq!(
-            run(&ex, &[], "/x?access_token=a%+1"),
-            Err(InvalidRequest::MalformedCredential.into())
-        );
-        // Another scheme in the header does not count as a second credential.
-        assert_eq!(
-            run(&ex, &["Basic eA=="], "/x?access_token=abc"),
-            Ok(Some("abc".into()))
-        );
+        let multiple = Err(InvalidRequest::MultipleCredentials.into());
+        let malformed = Err(InvalidRequest::MalformedCredential.into());
+        for (headers, uri, expected) in [
+            (&[][..], "/x?access_token=abc", Ok(Some("abc".into()))),
+            (&[], "/x?a=1&access_token=a%2Bb%3D", Ok(Some("a+b=".into()))),
+            (&["Bearer abc"], "/x?access_token=abc", multiple.clone()),
+            (&[], "/x?access_token=a&access_token=b", multiple),
+            (
+                &[],
+                "/x?access_token=",
+                Err(InvalidRequest::EmptyCredential.into()),
+            ),
+            (&[], "/x?access_token=a+b", malformed.clone()),
+            (&[], "/x?access_token=%zz", malformed.clone()),
+            (&[], "/x?access_token=a%+1", malformed),
+            // Another scheme in the header does not count as a second credential.
+            (
+                &["Basic eA=="],
+                "/x?access_token=abc",
+                Ok(Some("abc".into())),
+            ),
+        ] {
+            assert_eq!(run(&ex, headers, uri), expected, "{headers:?} {uri}");
+        }
     }
 
     #[test]

@@ -330,10 +330,15 @@ mod tests {
         Principal::new(c, (), Fingerprint::of("x"))
     }
 
+    /// A cache of `capacity` entries on a manual clock.
+    fn setup(capacity: usize) -> (ManualClock, TokenCache) {
+        let clock = ManualClock::starting_now();
+        (clock.clone(), TokenCache::with_clock(capacity, clock))
+    }
+
     #[test]
     fn hit_expiry_and_nbf() {
-        let clock = ManualClock::starting_now();
-        let cache = TokenCache::with_clock(100, clock.clone());
+        let (clock, cache) = setup(100);
         let p = principal(120, None, &clock);
         cache.insert("tok.en.a", &p);
         let hit = cache.get("tok.en.a").expect("hit");
@@ -364,8 +369,7 @@ mod tests {
 
     #[test]
     fn prefix_or_signature_sharing_tokens_miss() {
-        let clock = ManualClock::starting_now();
-        let cache = TokenCache::with_clock(100, clock.clone());
+        let (clock, cache) = setup(100);
         cache.insert("aaaa.bbbb.cccc", &principal(60, None, &clock));
         for other in [
             "aaaa.bbbb.ccc",
@@ -380,8 +384,7 @@ mod tests {
 
     #[test]
     fn drop_one_drop_matching_drop_all() {
-        let clock = ManualClock::starting_now();
-        let cache = TokenCache::with_clock(100, clock.clone());
+        let (clock, cache) = setup(100);
         for (t, exp) in [("a", 60), ("b", 61), ("c", 62)] {
             cache.insert(t, &principal(exp, None, &clock));
         }
@@ -396,8 +399,7 @@ mod tests {
 
     #[test]
     fn capacity_bounds_and_hot_tokens_survive() {
-        let clock = ManualClock::starting_now();
-        let cache = TokenCache::with_clock(200, clock.clone());
+        let (clock, cache) = setup(200);
         let p = principal(600, None, &clock);
         cache.insert("hot", &p);
         for i in 0..5_000 {

@@ -464,13 +464,14 @@ mod tests {
         );
     }
 
+    fn client_mut<'a>(c: &'a mut IssuerConfig, id: &str) -> &'a mut ClientConfig {
+        c.clients.iter_mut().find(|c| c.id == id).unwrap()
+    }
+
     #[test]
     fn inconsistent_configs_are_refused() {
         let mut c = IssuerConfig::dev();
-        c.clients
-            .iter_mut()
-            .find(|c| c.id == "svc-gateway")
-            .unwrap()
+        client_mut(&mut c, "svc-gateway")
             .exchange_to
             .push("api://nowhere".into());
         assert!(c.check().unwrap_err().to_string().contains("api://nowhere"));
@@ -478,10 +479,7 @@ mod tests {
         c.keys.algorithm = "HS256".into();
         assert!(c.check().is_err());
         let mut c = IssuerConfig::dev();
-        c.clients
-            .iter_mut()
-            .find(|c| c.id == "svc-orders")
-            .unwrap()
+        client_mut(&mut c, "svc-orders")
             .exchange_scopes
             .get_mut("api://inventory")
             .unwrap()

@@ -137,115 +137,93 @@ async fn client_credentials_success_and_errors() {
         "api://ledger issues opaque tokens"
     );
 
-    let e = post(
-        &issuer.token_url(),
-        &[("grant_type", "client_credentials")],
-        Some(("svc-batch", "wrong")),
-    )
-    .await;
-    assert_error(&e, 401, "invalid_client");
-    assert_eq!(
-        e.headers["www-authenticate"],
-        "Basic realm=\"warden-issuer\""
+    // Each refusal: the form, the Basic credentials, the status and the code.
+    const BATCH: Option<(&str, &str)> = Some(("svc-batch", "svc-batch-secret"));
+    const CC: (&str, &str) = ("grant_type", "client_credentials");
+    const EXCHANGE: (&str, &str) = (
+        "grant_type",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     );
-    let e = post(
-        &issuer.token_url(),
-        &[("grant_type", "client_credentials")],
-        Some(("nobody", "x")),
-    )
-    .await;
-    assert_error(&e, 401, "invalid_client");
-    assert_error(
-        &cc(
-            &issuer,
-            "svc-batch",
-            &[("resource", "api://orders"), ("scope", "orders:write")],
-        )
-        .await,
-        400,
-        "invalid_scope",
+    const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+    type Refusal<'a> = (
+        &'a [(&'a str, &'a str)],
+        Option<(&'a str, &'a str)>,
+        u16,
+        &'a str,
     );
-    assert_error(&cc(&issuer, "svc-batch", &[]).await, 400, "invalid_target");
-    assert_error(
-        &cc(&issuer, "svc-batch", &[("scope", "orders:read")]).await,
-        400,
-        "invalid_target",
-    );
-    assert_error(
-        &cc(&issuer, "svc-batch", &[("resource", "api://nowhere")]).await,
-        400,
-        "invalid_target",
-    );
-    assert_error(
-        &cc(&issuer, "svc-batch", &[("resource", "api://inventory")]).await,
-        400,
-        "invalid_target",
-    );
-    let e = post(
-        &issuer.token_url(),
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "alice-password"),
-        ],
-        Some(("svc-batch", "svc-batch-secret")),
-    )
-    .await;
-    assert_error(&e, 400, "unsupported_grant_type");
-    let e = post(
-        &issuer.token_url(),
-        &[("client_id", "svc-batch")],
-        Some(("svc-batch", "svc-batch-secret")),
-    )
-    .await;
-    assert_error(&e, 400, "invalid_request");
-    let e = post(
-        &issuer.token_url(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("grant_type", "client_credentials"),
-        ],
-        Some(("svc-batch", "svc-batch-secret")),
-    )
-    .await;
-    assert_error(&e, 400, "invalid_request");
-    let e = post(
-        &issuer.token_url(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_secret", "svc-batch-secret"),
-        ],
-        Some(("svc-batch", "svc-batch-secret")),
-    )
-    .await;
-    assert_error(&e, 400, "invalid_request");
-    let e = post(
-        &issuer.token_url(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "web-app"),
-        ],
-        None,
-    )
-    .await;
-    assert_error(&e, 400, "unauthorized_client");
-    let e = post(
-        &issuer.token_url(),
-        &[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", "x"),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
-            ),
-        ],
-        Some(("svc-batch", "svc-batch-secret")),
-    )
-    .await;
-    assert_error(&e, 400, "unauthorized_client");
+    let refusals: &[Refusal<'_>] = &[
+        (&[CC], Some(("svc-batch", "wrong")), 401, "invalid_client"),
+        (&[CC], Some(("nobody", "x")), 401, "invalid_client"),
+        (
+            &[CC, ("resource", "api://orders"), ("scope", "orders:write")],
+            BATCH,
+            400,
+            "invalid_scope",
+        ),
+        (&[CC], BATCH, 400, "invalid_target"),
+        (
+            &[CC, ("scope", "orders:read")],
+            BATCH,
+            400,
+            "invalid_target",
+        ),
+        (
+            &[CC, ("resource", "api://nowhere")],
+            BATCH,
+            400,
+            "invalid_target",
+        ),
+        (
+            &[CC, ("resource", "api://inventory")],
+            BATCH,
+            400,
+            "invalid_target",
+        ),
+        (
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ],
+            BATCH,
+            400,
+            "unsupported_grant_type",
+        ),
+        (&[("client_id", "svc-batch")], BATCH, 400, "invalid_request"),
+        (&[CC, CC], BATCH, 400, "invalid_request"),
+        (
+            &[CC, ("client_secret", "svc-batch-secret")],
+            BATCH,
+            400,
+            "invalid_request",
+        ),
+        (
+            &[CC, ("client_id", "web-app")],
+            None,
+            400,
+            "unauthorized_client",
+        ),
+        (
+            &[
+                EXCHANGE,
+                ("subject_token", "x"),
+                ("subject_token_type", ACCESS),
+            ],
+            BATCH,
+            400,
+            "unauthorized_client",
+        ),
+    ];
+    for (form, basic, status, code) in refusals {
+        let e = post(&issuer.token_url(), form, *basic).await;
+        assert_error(&e, *status, code);
+        if *status == 401 && basic.is_some() {
+            assert_eq!(
+                e.headers["www-authenticate"],
+                "Basic realm=\"warden-issuer\""
+            );
+        }
+    }
 }
 
 #[tokio::test]

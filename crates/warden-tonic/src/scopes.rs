@@ -73,30 +73,37 @@ fn well_formed(path: &str) -> bool {
 }
 
 impl MethodScopesBuilder {
-    /// `path` needs every scope in `scopes`.
-    pub fn all<I, S>(mut self, path: impl Into<String>, scopes: I) -> Self
+    fn rule<I, S>(
+        mut self,
+        path: impl Into<String>,
+        scopes: I,
+        kind: fn(Scopes) -> ScopeRequirement,
+    ) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rules.push((
-            path.into(),
-            ScopeRequirement::All(scopes.into_iter().collect()),
-        ));
+        self.rules
+            .push((path.into(), kind(scopes.into_iter().collect())));
         self
     }
 
-    /// `path` needs at least one scope in `scopes`.
-    pub fn any<I, S>(mut self, path: impl Into<String>, scopes: I) -> Self
+    /// `path` needs every scope in `scopes`.
+    pub fn all<I, S>(self, path: impl Into<String>, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rules.push((
-            path.into(),
-            ScopeRequirement::Any(scopes.into_iter().collect()),
-        ));
-        self
+        self.rule(path, scopes, ScopeRequirement::All)
+    }
+
+    /// `path` needs at least one scope in `scopes`.
+    pub fn any<I, S>(self, path: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.rule(path, scopes, ScopeRequirement::Any)
     }
 
     /// `path` needs only an authenticated caller.

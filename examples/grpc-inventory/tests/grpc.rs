@@ -80,6 +80,7 @@ async fn unary_calls_are_authenticated_and_scoped() {
             auth,
         )
     };
+    let bearer = |token: &str| get(Some(&format!("Bearer {token}")));
 
     // Missing token: UNAUTHENTICATED with a bare challenge.
     let s = client.get_item(get(None)).await.unwrap_err();
@@ -109,10 +110,7 @@ async fn unary_calls_are_authenticated_and_scoped() {
     let expired = token(&issuer, "inventory:read", |c| {
         c["exp"] = json!(warden_issuer::now_secs() - 3600)
     });
-    let s = client
-        .get_item(get(Some(&format!("Bearer {expired}"))))
-        .await
-        .unwrap_err();
+    let s = client.get_item(bearer(&expired)).await.unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated);
     assert_eq!(s.message(), "the token has expired");
     assert_eq!(
@@ -122,20 +120,13 @@ async fn unary_calls_are_authenticated_and_scoped() {
     let foreign = token(&issuer, "inventory:read", |c| {
         c["aud"] = json!("api://orders")
     });
-    let s = client
-        .get_item(get(Some(&format!("Bearer {foreign}"))))
-        .await
-        .unwrap_err();
+    let s = client.get_item(bearer(&foreign)).await.unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated);
     assert_eq!(s.message(), "the token audience is not accepted");
 
     // Valid, with and without the method's scope.
     let reader = token(&issuer, "inventory:read", |_| {});
-    let item = client
-        .get_item(get(Some(&format!("Bearer {reader}"))))
-        .await
-        .unwrap()
-        .into_inner();
+    let item = client.get_item(bearer(&reader)).await.unwrap().into_inner();
     assert_eq!(
         (item.sku.as_str(), item.available, item.caller.as_str()),
         ("apple", 10, "alice")
@@ -177,32 +168,28 @@ async fn streaming_calls_are_authorized_and_denied() {
     let issuer = TestIssuer::start_with(&[Algorithm::EdDSA]).await.unwrap();
     let mut client = InventoryClient::new(start_server(validator(&issuer)).await);
     let reader = token(&issuer, "inventory:read", |_| {});
-    let stream = client
-        .watch_items(with_auth(
-            WatchItemsRequest {},
-            Some(&format!("Bearer {reader}")),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let items: Vec<_> = stream.collect::<Result<Vec<_>, _>>().await.unwrap();
+    let items = watch(&mut client, Some(&reader)).await.unwrap();
     assert_eq!(items.len(), 3);
     assert!(items.iter().all(|i| i.caller == "alice"));
 
     let writer_only = token(&issuer, "inventory:write", |_| {});
-    let s = client
-        .watch_items(with_auth(
-            WatchItemsRequest {},
-            Some(&format!("Bearer {writer_only}")),
-        ))
-        .await
-        .unwrap_err();
+    let s = watch(&mut client, Some(&writer_only)).await.unwrap_err();
     assert_eq!(s.code(), Code::PermissionDenied);
-    let s = client
-        .watch_items(with_auth(WatchItemsRequest {}, None))
-        .await
-        .unwrap_err();
+    let s = watch(&mut client, None).await.unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated);
+}
+
+/// Every item `WatchItems` streams, the call carrying `token` as Bearer.
+async fn watch(
+    client: &mut InventoryClient<Channel>,
+    token: Option<&str>,
+) -> Result<Vec<example_grpc_inventory::pb::Item>, Status> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let stream = client
+        .watch_items(with_auth(WatchItemsRequest {}, auth.as_deref()))
+        .await?
+        .into_inner();
+    stream.collect().await
 }
 
 #[tokio::test]

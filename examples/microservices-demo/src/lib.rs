@@ -255,6 +255,11 @@ async fn gateway_stock(
     }
 }
 
+/// Sends `req`; a transport failure becomes the demo's message.
+async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+    req.send().await.map_err(|e| e.to_string())
+}
+
 async fn serve_http(app: Router) -> Result<SocketAddr, String> {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -404,12 +409,7 @@ impl Demo {
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
         ];
-        let page = http
-            .get(self.issuer.authorize_url())
-            .query(&query)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = send(http.get(self.issuer.authorize_url()).query(&query)).await?;
         lines.push(format!(
             "GET /authorize (web-app, PKCE S256) -> {} login page",
             page.status().as_u16()
@@ -420,12 +420,7 @@ impl Demo {
             ("password", "alice-password"),
             ("decision", "allow"),
         ]);
-        let res = http
-            .post(self.issuer.authorize_url())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let res = send(http.post(self.issuer.authorize_url()).form(&form)).await?;
         let location = res
             .headers()
             .get("location")
@@ -441,18 +436,14 @@ impl Demo {
             "POST /authorize as alice -> {} redirect with a code",
             res.status().as_u16()
         ));
-        let res = http
-            .post(self.issuer.token_url())
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", redirect),
-                ("client_id", "web-app"),
-                ("code_verifier", verifier.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let res = send(http.post(self.issuer.token_url()).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("client_id", "web-app"),
+            ("code_verifier", verifier.as_str()),
+        ]))
+        .await?;
         let status = res.status().as_u16();
         let body: Value = res.json().await.map_err(|e| e.to_string())?;
         let token = body["access_token"]

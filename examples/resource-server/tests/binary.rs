@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use warden_issuer::{TestIssuer, sign_jwt};
+use warden_issuer::TestIssuer;
 
 struct Server(Child);
 
@@ -79,12 +79,7 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
         let key = issuer.key(kid).unwrap();
         let mut claims = issuer.claims("api://orders");
         claims["scope"] = json!("orders:read orders:write");
-        let token = sign_jwt(
-            &json!({"alg": key.alg().as_str(), "kid": kid, "typ": "at+jwt"}),
-            &claims,
-            &key,
-        )
-        .unwrap();
+        let token = issuer.mint_with(&key, &claims).unwrap();
         let (status, _, body) = get(&format!("{base}/protected"), Some(&token)).await;
         assert_eq!(status, 200, "{kid}");
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -96,39 +91,28 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
             "{kid}"
         );
 
-        // The same key without the scope WARDEN_SCOPE names.
         let mut narrow = issuer.claims("api://orders");
         narrow["scope"] = json!("orders:read");
-        let token = sign_jwt(
-            &json!({"alg": key.alg().as_str(), "kid": kid}),
-            &narrow,
-            &key,
-        )
-        .unwrap();
-        let (status, www, _) = get(&format!("{base}/scoped"), Some(&token)).await;
-        assert_eq!(status, 403);
-        assert_eq!(
-            www.as_deref(),
-            Some(
-                r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#
-            )
-        );
-
-        // Wrong audience, signed by the same key.
-        let token = sign_jwt(
-            &json!({"alg": key.alg().as_str(), "kid": kid}),
-            &issuer.claims("api://other"),
-            &key,
-        )
-        .unwrap();
-        let (status, www, _) = get(&format!("{base}/protected"), Some(&token)).await;
-        assert_eq!(status, 401);
-        assert_eq!(
-            www.as_deref(),
-            Some(
-                r#"Bearer error="invalid_token", error_description="the token audience is not accepted""#
-            )
-        );
+        for (path, claims, status, challenge) in [
+            // The same key without the scope WARDEN_SCOPE names.
+            (
+                "/scoped",
+                narrow,
+                403,
+                r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#,
+            ),
+            // Wrong audience, signed by the same key.
+            (
+                "/protected",
+                issuer.claims("api://other"),
+                401,
+                r#"Bearer error="invalid_token", error_description="the token audience is not accepted""#,
+            ),
+        ] {
+            let token = issuer.mint_with(&key, &claims).unwrap();
+            let (got, www, _) = get(&format!("{base}{path}"), Some(&token)).await;
+            assert_eq!((got, www.as_deref()), (status, Some(challenge)), "{kid}");
+        }
     }
     let (status, www, _) = get(&format!("{base}/protected"), None).await;
     assert_eq!((status, www.as_deref()), (401, Some("Bearer")));
