@@ -286,6 +286,18 @@ impl TokenCache {
         self.inner.map.retain(|_, e| !pred(&e.principal));
     }
 
+    /// Drops the entries of the token a revocation names: `id` is its `jti`
+    /// or, for a token without one, `sha256:<hex>` of the token
+    /// ([`revocation_id`](crate::revocation_id)). Give it to a revocation
+    /// store's notification so a revoked token stops answering from the
+    /// cache at once.
+    pub fn remove_revoked(&self, id: &str) {
+        self.remove_if(|p| match p.claims().jwt_id.as_deref() {
+            Some(jti) => jti == id,
+            None => p.token_fingerprint().hash_id() == id,
+        });
+    }
+
     /// Drops every entry.
     pub fn clear(&self) {
         self.inner.map.clear();
@@ -391,7 +403,7 @@ mod tests {
         assert!(cache.remove("a"));
         assert!(!cache.remove("a"));
         assert!(cache.get("a").is_none() && cache.get("b").is_some());
-        cache.remove_if(|p| p.claims().jwt_id.as_deref() == Some("jti-61"));
+        cache.remove_revoked("jti-61");
         assert!(cache.get("b").is_none() && cache.get("c").is_some());
         cache.clear();
         assert!(cache.is_empty());

@@ -59,6 +59,11 @@ pub enum InvalidRequest {
     /// The credential does not follow the `b64token` grammar of RFC 6750 §2.1.
     #[error("malformed bearer credential")]
     MalformedCredential,
+    /// A request path that two upstreams could read two ways (an encoded
+    /// separator, a dot segment above the root, a malformed escape), refused
+    /// before any rule is matched against it (the gate's route matching).
+    #[error("ambiguous request path")]
+    AmbiguousPath,
 }
 
 /// Why a token was refused (`invalid_token`, RFC 6750 §3.1).
@@ -200,6 +205,7 @@ impl AuthError {
                 InvalidRequest::MultipleCredentials => "more than one credential was sent",
                 InvalidRequest::EmptyCredential => "the bearer credential is empty",
                 InvalidRequest::MalformedCredential => "the bearer credential is malformed",
+                InvalidRequest::AmbiguousPath => "the request path is ambiguous",
             },
             AuthError::InvalidToken(r) => match r {
                 InvalidToken::TooLarge => "the token is too large",

@@ -283,12 +283,7 @@ pub fn app_with(protection: Protection, scope: &str) -> Router {
     if let Some(store) = &protection.revocation {
         // A revocation message drops the token's validated-cache entries at once.
         let cache = protection.cache.clone();
-        store.on_revoke(move |id| {
-            cache.remove_if(|p| {
-                p.claims().jwt_id.as_deref() == Some(id)
-                    || (p.claims().jwt_id.is_none() && p.token_fingerprint().hash_id() == id)
-            })
-        });
+        store.on_revoke(move |id| cache.remove_revoked(id));
         layer =
             layer.revocation(StoreCheck::new(store.clone()).without_jti(protection.without_jti));
     }

@@ -1,0 +1,332 @@
+//! The forward-auth endpoint over real HTTP, against warden-issuer started
+//! in-process on loopback.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use warden_gate::{GateConfig, forward::Readiness};
+use warden_issuer::{Algorithm, Mode, TestIssuer};
+
+const AUD: &str = "api://orders";
+
+fn config(issuer: &TestIssuer, extra: &str) -> GateConfig {
+    let text = format!(
+        r#"
+[[issuer]]
+issuer = "{iss}"
+audience = "{AUD}"
+jwks_url = "{jwks}"
+allow_http = true
+
+[[route]]
+path = "/orders/"
+methods = ["POST", "DELETE"]
+scopes = ["orders:write"]
+
+[[route]]
+path = "/orders/"
+scopes = ["orders:read"]
+
+[[route]]
+path = "/reports/"
+host = "reports.test"
+any_scopes = ["reports:read", "orders:read"]
+
+[[route]]
+path = "/public/"
+anonymous = true
+
+{extra}
+"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+    );
+    GateConfig::parse(&text, |_| None).unwrap()
+}
+
+/// The gate on a loopback port, ready; returns `http://addr`.
+async fn start(issuer: &TestIssuer, extra: &str) -> String {
+    let config = config(issuer, extra);
+    let parts = warden_gate::Parts::new(&config).unwrap();
+    let app = parts.forward_router(&config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    parts
+        .jwt
+        .wait_until_ready(Duration::from_secs(5))
+        .await
+        .ok();
+    format!("http://{addr}")
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// Asks `/auth` about `method target` with these extra headers.
+async fn ask(base: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = reqwest::Client::new()
+        .get(format!("{base}/auth"))
+        .header("x-original-method", method)
+        .header("x-original-uri", target);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    Answer {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+    }
+}
+
+fn token(issuer: &TestIssuer, scope: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut c = issuer.claims(AUD);
+    c["scope"] = json!(scope);
+    edit(&mut c);
+    format!("Bearer {}", issuer.mint(&c).unwrap())
+}
+
+#[tokio::test]
+async fn verdicts_and_their_headers() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let base = start(&issuer, "").await;
+    let reader = token(&issuer, "orders:read", |_| {});
+    let auth = |t: &str| [("authorization", t.to_owned())];
+
+    // No token on a token route: 401 with the bare challenge.
+    let a = ask(&base, "GET", "/orders/1", &[]).await;
+    assert_eq!(
+        (a.status, a.header("www-authenticate")),
+        (401, Some("Bearer"))
+    );
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+
+    // A valid token with the scope: 200 and the identity headers.
+    let [(k, v)] = auth(&reader);
+    let a = ask(&base, "GET", "/orders/1?page=2", &[(k, &v)]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("x-auth-subject"), Some("alice"));
+    assert_eq!(a.header("x-auth-client-id"), Some("web-app"));
+    assert_eq!(a.header("x-auth-scopes"), Some("orders:read"));
+    assert_eq!(
+        a.header("x-auth-claims"),
+        None,
+        "claims only when configured"
+    );
+
+    // The write rule comes first for POST: 403 insufficient_scope with scope=.
+    let a = ask(&base, "POST", "/orders/1", &[(k, &v)]).await;
+    assert_eq!(a.status, 403);
+    assert_eq!(
+        a.header("www-authenticate"),
+        Some(
+            r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#
+        )
+    );
+
+    // No route: 403 without a challenge (a token would not help).
+    let a = ask(&base, "GET", "/admin/users", &[(k, &v)]).await;
+    assert_eq!((a.status, a.header("www-authenticate")), (403, None));
+
+    // A bad token, an expired one, one for another audience: 401 invalid_token.
+    for (name, bad) in [
+        ("garbage", "Bearer not.a.jwt".to_owned()),
+        (
+            "expired",
+            token(&issuer, "orders:read", |c| {
+                c["exp"] = json!(warden_issuer::now_secs() - 3600)
+            }),
+        ),
+        (
+            "audience",
+            token(&issuer, "orders:read", |c| c["aud"] = json!("api://other")),
+        ),
+    ] {
+        let a = ask(&base, "GET", "/orders/1", &[("authorization", &bad)]).await;
+        assert_eq!(a.status, 401, "{name}");
+        assert!(
+            a.header("www-authenticate")
+                .is_some_and(|w| w.starts_with(r#"Bearer error="invalid_token""#)),
+            "{name}: {:?}",
+            a.header("www-authenticate")
+        );
+    }
+
+    // Two Authorization headers: 400 invalid_request.
+    let a = ask(&base, "GET", "/orders/1", &[(k, &v), (k, &v)]).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn anonymous_routes_and_spoofed_identity() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let base = start(&issuer, "").await;
+    // No token: allowed, identity headers present and empty, so the proxy
+    // that copies them overwrites whatever the client sent.
+    let a = ask(&base, "GET", "/public/x", &[("x-auth-subject", "root")]).await;
+    assert_eq!(a.status, 200);
+    for h in ["x-auth-subject", "x-auth-client-id", "x-auth-scopes"] {
+        assert_eq!(a.header(h), Some(""), "{h}");
+    }
+    // A valid token on an anonymous route: its identity.
+    let t = token(&issuer, "orders:read", |_| {});
+    let a = ask(&base, "GET", "/public/x", &[("authorization", &t)]).await;
+    assert_eq!((a.status, a.header("x-auth-subject")), (200, Some("alice")));
+    // A bad token is still refused there.
+    let a = ask(
+        &base,
+        "GET",
+        "/public/x",
+        &[("authorization", "Bearer x.y.z")],
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    // A subject that would break a header reaches the upstream encoded.
+    let t = token(&issuer, "orders:read", |c| {
+        c["sub"] = json!("eve\r\nx-auth-subject: root")
+    });
+    let a = ask(&base, "GET", "/orders/1", &[("authorization", &t)]).await;
+    assert_eq!(
+        (a.status, a.header("x-auth-subject")),
+        (200, Some("eve%0D%0Ax-auth-subject:%20root"))
+    );
+}
+
+#[tokio::test]
+async fn routes_match_the_normalized_path_only() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let base = start(&issuer, "").await;
+    // Escapes from an anonymous prefix land on their real path: no route.
+    for target in [
+        "/public/../admin/x",
+        "/public/%2e%2e/admin/x",
+        "/public/%2E%2E/admin/x",
+        "/public/.%2e/admin/x",
+        "//public/../admin",
+    ] {
+        let a = ask(&base, "GET", target, &[]).await;
+        assert_eq!(a.status, 403, "{target}");
+    }
+    // Spellings a router may read differently: 400 invalid_request.
+    for target in [
+        "/public/..%2fadmin",
+        "/public/%2F..%2Fadmin",
+        "/public/..%5cadmin",
+        "/public\\..\\admin",
+        "/public/..;/admin",
+        "/..",
+        "/public/%zz",
+        "public/x",
+    ] {
+        let a = ask(&base, "GET", target, &[]).await;
+        assert_eq!(a.status, 400, "{target}");
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some(
+                r#"Bearer error="invalid_request", error_description="the request path is ambiguous""#
+            ),
+            "{target}"
+        );
+    }
+    // Unreserved escapes and repeated slashes still reach their route.
+    let a = ask(&base, "GET", "//public/%78", &[]).await;
+    assert_eq!(a.status, 200);
+    // Host rules: the host comes from X-Forwarded-Host.
+    let t = token(&issuer, "orders:read", |_| {});
+    let h = [
+        ("authorization", t.as_str()),
+        ("x-forwarded-host", "reports.test:443"),
+    ];
+    assert_eq!(ask(&base, "GET", "/reports/1", &h).await.status, 200);
+    let h = [
+        ("authorization", t.as_str()),
+        ("x-forwarded-host", "other.test"),
+    ];
+    assert_eq!(ask(&base, "GET", "/reports/1", &h).await.status, 403);
+}
+
+#[tokio::test]
+async fn traefik_and_caddy_headers_and_a_misconfigured_proxy() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let base = start(&issuer, "").await;
+    let client = reqwest::Client::new();
+    let t = token(&issuer, "orders:read orders:write", |_| {});
+    let res = client
+        .post(format!("{base}/auth"))
+        .header("x-forwarded-method", "DELETE")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "api.test")
+        .header("x-forwarded-uri", "/orders/7")
+        .header("authorization", &t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Without the original method the gate cannot apply method rules: 400.
+    let res = client
+        .get(format!("{base}/auth"))
+        .header("x-original-uri", "/orders/7")
+        .header("authorization", &t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn claims_header_and_readiness() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let base = start(&issuer, "[identity]\nclaims = \"x-auth-claims\"\n").await;
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let t = token(&issuer, "orders:read", |_| {});
+    let a = ask(&base, "GET", "/orders/1", &[("authorization", &t)]).await;
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(a.header("x-auth-claims").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], json!([AUD]));
+    assert_eq!(claims["scope"], "orders:read");
+    assert_eq!(claims["iss"], issuer.issuer());
+}
+
+#[tokio::test]
+async fn keys_unavailable_is_503_and_not_ready() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    issuer.set_mode(Mode::Down);
+    let config = config(&issuer, "");
+    let parts = warden_gate::Parts::new(&config).unwrap();
+    let ready: Readiness = {
+        let p = parts.clone();
+        std::sync::Arc::new(move || p.is_ready())
+    };
+    assert!(!ready());
+    let app = parts.forward_router(&config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let t = token(&issuer, "orders:read", |_| {});
+    let a = ask(&base, "GET", "/orders/1", &[("authorization", &t)]).await;
+    assert_eq!(a.status, 503, "keys unavailable is never an allow");
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+}
