@@ -1,9 +1,9 @@
 //! One decision for one original request, whichever proxy asks: the route
 //! rule picks what is needed, then warden's own layers decide
-//! ([`RequireBearerLayer`](warden::RequireBearerLayer) for the token, its
-//! cache and revocation; [`ScopeRequirement`] for the scopes, RFC 6750 §3.1
-//! for every refusal). The front ends (forward-auth, ext_authz) only
-//! translate the answer.
+//! ([`RequireBearerLayer`] for the token, its cache and revocation;
+//! [`ScopeRequirement`](warden::inbound::ScopeRequirement) for the scopes;
+//! RFC 6750 §3.1 for every refusal). The front ends (forward-auth,
+//! ext_authz) only translate the answer.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
