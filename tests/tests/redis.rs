@@ -7,8 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use example_resource_server::{ExampleValidator, Protection, app_with};
+use example_resource_server::{Protection, app_with};
 use warden::inbound::TokenCache;
+use warden::inbound::introspect::JwtOrIntrospect;
 use warden::revocation::RevocationStore;
 use warden::testing::{Clock, ManualClock};
 use warden_issuer::Issuer;
@@ -66,7 +67,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
         let cache = TokenCache::default();
         let protection = Protection {
             jwt: jwt.clone(),
-            validator: ExampleValidator::Jwt(jwt),
+            validator: JwtOrIntrospect::jwt_only(jwt),
             revocation: Some(store),
             without_jti: warden::revocation::WithoutJti::Hash,
             cache: cache.clone(),
@@ -382,7 +383,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
     let jwt = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
     let protection = Protection {
         jwt: jwt.clone(),
-        validator: ExampleValidator::Jwt(jwt),
+        validator: JwtOrIntrospect::jwt_only(jwt),
         revocation: Some(store.clone()),
         without_jti: warden::revocation::WithoutJti::Hash,
         cache: TokenCache::default(),

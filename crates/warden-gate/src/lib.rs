@@ -4,6 +4,8 @@
 //!
 //! - [`forward`]: HTTP forward-auth for nginx `auth_request`, Traefik
 //!   `forwardAuth` and Caddy `forward_auth`;
+//! - [`ext_authz`]: Envoy's external authorization over gRPC (v3), for
+//!   Envoy and Istio;
 //! - [`decide`]: one decision for one original request, built on
 //!   [`RequireBearerLayer`](warden::RequireBearerLayer) and
 //!   [`ScopeRequirement`](warden::inbound::ScopeRequirement) (RFC 6750);
@@ -17,14 +19,18 @@
 
 pub mod config;
 pub mod decide;
+pub mod ext_authz;
 pub mod forward;
 pub mod path;
 pub mod route;
 
 use std::sync::Arc;
 
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use std::future::IntoFuture;
 use warden::JwtValidator;
 use warden::inbound::TokenCache;
+
 use warden::inbound::introspect::{IntrospectionValidator, JwtOrIntrospect};
 use warden::inbound::jwt::JwtError;
 use warden::revocation::StoreCheck;
@@ -56,8 +62,8 @@ pub enum StartError {
 pub struct Parts {
     /// The JWT validator (its key set decides readiness).
     pub jwt: JwtValidator,
-    /// The introspection validator, when configured.
-    pub introspection: Option<IntrospectionValidator>,
+    /// JWTs locally and, when configured, opaque tokens by introspection.
+    pub validator: JwtOrIntrospect,
     /// The Redis revocation store, when configured.
     pub redis: Option<RedisRevocationStore>,
     /// The validated-token cache.
@@ -84,7 +90,7 @@ impl Parts {
             b = b.dangerous().allow_http();
         }
         let jwt = b.build()?;
-        let introspection = match &i.introspection {
+        let validator = match &i.introspection {
             Some(x) => {
                 let mut b = IntrospectionValidator::builder()
                     .endpoint(&x.endpoint)
@@ -99,9 +105,9 @@ impl Parts {
                 if i.allow_http {
                     b = b.dangerous().allow_http();
                 }
-                Some(b.build()?)
+                JwtOrIntrospect::new(jwt.clone(), b.build()?)
             }
-            None => None,
+            None => JwtOrIntrospect::jwt_only(jwt.clone()),
         };
         let redis = match &config.redis {
             Some(r) => {
@@ -120,7 +126,7 @@ impl Parts {
         }
         Ok(Parts {
             jwt,
-            introspection,
+            validator,
             redis,
             cache,
         })
@@ -132,35 +138,56 @@ impl Parts {
         self.jwt.is_ready() && self.redis.as_ref().is_none_or(|r| r.status().ready)
     }
 
+    /// The gate `config` describes over these parts.
+    pub fn gate(&self, config: &GateConfig) -> Gate<JwtOrIntrospect> {
+        Gate::new(
+            self.validator.clone(),
+            config.routes.clone(),
+            config.identity.clone(),
+            self.cache.clone(),
+            self.redis.clone().map(StoreCheck::new),
+        )
+    }
+
     /// The forward-auth router for `config`.
     pub fn forward_router(&self, config: &GateConfig) -> axum::Router {
         let parts = self.clone();
-        let ready: forward::Readiness = Arc::new(move || parts.is_ready());
-        let revocation = self.redis.clone().map(StoreCheck::new);
-        match &self.introspection {
-            Some(x) => forward::router(
-                Gate::new(
-                    JwtOrIntrospect::new(self.jwt.clone(), x.clone()),
-                    config.routes.clone(),
-                    config.identity.clone(),
-                    self.cache.clone(),
-                    revocation,
-                ),
-                ready,
-            ),
-            None => forward::router(
-                Gate::new(
-                    self.jwt.clone(),
-                    config.routes.clone(),
-                    config.identity.clone(),
-                    self.cache.clone(),
-                    revocation,
-                ),
-                ready,
-            ),
-        }
+        forward::router(self.gate(config), Arc::new(move || parts.is_ready()))
+    }
+
+    /// The ext_authz gRPC routes for `config`, with `grpc.health.v1`
+    /// reporting `envoy.service.auth.v3.Authorization` as serving while the
+    /// gate is ready.
+    pub fn ext_authz_routes(&self, config: &GateConfig) -> tonic::service::Routes {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let parts = self.clone();
+        tokio::spawn(async move {
+            let mut was = None;
+            // Bounded by the process: the gate's readiness, polled.
+            loop {
+                let now = parts.is_ready();
+                if was != Some(now) {
+                    let status = if now {
+                        tonic_health::ServingStatus::Serving
+                    } else {
+                        tonic_health::ServingStatus::NotServing
+                    };
+                    reporter.set_service_status(EXT_AUTHZ_SERVICE, status).await;
+                    reporter.set_service_status("", status).await;
+                    was = Some(now);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
+        tonic::service::Routes::new(AuthorizationServer::new(ext_authz::ExtAuthz::new(
+            self.gate(config),
+        )))
+        .add_service(health)
     }
 }
+
+/// The gRPC service name Envoy calls.
+pub const EXT_AUTHZ_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 
 /// Binds the listeners, prints where they are, and serves until Ctrl-C.
 ///
@@ -169,14 +196,27 @@ impl Parts {
 pub async fn run(config: GateConfig) -> Result<(), StartError> {
     let parts = Parts::new(&config)?;
     let http = tokio::net::TcpListener::bind(config.http_bind).await?;
+    let grpc = tokio::net::TcpListener::bind(config.grpc_bind).await?;
     println!(
         "warden-gate: forward-auth on http://{}/auth",
         http.local_addr()?
     );
-    axum::serve(http, parts.forward_router(&config))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    println!("warden-gate: ext_authz on {}", grpc.local_addr()?);
+    let http = axum::serve(http, parts.forward_router(&config))
+        .with_graceful_shutdown(shutdown())
+        .into_future();
+    let grpc = tonic::transport::Server::builder()
+        .add_routes(parts.ext_authz_routes(&config))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc),
+            shutdown(),
+        );
+    let (h, g) = tokio::join!(http, grpc);
+    h?;
+    g.map_err(|e| StartError::Bind(std::io::Error::other(e)))?;
     Ok(())
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -63,17 +63,37 @@ pub mod fuzzing {
     }
 }
 
-/// JWT-shaped tokens to a JWT validator, the rest to introspection.
+/// JWT-shaped tokens to a JWT validator, the rest to introspection; the
+/// one validator type for a service whose configuration may or may not
+/// name an introspection endpoint.
 #[derive(Debug, Clone)]
 pub struct JwtOrIntrospect<C = warden_core::NoCustomClaims> {
     jwt: warden_jwt::JwtValidator<C>,
-    introspect: IntrospectionValidator,
+    introspect: Option<IntrospectionValidator>,
 }
 
 impl<C> JwtOrIntrospect<C> {
     /// Combines the two validators.
     pub fn new(jwt: warden_jwt::JwtValidator<C>, introspect: IntrospectionValidator) -> Self {
-        Self { jwt, introspect }
+        Self {
+            jwt,
+            introspect: Some(introspect),
+        }
+    }
+
+    /// Every token to the JWT validator (an opaque token is then refused as
+    /// the JWT validator refuses it): what [`new`](Self::new) is without an
+    /// introspection endpoint.
+    pub fn jwt_only(jwt: warden_jwt::JwtValidator<C>) -> Self {
+        Self {
+            jwt,
+            introspect: None,
+        }
+    }
+
+    /// The JWT validator (its key set decides readiness).
+    pub fn jwt(&self) -> &warden_jwt::JwtValidator<C> {
+        &self.jwt
     }
 }
 
@@ -86,10 +106,9 @@ fn jwt_shaped(token: &str) -> bool {
 
 impl<C: DeserializeOwned + Send + Sync + 'static> TokenValidator for JwtOrIntrospect<C> {
     async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
-        if jwt_shaped(token) {
-            self.jwt.validate_token(token).await
-        } else {
-            self.introspect.validate_token(token).await
+        match &self.introspect {
+            Some(introspect) if !jwt_shaped(token) => introspect.validate_token(token).await,
+            _ => self.jwt.validate_token(token).await,
         }
     }
 }

@@ -12,12 +12,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use warden::inbound::TokenCache;
 use warden::inbound::introspect::{IntrospectError, IntrospectionValidator, JwtOrIntrospect};
 use warden::inbound::jwt::{EnvConfig, EnvError, JwtError};
-use warden::inbound::{TokenCache, TokenValidator};
 use warden::revocation::redis::{RedisConfig, RedisRevocationStore, RedisStoreError};
 use warden::revocation::{StoreCheck, WithoutJti};
-use warden::{Auth, AuthError, JwtValidator, Principal, RequireBearerLayer, RequireScopeLayer};
+use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
 
 /// The example's settings, read from the environment. `Debug` redacts the
 /// client secret and the Redis URL's credentials.
@@ -176,9 +176,9 @@ impl Config {
                 if self.jwt.allow_http {
                     b = b.dangerous().allow_http();
                 }
-                ExampleValidator::Both(JwtOrIntrospect::new(jwt.clone(), b.build()?))
+                JwtOrIntrospect::new(jwt.clone(), b.build()?)
             }
-            _ => ExampleValidator::Jwt(jwt.clone()),
+            _ => JwtOrIntrospect::jwt_only(jwt.clone()),
         };
         let revocation = match &self.redis_url {
             Some(url) => Some(RedisRevocationStore::connect(url, RedisConfig::default())?),
@@ -194,31 +194,13 @@ impl Config {
     }
 }
 
-/// The example's validator: JWTs, or JWTs and introspection.
-#[derive(Debug, Clone)]
-pub enum ExampleValidator {
-    /// JWTs only.
-    Jwt(JwtValidator),
-    /// JWTs locally, the rest by introspection.
-    Both(JwtOrIntrospect),
-}
-
-impl TokenValidator for ExampleValidator {
-    async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
-        match self {
-            ExampleValidator::Jwt(v) => v.validate_token(token).await,
-            ExampleValidator::Both(v) => v.validate(token).await,
-        }
-    }
-}
-
 /// What protects the routes.
 #[derive(Debug, Clone)]
 pub struct Protection {
     /// The JWT validator (its key set decides readiness).
     pub jwt: JwtValidator,
     /// The validator the layer uses.
-    pub validator: ExampleValidator,
+    pub validator: JwtOrIntrospect,
     /// The Redis revocation store, when `WARDEN_REDIS_URL` is set.
     pub revocation: Option<RedisRevocationStore>,
     /// What the revocation check does with tokens without `jti`.
@@ -268,7 +250,7 @@ async fn healthz(State(p): State<Arc<Protection>>) -> impl IntoResponse {
 pub fn app(validator: JwtValidator, scope: &str) -> Router {
     let protection = Protection {
         jwt: validator.clone(),
-        validator: ExampleValidator::Jwt(validator),
+        validator: JwtOrIntrospect::jwt_only(validator),
         revocation: None,
         without_jti: WithoutJti::default(),
         cache: TokenCache::default(),

@@ -1,0 +1,266 @@
+//! Envoy ext_authz v3 over real gRPC (a tonic client speaking the real
+//! protos), against warden-issuer started in-process on loopback.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use envoy_types::ext_authz::v3::pb::{
+    CheckRequest, CheckResponse, HeaderAppendAction, HeaderValueOption, HttpResponse,
+};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use serde_json::json;
+use tonic::transport::Channel;
+use warden_gate::GateConfig;
+use warden_issuer::{Algorithm, Mode, TestIssuer};
+
+const AUD: &str = "api://orders";
+
+fn config(issuer: &TestIssuer) -> GateConfig {
+    let text = format!(
+        r#"
+[[issuer]]
+issuer = "{iss}"
+audience = "{AUD}"
+jwks_url = "{jwks}"
+allow_http = true
+
+[[route]]
+path = "/orders/"
+methods = ["POST"]
+scopes = ["orders:write"]
+
+[[route]]
+path = "/orders/"
+scopes = ["orders:read"]
+
+[[route]]
+path = "/public/"
+anonymous = true
+
+[identity]
+remove_authorization = true
+"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+    );
+    GateConfig::parse(&text, |_| None).unwrap()
+}
+
+async fn start(issuer: &TestIssuer, wait: bool) -> (AuthorizationClient<Channel>, Channel) {
+    let config = config(issuer);
+    let parts = warden_gate::Parts::new(&config).unwrap();
+    let routes = parts.ext_authz_routes(&config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    if wait {
+        parts
+            .jwt
+            .wait_until_ready(Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (AuthorizationClient::new(channel.clone()), channel)
+}
+
+/// Waits (at most 4 s) until `grpc.health.v1` says `want` of the
+/// ext_authz service; whether it did.
+async fn health_becomes(channel: Channel, want: tonic_health::ServingStatus) -> bool {
+    let mut h = tonic_health::pb::health_client::HealthClient::new(channel);
+    for _ in 0..40 {
+        let got = h
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: warden_gate::EXT_AUTHZ_SERVICE.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        if got.as_ref().ok() == Some(&(want as i32)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn check(
+    client: &mut AuthorizationClient<Channel>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> CheckResponse {
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let req = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: method.into(),
+                    path: path.into(),
+                    host: "api.test".into(),
+                    scheme: "https".into(),
+                    headers,
+                    ..HttpRequest::default()
+                }),
+                ..Request::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    };
+    client.check(req).await.unwrap().into_inner()
+}
+
+fn header<'a>(h: &'a [HeaderValueOption], name: &str) -> Option<&'a str> {
+    h.iter()
+        .filter_map(|o| o.header.as_ref())
+        .find(|v| v.key == name)
+        .map(|v| v.value.as_str())
+}
+
+/// The denial's (grpc code, http status, WWW-Authenticate).
+fn denied(r: &CheckResponse) -> (i32, i32, Option<String>) {
+    let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+        panic!("not a denial: {r:?}")
+    };
+    (
+        r.status.as_ref().unwrap().code,
+        d.status.as_ref().unwrap().code,
+        header(&d.headers, "www-authenticate").map(str::to_owned),
+    )
+}
+
+fn bearer(issuer: &TestIssuer, scope: &str) -> String {
+    let mut c = issuer.claims(AUD);
+    c["scope"] = json!(scope);
+    format!("Bearer {}", issuer.mint(&c).unwrap())
+}
+
+#[tokio::test]
+async fn allow_sets_identity_with_overwrite_and_strips_credentials() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let (mut client, channel) = start(&issuer, true).await;
+    let t = bearer(&issuer, "orders:read");
+    let r = check(
+        &mut client,
+        "GET",
+        "/orders/1?access_token=x",
+        &[("authorization", &t), ("x-auth-subject", "root")],
+    )
+    .await;
+    assert_eq!(r.status.as_ref().unwrap().code, 0, "{r:?}");
+    let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+        panic!("not an allow: {r:?}")
+    };
+    assert_eq!(header(&ok.headers, "x-auth-subject"), Some("alice"));
+    assert_eq!(header(&ok.headers, "x-auth-scopes"), Some("orders:read"));
+    for h in &ok.headers {
+        assert_eq!(
+            h.append_action,
+            HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            "{h:?}: Envoy would append next to a spoofed header"
+        );
+    }
+    assert!(ok.headers_to_remove.contains(&"authorization".to_owned()));
+    assert_eq!(ok.query_parameters_to_remove, ["access_token"]);
+    // Ready: grpc.health.v1 reports SERVING (set within the 500 ms poll).
+    assert!(
+        health_becomes(channel, tonic_health::ServingStatus::Serving).await,
+        "never reported SERVING"
+    );
+
+    // Anonymous allow: the identity headers are removed, not left to the client.
+    let r = check(
+        &mut client,
+        "GET",
+        "/public/x",
+        &[("x-auth-subject", "root")],
+    )
+    .await;
+    let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+        panic!("not an allow: {r:?}")
+    };
+    assert!(ok.headers.is_empty(), "{ok:?}");
+    for h in ["x-auth-subject", "x-auth-client-id", "x-auth-scopes"] {
+        assert!(ok.headers_to_remove.contains(&h.to_owned()), "{h}");
+    }
+}
+
+#[tokio::test]
+async fn denials_set_the_http_status_and_challenge() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let (mut client, _) = start(&issuer, true).await;
+    let reader = bearer(&issuer, "orders:read");
+
+    // Unauthenticated: 401 and the challenge, never Envoy's default 403.
+    let r = check(&mut client, "GET", "/orders/1", &[]).await;
+    assert_eq!(denied(&r), (16, 401, Some("Bearer".into())));
+
+    let r = check(
+        &mut client,
+        "POST",
+        "/orders/1",
+        &[("authorization", &reader)],
+    )
+    .await;
+    assert_eq!(
+        denied(&r),
+        (
+            7,
+            403,
+            Some(
+                r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#
+                    .into()
+            )
+        )
+    );
+
+    let r = check(
+        &mut client,
+        "GET",
+        "/orders/1",
+        &[("authorization", "Bearer a.b.c")],
+    )
+    .await;
+    let (code, status, www) = denied(&r);
+    assert_eq!((code, status), (16, 401));
+    assert!(www.unwrap().starts_with(r#"Bearer error="invalid_token""#));
+
+    // Envoy joins repeated headers with a comma: one malformed credential.
+    let two = format!("{reader},{reader}");
+    let r = check(&mut client, "GET", "/orders/1", &[("authorization", &two)]).await;
+    assert_eq!(denied(&r).0, 3);
+    assert_eq!(denied(&r).1, 400);
+
+    let r = check(&mut client, "GET", "/public/%2e%2e/admin%2fx", &[]).await;
+    assert_eq!((denied(&r).0, denied(&r).1), (3, 400));
+
+    let r = check(&mut client, "GET", "/admin", &[("authorization", &reader)]).await;
+    assert_eq!(denied(&r), (7, 403, None), "no route");
+}
+
+#[tokio::test]
+async fn keys_unavailable_is_unavailable_and_health_says_so() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    issuer.set_mode(Mode::Down);
+    let (mut client, channel) = start(&issuer, false).await;
+    let t = bearer(&issuer, "orders:read");
+    let r = check(&mut client, "GET", "/orders/1", &[("authorization", &t)]).await;
+    assert_eq!(denied(&r).0, 14);
+    assert_eq!(denied(&r).1, 503);
+    assert!(
+        health_becomes(channel, tonic_health::ServingStatus::NotServing).await,
+        "never reported NOT_SERVING while the keys are unavailable"
+    );
+}

@@ -1,0 +1,342 @@
+//! Through real proxies over loopback: nginx (`auth_request`, with the
+//! shipped `examples/gate/nginx.conf`) and Caddy (`forward_auth`, with the
+//! shipped `examples/gate/Caddyfile`) in front of an upstream that echoes
+//! the headers it received, and warden-gate in-process.
+//!
+//! nginx and Caddy come from the distribution's packages: when one is
+//! missing the test installs it (as root, with apt-get). With
+//! `WARDEN_TEST_PROXIES=1` (set by `.ci/run`) a proxy that cannot be
+//! installed or started fails the test; without it the test says it was
+//! skipped and passes, so `cargo test` works on a machine without them.
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::any;
+use serde_json::{Value, json};
+use warden_gate::GateConfig;
+use warden_issuer::{Algorithm, Mode, TestIssuer};
+
+const AUD: &str = "api://orders";
+
+fn required() -> bool {
+    std::env::var("WARDEN_TEST_PROXIES").is_ok_and(|v| v == "1")
+}
+
+fn on_path(bin: &str) -> Option<PathBuf> {
+    [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+        "/bin",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join(bin))
+    .find(|p| p.exists())
+}
+
+/// The proxy's binary, installed from the distribution when missing;
+/// `None` (the test is skipped) only when not required.
+fn ensure(bin: &str, package: &str) -> Option<PathBuf> {
+    if let Some(p) = on_path(bin) {
+        return Some(p);
+    }
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "-q", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let found = on_path(bin);
+    assert!(
+        found.is_some() || !required(),
+        "{bin} is required (WARDEN_TEST_PROXIES=1) but could not be installed (apt-get ok: {installed})"
+    );
+    if found.is_none() {
+        println!("skipped: {bin} is not installed (set WARDEN_TEST_PROXIES=1 to require it)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// Waits (at most 10 s) until something answers HTTP on `port`.
+async fn until_up(port: u16, child: &mut Child, name: &str) {
+    let start = Instant::now();
+    loop {
+        if reqwest::get(format!("http://127.0.0.1:{port}/public/"))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited at start: {status}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{name} never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The upstream: every request answers 200 with the headers it got.
+async fn echo() -> u16 {
+    let app = Router::new().fallback(any(|headers: HeaderMap| async move {
+        let map: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| {
+                // Never a whole token in a failure message.
+                let v = if k == "authorization" {
+                    "<present>"
+                } else {
+                    v.to_str().unwrap_or("?")
+                };
+                (k.as_str().to_owned(), json!(v))
+            })
+            .collect();
+        axum::Json(Value::Object(map))
+    }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    port
+}
+
+/// The gate for `issuer` on a loopback port.
+async fn gate(issuer: &TestIssuer) -> u16 {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/gate/gate.toml"
+    ))
+    .unwrap()
+    .replace("http://127.0.0.1:9000", issuer.issuer());
+    let config = GateConfig::parse(&text, |_| None).unwrap();
+    let parts = warden_gate::Parts::new(&config).unwrap();
+    let app = parts.forward_router(&config);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    port
+}
+
+/// A shipped example file with its fixed ports replaced.
+fn example(name: &str, listen: u16, gate: u16, upstream: u16) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../examples/gate/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("127.0.0.1:8080", &format!("127.0.0.1:{listen}"))
+    .replace("127.0.0.1:8181", &format!("127.0.0.1:{gate}"))
+    .replace("127.0.0.1:3000", &format!("127.0.0.1:{upstream}"))
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("warden-gate-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(d.join("logs")).unwrap();
+    d
+}
+
+async fn start_nginx(bin: &Path, gate: u16, upstream: u16) -> (Running, u16) {
+    let dir = workdir("nginx");
+    let listen = free_port();
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n{site}\n}}\n",
+        d = dir.display(),
+        site = example("nginx.conf", listen, gate, upstream),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut child = Command::new(bin)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("logs/error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    until_up(listen, &mut child, "nginx").await;
+    (Running(child), listen)
+}
+
+async fn start_caddy(bin: &Path, gate: u16, upstream: u16) -> (Running, u16) {
+    let dir = workdir("caddy");
+    let listen = free_port();
+    let file = dir.join("Caddyfile");
+    std::fs::write(&file, example("Caddyfile", listen, gate, upstream)).unwrap();
+    let mut child = Command::new(bin)
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", &dir)
+        .env("XDG_DATA_HOME", &dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("caddy starts");
+    until_up(listen, &mut child, "caddy").await;
+    (Running(child), listen)
+}
+
+struct Got {
+    status: u16,
+    www: Option<String>,
+    upstream: Option<Value>,
+}
+
+async fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Got {
+    let mut req = reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let www = res
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        www.len() <= 1,
+        "WWW-Authenticate sent {} times: {www:?}",
+        www.len()
+    );
+    let body = res.text().await.unwrap();
+    Got {
+        status,
+        www: www.into_iter().next(),
+        upstream: (status == 200).then(|| serde_json::from_str(&body).unwrap()),
+    }
+}
+
+fn bearer(issuer: &TestIssuer, scope: &str) -> String {
+    let mut c = issuer.claims(AUD);
+    c["scope"] = json!(scope);
+    format!("Bearer {}", issuer.mint(&c).unwrap())
+}
+
+/// The same verdicts through any proxy in front of the gate.
+async fn verdicts_through(port: u16, issuer: &TestIssuer, name: &str) {
+    let no = get(port, "/orders/1", &[]).await;
+    assert_eq!(
+        (no.status, no.www.as_deref()),
+        (401, Some("Bearer")),
+        "{name}"
+    );
+
+    let reader = bearer(issuer, "orders:read");
+    let spoof = ("x-auth-subject", "root");
+    let ok = get(port, "/orders/1", &[("authorization", &reader), spoof]).await;
+    assert_eq!(ok.status, 200, "{name}");
+    let up = ok.upstream.unwrap();
+    assert_eq!(up["x-auth-subject"], "alice", "{name}: {up}");
+    assert_eq!(up["x-auth-scopes"], "orders:read", "{name}: {up}");
+    assert_eq!(up["x-auth-client-id"], "web-app", "{name}: {up}");
+
+    let mut req = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/orders/1"))
+        .header("authorization", &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(req.status(), 403, "{name}");
+    let www = req.headers_mut().remove("www-authenticate");
+    assert_eq!(
+        www.as_ref().map(|v| v.to_str().unwrap()),
+        Some(
+            r#"Bearer error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:write""#
+        ),
+        "{name}"
+    );
+
+    // Anonymous route: allowed, and a client's identity header never arrives.
+    let anon = get(port, "/public/x", &[spoof]).await;
+    assert_eq!(anon.status, 200, "{name}");
+    let up = anon.upstream.unwrap();
+    assert!(
+        up.get("x-auth-subject").is_none_or(|v| v == ""),
+        "{name}: a client-sent identity reached the upstream: {up}"
+    );
+
+    // An escape from the anonymous prefix is judged on its real path.
+    let esc = get(port, "/public/%2e%2e/orders/1", &[]).await;
+    assert_eq!(esc.status, 401, "{name}");
+    let none = get(port, "/admin", &[("authorization", &reader)]).await;
+    assert_eq!(none.status, 403, "{name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request() {
+    let Some(bin) = ensure("nginx", "nginx-light") else {
+        return;
+    };
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let (gate, upstream) = (gate(&issuer).await, echo().await);
+    let (_nginx, port) = start_nginx(&bin, gate, upstream).await;
+    verdicts_through(port, &issuer, "nginx").await;
+    // A gate answer of 400 (ambiguous path) is shown by nginx as 500.
+    assert_eq!(get(port, "/public/..%2forders", &[]).await.status, 500);
+    let version = Command::new(&bin).arg("-v").output().unwrap();
+    println!("nginx: {}", String::from_utf8_lossy(&version.stderr).trim());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_forward_auth() {
+    let Some(bin) = ensure("caddy", "caddy") else {
+        return;
+    };
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let (gate, upstream) = (gate(&issuer).await, echo().await);
+    let (_caddy, port) = start_caddy(&bin, gate, upstream).await;
+    verdicts_through(port, &issuer, "caddy").await;
+    // Caddy passes the gate's own refusals through.
+    let bad = get(port, "/public/..%2forders", &[]).await;
+    assert_eq!(bad.status, 400);
+    let version = Command::new(&bin).arg("version").output().unwrap();
+    println!("caddy: {}", String::from_utf8_lossy(&version.stdout).trim());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_down_is_a_server_error_through_nginx() {
+    let Some(bin) = ensure("nginx", "nginx-light") else {
+        return;
+    };
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    issuer.set_mode(Mode::Down);
+    let (gate, upstream) = (gate(&issuer).await, echo().await);
+    let (_nginx, port) = start_nginx(&bin, gate, upstream).await;
+    let t = bearer(&issuer, "orders:read");
+    let r = get(port, "/orders/1", &[("authorization", &t)]).await;
+    assert!(r.status >= 500, "keys unavailable answered {}", r.status);
+}
