@@ -156,8 +156,9 @@ impl Parts {
     }
 
     /// The ext_authz gRPC routes for `config`, with `grpc.health.v1`
-    /// reporting `envoy.service.auth.v3.Authorization` as serving while the
-    /// gate is ready.
+    /// reporting `envoy.service.auth.v3.Authorization` as SERVING while the
+    /// gate is ready and NOT_SERVING otherwise (the server itself, `""`,
+    /// is always SERVING: liveness, not readiness).
     pub fn ext_authz_routes(&self, config: &GateConfig) -> tonic::service::Routes {
         let (reporter, health) = tonic_health::server::health_reporter();
         let parts = self.clone();
