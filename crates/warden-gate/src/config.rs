@@ -247,7 +247,8 @@ pub struct GateConfig {
     pub routes: Routes,
     /// The identity headers.
     pub identity: Identity,
-    /// The validated-token cache's capacity.
+    /// The validated-token cache's capacity (`[cache] size`; 0 turns the
+    /// cache off).
     pub cache_size: usize,
     /// Revocation through Redis, when configured.
     pub redis: Option<Redis>,

@@ -163,13 +163,14 @@ pub struct Gate<V> {
 }
 
 impl<V: TokenValidator + Clone> Gate<V> {
-    /// A gate over `validator`, with the validated-token cache `cache` and,
-    /// when given, a revocation check.
+    /// A gate over `validator`, with the validated-token cache `cache`
+    /// (none: every token is validated every time) and, when given, a
+    /// revocation check.
     pub fn new<R>(
         validator: V,
         routes: Routes,
         identity: Identity,
-        cache: TokenCache,
+        cache: Option<TokenCache>,
         revocation: Option<R>,
     ) -> Self
     where
@@ -182,7 +183,11 @@ impl<V: TokenValidator + Clone> Gate<V> {
             challenge: challenge.clone(),
         };
         let configure = |layer: RequireBearerLayer<V>| {
-            let layer = layer.protocol(Protocol::Http).cache(cache.clone());
+            let layer = layer.protocol(Protocol::Http);
+            let layer = match &cache {
+                Some(c) => layer.cache(c.clone()),
+                None => layer.without_cache(),
+            };
             match &revocation {
                 Some(r) => layer.revocation(r.clone()),
                 None => layer,

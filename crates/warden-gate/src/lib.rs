@@ -66,8 +66,8 @@ pub struct Parts {
     pub validator: JwtOrIntrospect,
     /// The Redis revocation store, when configured.
     pub redis: Option<RedisRevocationStore>,
-    /// The validated-token cache.
-    pub cache: TokenCache,
+    /// The validated-token cache (none with `[cache] size = 0`).
+    pub cache: Option<TokenCache>,
 }
 
 impl Parts {
@@ -119,8 +119,9 @@ impl Parts {
             }
             None => None,
         };
-        let cache = TokenCache::builder().capacity(config.cache_size).build();
-        if let Some(store) = &redis {
+        let cache = (config.cache_size > 0)
+            .then(|| TokenCache::builder().capacity(config.cache_size).build());
+        if let (Some(store), Some(cache)) = (&redis, &cache) {
             let cache = cache.clone();
             store.on_revoke(move |id| cache.remove_revoked(id));
         }

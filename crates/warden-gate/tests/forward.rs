@@ -330,3 +330,161 @@ async fn keys_unavailable_is_503_and_not_ready() {
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 503);
 }
+
+/// A gate for the configuration `text` on a loopback port, its keys loaded.
+async fn start_text(text: &str) -> (String, warden_gate::Parts) {
+    let config = GateConfig::parse(text, |_| None).unwrap();
+    let parts = warden_gate::Parts::new(&config).unwrap();
+    let app = parts.forward_router(&config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    parts
+        .jwt
+        .wait_until_ready(Duration::from_secs(5))
+        .await
+        .ok();
+    (format!("http://{addr}"), parts)
+}
+
+#[tokio::test]
+async fn opaque_tokens_by_introspection() {
+    let issuer = warden_issuer::Issuer::start_dev().await.unwrap();
+    let (id, secret) = warden_tests::RS_LEDGER;
+    let (base, _parts) = start_text(&format!(
+        r#"
+[[issuer]]
+issuer = "{iss}"
+audience = "api://ledger"
+allow_http = true
+[issuer.introspection]
+endpoint = "{endpoint}"
+client_id = "{id}"
+client_secret = "{secret}"
+
+[[route]]
+path = "/ledger/"
+scopes = ["ledger:read"]
+"#,
+        iss = issuer.issuer(),
+        endpoint = issuer.introspection_url(),
+    ))
+    .await;
+    let opaque = warden_tests::client_credentials(
+        &issuer.token_url(),
+        warden_tests::BATCH,
+        &[("scope", "ledger:read")],
+    )
+    .await;
+    assert_eq!(opaque.split('.').count(), 1, "an opaque token");
+    let bearer = format!("Bearer {opaque}");
+    let a = ask(&base, "GET", "/ledger/1", &[("authorization", &bearer)]).await;
+    assert_eq!(
+        (a.status, a.header("x-auth-subject")),
+        (200, Some("svc-batch"))
+    );
+    let a = ask(
+        &base,
+        "GET",
+        "/ledger/1",
+        &[("authorization", "Bearer notatoken")],
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert!(
+        a.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+}
+
+#[tokio::test]
+async fn cache_off_still_decides() {
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let (base, parts) = start_text(&format!("{}\n[cache]\nsize = 0\n", toml_of(&issuer))).await;
+    assert!(parts.cache.is_none());
+    let t = token(&issuer, "orders:read", |_| {});
+    for _ in 0..3 {
+        assert_eq!(
+            ask(&base, "GET", "/orders/1", &[("authorization", &t)])
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+fn toml_of(issuer: &TestIssuer) -> String {
+    format!(
+        "[[issuer]]\nissuer = \"{}\"\naudience = \"{AUD}\"\njwks_url = \"{}\"\nallow_http = true\n\n[[route]]\npath = \"/orders/\"\nscopes = [\"orders:read\"]\n",
+        issuer.issuer(),
+        issuer.jwks_url()
+    )
+}
+
+/// Fleet revocation through the gate: a token revoked at the issuer, which
+/// publishes to Redis, is refused by the gate (needs WARDEN_TEST_REDIS_URL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_at_the_issuer_is_refused_by_the_gate() {
+    let Some(url) = std::env::var("WARDEN_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("redis test skipped: set WARDEN_TEST_REDIS_URL=redis://127.0.0.1:6379 to run it");
+        return;
+    };
+    use warden::revocation::redis::{RedisConfig, RedisRevocationStore};
+    let store = RedisRevocationStore::connect(&url, RedisConfig::default()).unwrap();
+    let issuer = warden_issuer::Issuer::builder(warden_issuer::IssuerConfig::dev())
+        .revocation_store(std::sync::Arc::new(store))
+        .start()
+        .await
+        .unwrap();
+    let (base, parts) = start_text(&format!(
+        "[[issuer]]\nissuer = \"{}\"\naudience = \"{AUD}\"\nallow_http = true\n\n[[route]]\npath = \"/orders/\"\nscopes = [\"orders:read\"]\n\n[redis]\nurl = \"{url}\"\n",
+        issuer.issuer()
+    ))
+    .await;
+    let redis = parts.redis.clone().unwrap();
+    for _ in 0..100 {
+        if redis.status().ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        redis.status().ready,
+        "the gate's revocation list never became ready"
+    );
+    let jwt = warden_tests::client_credentials(
+        &issuer.token_url(),
+        warden_tests::BATCH,
+        &[("resource", AUD)],
+    )
+    .await;
+    let bearer = format!("Bearer {jwt}");
+    let a = ask(&base, "GET", "/orders/1", &[("authorization", &bearer)]).await;
+    assert_eq!(a.status, 200, "cached as allowed first");
+    assert_eq!(
+        warden_tests::revoke(&issuer.revocation_url(), warden_tests::BATCH, &jwt).await,
+        200
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let a = ask(&base, "GET", "/orders/1", &[("authorization", &bearer)]).await;
+        if a.status == 401 {
+            assert_eq!(
+                a.header("www-authenticate"),
+                Some(
+                    r#"Bearer error="invalid_token", error_description="the token has been revoked""#
+                )
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the revoked token was still allowed after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
