@@ -8,39 +8,28 @@
 //! `gate-grpc-load ADDR SCENARIO SECONDS CONCURRENCY [TOKEN]`
 //! Bounded: it stops after SECONDS.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use warden_gate::Check;
 
+/// What Envoy asks about `GET /orders/1`, with the token when given.
 fn check_request(token: Option<&str>) -> CheckRequest {
-    let mut headers = HashMap::new();
-    if let Some(t) = token {
-        headers.insert("authorization".to_owned(), format!("Bearer {t}"));
-    }
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    path: "/orders/1".into(),
-                    host: "api.test".into(),
-                    headers,
-                    ..HttpRequest::default()
-                }),
-                ..Request::default()
-            }),
-            ..AttributeContext::default()
-        }),
-    }
+    warden_gate::ext_authz::check_request(&Check {
+        method: "GET".into(),
+        host: Some("api.test".into()),
+        target: "/orders/1".into(),
+        authorization: token
+            .map(|t| format!("Bearer {t}").parse().expect("a header value"))
+            .into_iter()
+            .collect(),
+    })
 }
 
 async fn one(channel: Channel, scenario: &str, req: &CheckRequest) -> Result<(), String> {

@@ -295,10 +295,11 @@ fn header_name(
 fn bind(
     src: &Source<'_>,
     v: Option<Spanned<String>>,
-    env: Option<(&str, String)>,
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
     default: &str,
 ) -> Result<SocketAddr, ConfigError> {
-    if let Some((var, value)) = env {
+    if let Some(value) = env(var) {
         return value
             .parse()
             .map_err(|_| src.error(None, format!("{var}: `{value}` is not a socket address")));
@@ -419,13 +420,15 @@ impl GateConfig {
         let http_bind = bind(
             &src,
             file.http.bind,
-            env("WARDEN_GATE_HTTP_BIND").map(|v| ("WARDEN_GATE_HTTP_BIND", v)),
+            &env,
+            "WARDEN_GATE_HTTP_BIND",
             DEFAULT_HTTP_BIND,
         )?;
         let grpc_bind = bind(
             &src,
             file.grpc.bind,
-            env("WARDEN_GATE_GRPC_BIND").map(|v| ("WARDEN_GATE_GRPC_BIND", v)),
+            &env,
+            "WARDEN_GATE_GRPC_BIND",
             DEFAULT_GRPC_BIND,
         )?;
         let issuer = issuer(&src, file.issuer)?;

@@ -16,11 +16,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG chooses what is logged; info when unset or unreadable.
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing::Level::INFO.into())
+        .from_env_lossy();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
         .with_writer(std::io::stderr)
+        .with_env_filter(filter)
         .init();
     let args = Args::parse();
     let file = args.config.display();

@@ -57,13 +57,13 @@ fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// The byte `%XY` at `bytes[i..]` stands for, when `X` and `Y` are hex digits.
+fn escaped(bytes: &[u8], i: usize) -> Option<u8> {
+    let pair = bytes.get(i + 1..i + 3)?;
+    if !pair.iter().all(u8::is_ascii_hexdigit) {
+        return None;
     }
+    u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()
 }
 
 /// Decodes unreserved escapes and upper-cases the others.
@@ -75,13 +75,7 @@ fn decode_unreserved(raw: &str) -> Result<String, PathError> {
         let b = bytes[i];
         match b {
             b'%' => {
-                let (Some(hi), Some(lo)) = (
-                    bytes.get(i + 1).copied().and_then(hex),
-                    bytes.get(i + 2).copied().and_then(hex),
-                ) else {
-                    return Err(PathError::BadEscape);
-                };
-                let v = hi * 16 + lo;
+                let v = escaped(bytes, i).ok_or(PathError::BadEscape)?;
                 if v == b'/' || v == b'\\' {
                     return Err(PathError::EncodedSeparator);
                 }
@@ -191,6 +185,7 @@ mod tests {
             ("/a%zz", PathError::BadEscape),
             ("/a%2", PathError::BadEscape),
             ("/a%", PathError::BadEscape),
+            ("/a%+1", PathError::BadEscape),
             ("/a b", PathError::BadCharacter),
             ("/a\tb", PathError::BadCharacter),
             ("/caf\u{e9}", PathError::BadCharacter),

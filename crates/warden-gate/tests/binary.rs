@@ -57,14 +57,16 @@ fn a_valid_config_serves_on_the_bind_the_environment_names() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let printed: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(2)
+        .map(Result::unwrap)
+        .collect();
     child.kill().ok();
     child.wait().ok();
     assert!(
-        line.starts_with("warden-gate: forward-auth on http://127.0.0.1:"),
-        "{line}"
+        printed[0].starts_with("warden-gate: forward-auth on http://127.0.0.1:")
+            && printed[1].starts_with("warden-gate: ext_authz on 127.0.0.1:"),
+        "{printed:?}"
     );
 }

@@ -1,55 +1,23 @@
 //! Envoy ext_authz v3 over real gRPC (a tonic client speaking the real
 //! protos), against warden-issuer started in-process on loopback.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{
-    CheckRequest, CheckResponse, HeaderAppendAction, HeaderValueOption, HttpResponse,
+    CheckResponse, HeaderAppendAction, HeaderValueOption, HttpResponse,
 };
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use serde_json::json;
 use tonic::transport::Channel;
-use warden_gate::GateConfig;
+use warden_gate::Check;
+use warden_gate::ext_authz::check_request;
 use warden_issuer::{Algorithm, Mode, TestIssuer};
 
-const AUD: &str = "api://orders";
+mod common;
 
-fn config(issuer: &TestIssuer) -> GateConfig {
-    let text = format!(
-        r#"
-[[issuer]]
-issuer = "{iss}"
-audience = "{AUD}"
-jwks_url = "{jwks}"
-allow_http = true
-
-[[route]]
-path = "/orders/"
-methods = ["POST"]
-scopes = ["orders:write"]
-
-[[route]]
-path = "/orders/"
-scopes = ["orders:read"]
-
-[[route]]
-path = "/public/"
-anonymous = true
-
-[identity]
-remove_authorization = true
-"#,
-        iss = issuer.issuer(),
-        jwks = issuer.jwks_url(),
-    );
-    GateConfig::parse(&text, |_| None).unwrap()
-}
+use common::{bearer, orders_config};
 
 async fn start(issuer: &TestIssuer, wait: bool) -> (AuthorizationClient<Channel>, Channel) {
-    let config = config(issuer);
+    let config = orders_config(issuer, "[identity]\nremove_authorization = true\n");
     let parts = warden_gate::Parts::new(&config).unwrap();
     let routes = parts.ext_authz_routes(&config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -93,33 +61,27 @@ async fn health_becomes(channel: Channel, want: tonic_health::ServingStatus) -> 
     false
 }
 
+/// Asks as Envoy would about `method path`, with this `Authorization`.
 async fn check(
     client: &mut AuthorizationClient<Channel>,
     method: &str,
     path: &str,
-    headers: &[(&str, &str)],
+    authorization: Option<&str>,
 ) -> CheckResponse {
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let req = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: method.into(),
-                    path: path.into(),
-                    host: "api.test".into(),
-                    scheme: "https".into(),
-                    headers,
-                    ..HttpRequest::default()
-                }),
-                ..Request::default()
-            }),
-            ..AttributeContext::default()
-        }),
+    let check = Check {
+        method: method.into(),
+        host: Some("api.test".into()),
+        target: path.into(),
+        authorization: authorization
+            .map(|a| a.parse().unwrap())
+            .into_iter()
+            .collect(),
     };
-    client.check(req).await.unwrap().into_inner()
+    client
+        .check(check_request(&check))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 fn header<'a>(h: &'a [HeaderValueOption], name: &str) -> Option<&'a str> {
@@ -141,24 +103,12 @@ fn denied(r: &CheckResponse) -> (i32, i32, Option<String>) {
     )
 }
 
-fn bearer(issuer: &TestIssuer, scope: &str) -> String {
-    let mut c = issuer.claims(AUD);
-    c["scope"] = json!(scope);
-    format!("Bearer {}", issuer.mint(&c).unwrap())
-}
-
 #[tokio::test]
 async fn allow_sets_identity_with_overwrite_and_strips_credentials() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let (mut client, channel) = start(&issuer, true).await;
-    let t = bearer(&issuer, "orders:read");
-    let r = check(
-        &mut client,
-        "GET",
-        "/orders/1?access_token=x",
-        &[("authorization", &t), ("x-auth-subject", "root")],
-    )
-    .await;
+    let t = bearer(&issuer, "orders:read", |_| {});
+    let r = check(&mut client, "GET", "/orders/1?access_token=x", Some(&t)).await;
     assert_eq!(r.status.as_ref().unwrap().code, 0, "{r:?}");
     let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
         panic!("not an allow: {r:?}")
@@ -181,13 +131,7 @@ async fn allow_sets_identity_with_overwrite_and_strips_credentials() {
     );
 
     // Anonymous allow: the identity headers are removed, not left to the client.
-    let r = check(
-        &mut client,
-        "GET",
-        "/public/x",
-        &[("x-auth-subject", "root")],
-    )
-    .await;
+    let r = check(&mut client, "GET", "/public/x", None).await;
     let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
         panic!("not an allow: {r:?}")
     };
@@ -201,19 +145,13 @@ async fn allow_sets_identity_with_overwrite_and_strips_credentials() {
 async fn denials_set_the_http_status_and_challenge() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     let (mut client, _) = start(&issuer, true).await;
-    let reader = bearer(&issuer, "orders:read");
+    let reader = bearer(&issuer, "orders:read", |_| {});
 
     // Unauthenticated: 401 and the challenge, never Envoy's default 403.
-    let r = check(&mut client, "GET", "/orders/1", &[]).await;
+    let r = check(&mut client, "GET", "/orders/1", None).await;
     assert_eq!(denied(&r), (16, 401, Some("Bearer".into())));
 
-    let r = check(
-        &mut client,
-        "POST",
-        "/orders/1",
-        &[("authorization", &reader)],
-    )
-    .await;
+    let r = check(&mut client, "POST", "/orders/1", Some(&reader)).await;
     assert_eq!(
         denied(&r),
         (
@@ -226,27 +164,21 @@ async fn denials_set_the_http_status_and_challenge() {
         )
     );
 
-    let r = check(
-        &mut client,
-        "GET",
-        "/orders/1",
-        &[("authorization", "Bearer a.b.c")],
-    )
-    .await;
+    let r = check(&mut client, "GET", "/orders/1", Some("Bearer a.b.c")).await;
     let (code, status, www) = denied(&r);
     assert_eq!((code, status), (16, 401));
     assert!(www.unwrap().starts_with(r#"Bearer error="invalid_token""#));
 
     // Envoy joins repeated headers with a comma: one malformed credential.
     let two = format!("{reader},{reader}");
-    let r = check(&mut client, "GET", "/orders/1", &[("authorization", &two)]).await;
+    let r = check(&mut client, "GET", "/orders/1", Some(&two)).await;
     assert_eq!(denied(&r).0, 3);
     assert_eq!(denied(&r).1, 400);
 
-    let r = check(&mut client, "GET", "/public/%2e%2e/admin%2fx", &[]).await;
+    let r = check(&mut client, "GET", "/public/%2e%2e/admin%2fx", None).await;
     assert_eq!((denied(&r).0, denied(&r).1), (3, 400));
 
-    let r = check(&mut client, "GET", "/admin", &[("authorization", &reader)]).await;
+    let r = check(&mut client, "GET", "/admin", Some(&reader)).await;
     assert_eq!(denied(&r), (7, 403, None), "no route");
 }
 
@@ -255,8 +187,8 @@ async fn keys_unavailable_is_unavailable_and_health_says_so() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     issuer.set_mode(Mode::Down);
     let (mut client, channel) = start(&issuer, false).await;
-    let t = bearer(&issuer, "orders:read");
-    let r = check(&mut client, "GET", "/orders/1", &[("authorization", &t)]).await;
+    let t = bearer(&issuer, "orders:read", |_| {});
+    let r = check(&mut client, "GET", "/orders/1", Some(&t)).await;
     assert_eq!(denied(&r).0, 14);
     assert_eq!(denied(&r).1, 503);
     assert!(

@@ -3,64 +3,15 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{AUD, bearer as token, orders_config, serve_forward};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use warden_gate::{GateConfig, forward::Readiness};
 use warden_issuer::{Algorithm, Mode, TestIssuer};
-
-const AUD: &str = "api://orders";
-
-fn config(issuer: &TestIssuer, extra: &str) -> GateConfig {
-    let text = format!(
-        r#"
-[[issuer]]
-issuer = "{iss}"
-audience = "{AUD}"
-jwks_url = "{jwks}"
-allow_http = true
-
-[[route]]
-path = "/orders/"
-methods = ["POST", "DELETE"]
-scopes = ["orders:write"]
-
-[[route]]
-path = "/orders/"
-scopes = ["orders:read"]
-
-[[route]]
-path = "/reports/"
-host = "reports.test"
-any_scopes = ["reports:read", "orders:read"]
-
-[[route]]
-path = "/public/"
-anonymous = true
-
-{extra}
-"#,
-        iss = issuer.issuer(),
-        jwks = issuer.jwks_url(),
-    );
-    GateConfig::parse(&text, |_| None).unwrap()
-}
-
-/// The gate on a loopback port, ready; returns `http://addr`.
-async fn start(issuer: &TestIssuer, extra: &str) -> String {
-    let config = config(issuer, extra);
-    let parts = warden_gate::Parts::new(&config).unwrap();
-    let app = parts.forward_router(&config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    parts
-        .jwt
-        .wait_until_ready(Duration::from_secs(5))
-        .await
-        .ok();
-    format!("http://{addr}")
-}
 
 struct Answer {
     status: u16,
@@ -89,17 +40,10 @@ async fn ask(base: &str, method: &str, target: &str, headers: &[(&str, &str)]) -
     }
 }
 
-fn token(issuer: &TestIssuer, scope: &str, edit: impl FnOnce(&mut Value)) -> String {
-    let mut c = issuer.claims(AUD);
-    c["scope"] = json!(scope);
-    edit(&mut c);
-    format!("Bearer {}", issuer.mint(&c).unwrap())
-}
-
 #[tokio::test]
 async fn verdicts_and_their_headers() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let base = start(&issuer, "").await;
+    let (base, _parts) = serve_forward(&orders_config(&issuer, "")).await;
     let reader = token(&issuer, "orders:read", |_| {});
     let auth = |t: &str| [("authorization", t.to_owned())];
 
@@ -175,7 +119,7 @@ async fn verdicts_and_their_headers() {
 #[tokio::test]
 async fn anonymous_routes_and_spoofed_identity() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let base = start(&issuer, "").await;
+    let (base, _parts) = serve_forward(&orders_config(&issuer, "")).await;
     // No token: allowed, identity headers present and empty, so the proxy
     // that copies them overwrites whatever the client sent.
     let a = ask(&base, "GET", "/public/x", &[("x-auth-subject", "root")]).await;
@@ -210,7 +154,7 @@ async fn anonymous_routes_and_spoofed_identity() {
 #[tokio::test]
 async fn routes_match_the_normalized_path_only() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let base = start(&issuer, "").await;
+    let (base, _parts) = serve_forward(&orders_config(&issuer, "")).await;
     // Escapes from an anonymous prefix land on their real path: no route.
     for target in [
         "/public/../admin/x",
@@ -263,7 +207,7 @@ async fn routes_match_the_normalized_path_only() {
 #[tokio::test]
 async fn traefik_and_caddy_headers_and_a_misconfigured_proxy() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let base = start(&issuer, "").await;
+    let (base, _parts) = serve_forward(&orders_config(&issuer, "")).await;
     let client = reqwest::Client::new();
     let t = token(&issuer, "orders:read orders:write", |_| {});
     let res = client
@@ -291,7 +235,11 @@ async fn traefik_and_caddy_headers_and_a_misconfigured_proxy() {
 #[tokio::test]
 async fn claims_header_and_readiness() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let base = start(&issuer, "[identity]\nclaims = \"x-auth-claims\"\n").await;
+    let (base, _parts) = serve_forward(&orders_config(
+        &issuer,
+        "[identity]\nclaims = \"x-auth-claims\"\n",
+    ))
+    .await;
     let client = reqwest::Client::new();
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -313,7 +261,7 @@ async fn claims_header_and_readiness() {
 async fn keys_unavailable_is_503_and_not_ready() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
     issuer.set_mode(Mode::Down);
-    let config = config(&issuer, "");
+    let config = orders_config(&issuer, "");
     let parts = warden_gate::Parts::new(&config).unwrap();
     let ready: Readiness = {
         let p = parts.clone();
@@ -331,27 +279,11 @@ async fn keys_unavailable_is_503_and_not_ready() {
     assert_eq!(health.status(), 503);
 }
 
-/// A gate for the configuration `text` on a loopback port, its keys loaded.
-async fn start_text(text: &str) -> (String, warden_gate::Parts) {
-    let config = GateConfig::parse(text, |_| None).unwrap();
-    let parts = warden_gate::Parts::new(&config).unwrap();
-    let app = parts.forward_router(&config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    parts
-        .jwt
-        .wait_until_ready(Duration::from_secs(5))
-        .await
-        .ok();
-    (format!("http://{addr}"), parts)
-}
-
 #[tokio::test]
 async fn opaque_tokens_by_introspection() {
     let issuer = warden_issuer::Issuer::start_dev().await.unwrap();
     let (id, secret) = warden_tests::RS_LEDGER;
-    let (base, _parts) = start_text(&format!(
+    let (base, _parts) = serve_text(&format!(
         r#"
 [[issuer]]
 issuer = "{iss}"
@@ -401,7 +333,7 @@ scopes = ["ledger:read"]
 #[tokio::test]
 async fn cache_off_still_decides() {
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let (base, parts) = start_text(&format!("{}\n[cache]\nsize = 0\n", toml_of(&issuer))).await;
+    let (base, parts) = serve_forward(&orders_config(&issuer, "[cache]\nsize = 0\n")).await;
     assert!(parts.cache.is_none());
     let t = token(&issuer, "orders:read", |_| {});
     for _ in 0..3 {
@@ -412,14 +344,6 @@ async fn cache_off_still_decides() {
             200
         );
     }
-}
-
-fn toml_of(issuer: &TestIssuer) -> String {
-    format!(
-        "[[issuer]]\nissuer = \"{}\"\naudience = \"{AUD}\"\njwks_url = \"{}\"\nallow_http = true\n\n[[route]]\npath = \"/orders/\"\nscopes = [\"orders:read\"]\n",
-        issuer.issuer(),
-        issuer.jwks_url()
-    )
 }
 
 /// Fleet revocation through the gate: a token revoked at the issuer, which
@@ -440,7 +364,7 @@ async fn a_token_revoked_at_the_issuer_is_refused_by_the_gate() {
         .start()
         .await
         .unwrap();
-    let (base, parts) = start_text(&format!(
+    let (base, parts) = serve_text(&format!(
         "[[issuer]]\nissuer = \"{}\"\naudience = \"{AUD}\"\nallow_http = true\n\n[[route]]\npath = \"/orders/\"\nscopes = [\"orders:read\"]\n\n[redis]\nurl = \"{url}\"\n",
         issuer.issuer()
     ))
@@ -487,4 +411,9 @@ async fn a_token_revoked_at_the_issuer_is_refused_by_the_gate() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The gate for the configuration `text`.
+async fn serve_text(text: &str) -> (String, warden_gate::Parts) {
+    serve_forward(&GateConfig::parse(text, |_| None).unwrap()).await
 }

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use warden_gate::GateConfig;
 use warden_issuer::{Algorithm, Mode, TestIssuer};
 
-const AUD: &str = "api://orders";
+mod common;
+
+use common::bearer;
 
 fn required() -> bool {
     std::env::var("WARDEN_TEST_PROXIES").is_ok_and(|v| v == "1")
@@ -240,12 +242,6 @@ async fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Got {
     }
 }
 
-fn bearer(issuer: &TestIssuer, scope: &str) -> String {
-    let mut c = issuer.claims(AUD);
-    c["scope"] = json!(scope);
-    format!("Bearer {}", issuer.mint(&c).unwrap())
-}
-
 /// The same verdicts through any proxy in front of the gate.
 async fn verdicts_through(port: u16, issuer: &TestIssuer, name: &str) {
     let no = get(port, "/orders/1", &[]).await;
@@ -255,7 +251,7 @@ async fn verdicts_through(port: u16, issuer: &TestIssuer, name: &str) {
         "{name}"
     );
 
-    let reader = bearer(issuer, "orders:read");
+    let reader = bearer(issuer, "orders:read", |_| {});
     let spoof = ("x-auth-subject", "root");
     let ok = get(port, "/orders/1", &[("authorization", &reader), spoof]).await;
     assert_eq!(ok.status, 200, "{name}");
@@ -296,47 +292,62 @@ async fn verdicts_through(port: u16, issuer: &TestIssuer, name: &str) {
     assert_eq!(none.status, 403, "{name}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_auth_request() {
-    let Some(bin) = ensure("nginx", "nginx-light") else {
-        return;
+/// The proxies under test.
+#[derive(Clone, Copy)]
+enum Proxy {
+    Nginx,
+    Caddy,
+}
+
+/// A gate for a fresh issuer (in `mode`) behind `proxy`, the proxy's
+/// version printed; `None` when the proxy is not installed and not required.
+async fn behind(proxy: Proxy, mode: Mode) -> Option<(TestIssuer, Running, u16)> {
+    let (bin, version_arg) = match proxy {
+        Proxy::Nginx => (ensure("nginx", "nginx-light")?, "-v"),
+        Proxy::Caddy => (ensure("caddy", "caddy")?, "version"),
     };
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    issuer.set_mode(mode);
     let (gate, upstream) = (gate(&issuer).await, echo().await);
-    let (_nginx, port) = start_nginx(&bin, gate, upstream).await;
+    let (running, port) = match proxy {
+        Proxy::Nginx => start_nginx(&bin, gate, upstream).await,
+        Proxy::Caddy => start_caddy(&bin, gate, upstream).await,
+    };
+    let v = Command::new(&bin).arg(version_arg).output().unwrap();
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout).trim(),
+        String::from_utf8_lossy(&v.stderr).trim()
+    );
+    Some((issuer, running, port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request() {
+    let Some((issuer, _nginx, port)) = behind(Proxy::Nginx, Mode::Up).await else {
+        return;
+    };
     verdicts_through(port, &issuer, "nginx").await;
     // A gate answer of 400 (ambiguous path) is shown by nginx as 500.
     assert_eq!(get(port, "/public/..%2forders", &[]).await.status, 500);
-    let version = Command::new(&bin).arg("-v").output().unwrap();
-    println!("nginx: {}", String::from_utf8_lossy(&version.stderr).trim());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caddy_forward_auth() {
-    let Some(bin) = ensure("caddy", "caddy") else {
+    let Some((issuer, _caddy, port)) = behind(Proxy::Caddy, Mode::Up).await else {
         return;
     };
-    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    let (gate, upstream) = (gate(&issuer).await, echo().await);
-    let (_caddy, port) = start_caddy(&bin, gate, upstream).await;
     verdicts_through(port, &issuer, "caddy").await;
     // Caddy passes the gate's own refusals through.
-    let bad = get(port, "/public/..%2forders", &[]).await;
-    assert_eq!(bad.status, 400);
-    let version = Command::new(&bin).arg("version").output().unwrap();
-    println!("caddy: {}", String::from_utf8_lossy(&version.stdout).trim());
+    assert_eq!(get(port, "/public/..%2forders", &[]).await.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuer_down_is_a_server_error_through_nginx() {
-    let Some(bin) = ensure("nginx", "nginx-light") else {
+    let Some((issuer, _nginx, port)) = behind(Proxy::Nginx, Mode::Down).await else {
         return;
     };
-    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
-    issuer.set_mode(Mode::Down);
-    let (gate, upstream) = (gate(&issuer).await, echo().await);
-    let (_nginx, port) = start_nginx(&bin, gate, upstream).await;
-    let t = bearer(&issuer, "orders:read");
+    let t = bearer(&issuer, "orders:read", |_| {});
     let r = get(port, "/orders/1", &[("authorization", &t)]).await;
     assert!(r.status >= 500, "keys unavailable answered {}", r.status);
 }
