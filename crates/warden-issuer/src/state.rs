@@ -38,13 +38,24 @@ pub(crate) struct KeyEntry {
     pub(crate) activates_at: SystemTime,
 }
 
+/// What a user consented to (RFC 6749 §4.1): carried by a code, then by
+/// every refresh token of the family the code starts.
+#[derive(Clone)]
+pub(crate) struct Consent {
+    /// The client the user signed in to.
+    pub(crate) client_id: String,
+    /// The user.
+    pub(crate) user: String,
+    /// The scopes consented to.
+    pub(crate) scopes: Vec<String>,
+    /// The resource the tokens are for.
+    pub(crate) audience: String,
+}
+
 /// An authorization code (RFC 6749 §4.1.2): single use, short life.
 pub(crate) struct Code {
-    pub(crate) client_id: String,
+    pub(crate) consent: Consent,
     pub(crate) redirect_uri: String,
-    pub(crate) user: String,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) audience: String,
     pub(crate) challenge: String,
     pub(crate) expires_at: SystemTime,
     pub(crate) used: bool,
@@ -59,10 +70,7 @@ pub(crate) struct Code {
 /// A refresh token; a family is every token rotated from one grant.
 pub(crate) struct RefreshEntry {
     pub(crate) family: String,
-    pub(crate) client_id: String,
-    pub(crate) user: String,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) audience: String,
+    pub(crate) consent: Consent,
     pub(crate) expires_at: SystemTime,
     pub(crate) used: bool,
 }

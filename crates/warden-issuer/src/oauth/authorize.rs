@@ -15,7 +15,7 @@ use super::client_auth::constant_time_eq;
 use super::issue::resolve_target;
 use super::params::Params;
 use crate::config::{ClientConfig, Grant, IssuerConfig};
-use crate::state::{Code, Shared, lock, random_id};
+use crate::state::{Code, Consent, Shared, lock, random_id};
 
 pub(super) const CODE_LIFETIME: Duration = Duration::from_secs(60);
 
@@ -287,11 +287,13 @@ pub(crate) async fn authorize_submit(
     lock(&shared.codes).insert(
         code.clone(),
         Code {
-            client_id: req.client.id.clone(),
+            consent: Consent {
+                client_id: req.client.id.clone(),
+                user: username.to_owned(),
+                scopes: req.scopes.clone(),
+                audience: req.audience.clone(),
+            },
             redirect_uri: req.redirect_uri.clone(),
-            user: username.to_owned(),
-            scopes: req.scopes.clone(),
-            audience: req.audience.clone(),
             challenge: req.challenge.clone(),
             expires_at: shared.now() + CODE_LIFETIME,
             used: false,

@@ -19,7 +19,7 @@ use super::revoke::revoke_cascade;
 use super::token::TokenRequest;
 use crate::config::Grant;
 use crate::mint::b64;
-use crate::state::{Family, lock, random_id};
+use crate::state::{Consent, Family, lock, random_id};
 
 /// Whether a PKCE `code_verifier` matches the S256 `code_challenge`
 /// (RFC 7636 §4.1 length, §4.6 comparison).
@@ -29,14 +29,10 @@ pub(super) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 /// What a code or refresh grant carries forward to the tokens it issues.
 pub(super) struct Granted {
-    /// The user who consented.
-    pub(super) user: String,
     /// The refresh family the tokens join.
     pub(super) family: String,
-    /// The scopes consented to.
-    pub(super) scopes: Vec<String>,
-    /// The resource the tokens are for.
-    pub(super) audience: String,
+    /// What the user consented to.
+    pub(super) consent: Consent,
 }
 
 pub(super) fn pkce_s256(verifier: &str) -> String {
@@ -71,7 +67,7 @@ pub(super) async fn authorization_code_grant(
             entry.reused = true;
             return Ok(Redeemed::Reused(entry.issued.clone(), entry.family.clone()));
         }
-        if entry.client_id != client.id {
+        if entry.consent.client_id != client.id {
             return Err(err(
                 "invalid_grant",
                 "the code was issued to another client",
@@ -113,18 +109,11 @@ pub(super) async fn authorization_code_grant(
             },
         );
         Ok(Redeemed::Fresh(Granted {
-            user: entry.user.clone(),
             family,
-            scopes: entry.scopes.clone(),
-            audience: entry.audience.clone(),
+            consent: entry.consent.clone(),
         }))
     })();
-    let Granted {
-        user,
-        family,
-        scopes,
-        audience,
-    } = match taken? {
+    let Granted { family, consent } = match taken? {
         Redeemed::Fresh(t) => t,
         Redeemed::Reused(issued, family) => {
             revoke_cascade(shared, issued, family.as_slice()).await?;
@@ -137,7 +126,12 @@ pub(super) async fn authorization_code_grant(
     let issued = issue_access_token(
         shared,
         cfg,
-        AccessGrant::new(&user, &client.id, &audience, &scopes),
+        AccessGrant::new(
+            &consent.user,
+            &client.id,
+            &consent.audience,
+            &consent.scopes,
+        ),
     )?;
     // Recorded, then checked: a reuse that raced this redemption sees the
     // token, or this redemption sees the reuse; either way it is revoked.
@@ -158,12 +152,11 @@ pub(super) async fn authorization_code_grant(
             "the code was already used; tokens issued from it are revoked",
         ));
     }
+    let scopes = consent.scopes.clone();
     let mut extra = json!({});
     if client.grants.contains(&Grant::RefreshToken) {
         let ends = family_end(shared, &family);
-        extra["refresh_token"] = json!(new_refresh_token(
-            shared, family, ends, &client.id, &user, &scopes, &audience
-        )?);
+        extra["refresh_token"] = json!(new_refresh_token(shared, family, ends, consent)?);
     }
     Ok(token_response(&issued, &scopes, extra))
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::error::{OAuthError, err};
 use super::introspect::{Active, active_claims};
-use super::issue::{AccessGrant, issue_access_token, require_grant, token_response};
+use super::issue::{AccessGrant, issue_access_token, narrow, require_grant, token_response};
 use super::token::TokenRequest;
 use super::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use crate::config::{ClientConfig, Grant, IssuerConfig};
@@ -156,23 +156,17 @@ pub(super) fn exchange_scopes(
         .filter(|s| client.scopes.contains(s) && justified(s))
         .cloned()
         .collect();
-    match requested {
-        Some(req) if !req.is_empty() => {
-            if let Some(bad) = req.iter().find(|s| !grantable.contains(s)) {
-                return Err(err(
-                    "invalid_scope",
-                    format!(
-                        "scope {bad} toward {target} is not justified by the subject token for {}",
-                        client.id
-                    ),
-                ));
-            }
-            Ok(req.to_vec())
-        }
-        _ if grantable.is_empty() => Err(err(
+    let scopes = narrow(requested, grantable, |bad| {
+        format!(
+            "scope {bad} toward {target} is not justified by the subject token for {}",
+            client.id
+        )
+    })?;
+    if scopes.is_empty() {
+        return Err(err(
             "invalid_scope",
             format!("the subject token justifies no scope toward {target}"),
-        )),
-        _ => Ok(grantable),
+        ));
     }
+    Ok(scopes)
 }

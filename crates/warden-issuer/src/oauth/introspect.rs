@@ -141,9 +141,9 @@ pub(super) fn refresh_info(shared: &Shared, token: &str) -> Option<Value> {
     Some(json!({
         "active": true,
         "token_type": "refresh_token",
-        "client_id": e.client_id,
-        "sub": e.user,
-        "scope": e.scopes.join(" "),
+        "client_id": e.consent.client_id,
+        "sub": e.consent.user,
+        "scope": e.consent.scopes.join(" "),
         "exp": e.expires_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     }))
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::error::{OAuthError, err, no_store};
 use crate::config::{ClientConfig, Grant, IssuerConfig, TokenFormat};
 use crate::mint::{b64, sign_jwt};
-use crate::state::{OpaqueEntry, RefreshEntry, Shared, lock, random_id};
+use crate::state::{Consent, OpaqueEntry, RefreshEntry, Shared, lock, random_id};
 
 pub(super) const REFRESH_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
@@ -79,21 +79,12 @@ pub(super) fn resolve_target(
         .filter(|s| res.scopes.contains(s))
         .cloned()
         .collect();
-    let scopes = match requested {
-        Some(req) if !req.is_empty() => {
-            if let Some(bad) = req.iter().find(|s| !allowed.contains(s)) {
-                return Err(err(
-                    "invalid_scope",
-                    format!(
-                        "scope {bad} is not available to {} for {audience}",
-                        client.id
-                    ),
-                ));
-            }
-            req.to_vec()
-        }
-        _ => allowed,
-    };
+    let scopes = narrow(requested, allowed, |bad| {
+        format!(
+            "scope {bad} is not available to {} for {audience}",
+            client.id
+        )
+    })?;
     if scopes.is_empty() {
         return Err(err(
             "invalid_target",
@@ -101,6 +92,23 @@ pub(super) fn resolve_target(
         ));
     }
     Ok((audience, scopes))
+}
+
+/// The scopes a grant gets (RFC 6749 §3.3): the requested ones when every
+/// one is in `grantable`, else `invalid_scope` with `refusal` of the first
+/// that is not; every grantable scope when none is requested.
+pub(super) fn narrow(
+    requested: Option<&[String]>,
+    grantable: Vec<String>,
+    refusal: impl FnOnce(&str) -> String,
+) -> Result<Vec<String>, OAuthError> {
+    match requested {
+        Some(req) if !req.is_empty() => match req.iter().find(|s| !grantable.contains(s)) {
+            Some(bad) => Err(err("invalid_scope", refusal(bad))),
+            None => Ok(req.to_vec()),
+        },
+        _ => Ok(grantable),
+    }
 }
 
 pub(super) struct Issued {
@@ -251,20 +259,14 @@ pub(super) fn new_refresh_token(
     shared: &Shared,
     family: String,
     family_ends: SystemTime,
-    client: &str,
-    user: &str,
-    scopes: &[String],
-    audience: &str,
+    consent: Consent,
 ) -> Result<String, OAuthError> {
     let token = random_id(32)?;
     lock(&shared.refresh).insert(
         token.clone(),
         RefreshEntry {
             family,
-            client_id: client.to_owned(),
-            user: user.to_owned(),
-            scopes: scopes.to_vec(),
-            audience: audience.to_owned(),
+            consent,
             expires_at: (shared.now() + REFRESH_LIFETIME).min(family_ends),
             used: false,
         },

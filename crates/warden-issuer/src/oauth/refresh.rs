@@ -10,7 +10,8 @@ use serde_json::json;
 use super::code::Granted;
 use super::error::{OAuthError, err};
 use super::issue::{
-    AccessGrant, Issued, issue_access_token, new_refresh_token, require_grant, token_response,
+    AccessGrant, Issued, issue_access_token, narrow, new_refresh_token, require_grant,
+    token_response,
 };
 use super::revoke::revoke_cascade;
 use super::token::TokenRequest;
@@ -27,7 +28,7 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
         let entry = refresh
             .get_mut(presented)
             .ok_or_else(|| err("invalid_grant", "unknown refresh token"))?;
-        if entry.client_id != client.id {
+        if entry.consent.client_id != client.id {
             return Err(err(
                 "invalid_grant",
                 "the refresh token was issued to another client",
@@ -53,7 +54,7 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
         if let Some(bad) = requested
             .iter()
             .flatten()
-            .find(|s| !entry.scopes.contains(s))
+            .find(|s| !entry.consent.scopes.contains(s))
         {
             return Err(err(
                 "invalid_scope",
@@ -63,17 +64,10 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
         entry.used = true;
         Ok(Ok(Granted {
             family: entry.family.clone(),
-            user: entry.user.clone(),
-            scopes: entry.scopes.clone(),
-            audience: entry.audience.clone(),
+            consent: entry.consent.clone(),
         }))
     })();
-    let Granted {
-        family,
-        user,
-        scopes,
-        audience,
-    } = match taken? {
+    let Granted { family, consent } = match taken? {
         Ok(t) => t,
         Err(family) => {
             revoke_cascade(shared, Vec::new(), &[family]).await?;
@@ -83,22 +77,13 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
             ));
         }
     };
-    let granted = match requested {
-        Some(req) if !req.is_empty() => {
-            if let Some(bad) = req.iter().find(|s| !scopes.contains(s)) {
-                return Err(err(
-                    "invalid_scope",
-                    format!("scope {bad} was not granted originally"),
-                ));
-            }
-            req
-        }
-        _ => scopes.clone(),
-    };
+    let granted = narrow(requested.as_deref(), consent.scopes.clone(), |bad| {
+        format!("scope {bad} was not granted originally")
+    })?;
     let issued = issue_access_token(
         shared,
         cfg,
-        AccessGrant::new(&user, &client.id, &audience, &granted),
+        AccessGrant::new(&consent.user, &client.id, &consent.audience, &granted),
     )?;
     if !record_in_family(shared, &family, &issued) {
         // Revoked while this request ran: the new token goes with it.
@@ -106,7 +91,7 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
         return Err(err("invalid_grant", "the refresh token was revoked"));
     }
     let ends = family_end(shared, &family);
-    let rt = new_refresh_token(shared, family, ends, &client.id, &user, &scopes, &audience)?;
+    let rt = new_refresh_token(shared, family, ends, consent)?;
     Ok(token_response(
         &issued,
         &granted,

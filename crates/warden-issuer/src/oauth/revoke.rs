@@ -92,7 +92,7 @@ pub(crate) async fn revoke(
         // Refresh tokens: the whole family.
         let family = lock(&shared.refresh)
             .get(token)
-            .map(|e| (e.family.clone(), e.client_id.clone()));
+            .map(|e| (e.family.clone(), e.consent.client_id.clone()));
         if let Some((family, owner)) = family {
             if owner != caller.id {
                 return Err(err(
