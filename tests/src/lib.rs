@@ -127,21 +127,18 @@ pub async fn answering(path: &'static str, body: String) -> String {
 /// The development issuer's batch client (`IssuerConfig::dev()`).
 pub const BATCH: (&str, &str) = ("svc-batch", "svc-batch-secret");
 
-/// A client-credentials access token from the token endpoint at `token_url`
-/// (`client_secret_basic`, the given extra form fields).
+/// An access token for svc-batch ([`BATCH`], `client_secret_basic`) from
+/// the token endpoint at `token_url`, with the extra form fields `form`
+/// (`resource`, `scope`).
 ///
 /// # Panics
-/// When the request fails or the answer carries no token.
-pub async fn client_credentials(
-    token_url: &str,
-    client: (&str, &str),
-    form: &[(&str, &str)],
-) -> String {
+/// When the issuer does not answer with a token (a broken test set-up).
+pub async fn batch_token(token_url: &str, form: &[(&str, &str)]) -> String {
     let mut f = vec![("grant_type", "client_credentials")];
     f.extend_from_slice(form);
     let res = reqwest::Client::new()
         .post(token_url)
-        .basic_auth(client.0, Some(client.1))
+        .basic_auth(BATCH.0, Some(BATCH.1))
         .form(&f)
         .send()
         .await

@@ -91,6 +91,13 @@ async fn env() -> Env {
 }
 
 impl Env {
+    /// Asserts that the app refuses `token` as invalid with `description`.
+    async fn assert_refused(&self, token: &str, description: &str) {
+        get_bearer(&self.url, token)
+            .await
+            .assert_challenge(401, &invalid_token(description), "");
+    }
+
     fn claims(&self, exp_in: u64) -> Value {
         let now = self
             .clock
@@ -122,8 +129,7 @@ async fn a_validated_token_costs_a_lookup_until_exp() {
 
     // Expiry while cached: the hit path re-checks exp against the clock.
     env.clock.advance(Duration::from_secs(121));
-    let r = get_bearer(&env.url, &token).await;
-    r.assert_challenge(401, &invalid_token("the token has expired"), "");
+    env.assert_refused(&token, "the token has expired").await;
     assert_eq!(env.calls(), 2, "the expired entry was a miss");
 }
 
@@ -191,8 +197,8 @@ async fn revocation_is_checked_on_cache_hits() {
     let token = env.issuer.mint(&claims).unwrap();
     assert_eq!(get_bearer(&env.url, &token).await.status, 200);
     env.revoked.lock().unwrap().push(jti);
-    let r = get_bearer(&env.url, &token).await;
-    r.assert_challenge(401, &invalid_token("the token has been revoked"), "");
+    env.assert_refused(&token, "the token has been revoked")
+        .await;
     assert_eq!(env.calls(), 1, "refused on the hit path");
 }
 
@@ -206,8 +212,8 @@ async fn nbf_is_rechecked_on_hits() {
     assert_eq!(get_bearer(&env.url, &token).await.status, 200);
     // The clock steps back before nbf: the cached entry is not used.
     env.clock.set(env.clock.now() - Duration::from_secs(30));
-    let r = get_bearer(&env.url, &token).await;
-    r.assert_challenge(401, &invalid_token("the token is not yet valid"), "");
+    env.assert_refused(&token, "the token is not yet valid")
+        .await;
 }
 
 /// #11 item 5: two layers sharing one cache must not answer for each other's

@@ -11,12 +11,7 @@ use warden_introspect::IntrospectionValidator;
 use warden_issuer::{Issuer, Mode};
 
 async fn opaque(issuer: &Issuer) -> String {
-    warden_tests::client_credentials(
-        &issuer.token_url(),
-        warden_tests::BATCH,
-        &[("scope", "ledger:read")],
-    )
-    .await
+    warden_tests::batch_token(&issuer.token_url(), &[("scope", "ledger:read")]).await
 }
 
 fn validator(issuer: &Issuer, audience: &str, clock: &ManualClock) -> IntrospectionValidator {
@@ -237,12 +232,7 @@ async fn the_layer_caches_each_verdict_only_as_long_as_its_validator_allows() {
     assert_eq!(warden_tests::get_bearer(&url, &token).await.status, 401);
 
     // A JWT: cached by the layer until exp (more than a second here).
-    let jwt = warden_tests::client_credentials(
-        &issuer.token_url(),
-        warden_tests::BATCH,
-        &[("resource", "api://orders")],
-    )
-    .await;
+    let jwt = warden_tests::batch_token(&issuer.token_url(), &[("resource", "api://orders")]).await;
     let jwt = jwt.as_str();
     assert_eq!(warden_tests::get_bearer(&url, jwt).await.status, 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -571,12 +571,7 @@ async fn basic_credentials_are_form_encoded_for_introspection_too() {
     rs.audience = Some("api://ledger".into());
     cfg.clients.push(rs);
     let issuer = Issuer::builder(cfg).start().await.unwrap();
-    let opaque = warden_tests::client_credentials(
-        &issuer.token_url(),
-        warden_tests::BATCH,
-        &[("scope", "ledger:read")],
-    )
-    .await;
+    let opaque = warden_tests::batch_token(&issuer.token_url(), &[("scope", "ledger:read")]).await;
     let opaque = opaque.as_str();
     let v = warden_introspect::IntrospectionValidator::builder()
         .endpoint(issuer.introspection_url())

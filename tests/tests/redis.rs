@@ -76,12 +76,8 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
         replicas.push((format!("http://{addr}/protected"), cache));
     }
 
-    let token = warden_tests::client_credentials(
-        &issuer.token_url(),
-        warden_tests::BATCH,
-        &[("resource", "api://orders")],
-    )
-    .await;
+    let token =
+        warden_tests::batch_token(&issuer.token_url(), &[("resource", "api://orders")]).await;
     for (url, cache) in &replicas {
         assert_eq!(get_bearer(url, &token).await.status, 200);
         assert!(cache.contains(&token), "validated and cached");
@@ -538,12 +534,8 @@ async fn revocation_the_store_cannot_record_is_503() {
     )
     .unwrap();
     let issuer = issuer_on(store).await;
-    let token = warden_tests::client_credentials(
-        &issuer.token_url(),
-        warden_tests::BATCH,
-        &[("resource", "api://orders")],
-    )
-    .await;
+    let token =
+        warden_tests::batch_token(&issuer.token_url(), &[("resource", "api://orders")]).await;
     server.stop();
     let res = reqwest::Client::new()
         .post(issuer.revocation_url())

@@ -54,6 +54,21 @@ fn at<'a>(doc: &'a Yaml, path: &str) -> &'a Yaml {
     cur
 }
 
+/// The items of the list at `path`.
+fn list<'a>(doc: &'a Yaml, path: &str) -> &'a [Yaml] {
+    at(doc, path)
+        .as_vec()
+        .unwrap_or_else(|| panic!("`{path}` is not a list"))
+}
+
+/// The strings of the list at `path`.
+fn strings<'a>(doc: &'a Yaml, path: &str) -> Vec<&'a str> {
+    list(doc, path)
+        .iter()
+        .map(|y| y.as_str().unwrap())
+        .collect()
+}
+
 fn port(bind: &str) -> i64 {
     bind.rsplit(':').next().unwrap().parse().unwrap()
 }
@@ -76,7 +91,7 @@ fn envoy_calls_the_gate_over_grpc_and_fails_closed() {
         at(hcm, "name").as_str(),
         Some("envoy.filters.network.http_connection_manager")
     );
-    let filters = at(hcm, "typed_config.http_filters").as_vec().unwrap();
+    let filters = list(hcm, "typed_config.http_filters");
     let authz = &filters[0];
     assert_eq!(
         at(authz, "name").as_str(),
@@ -106,9 +121,7 @@ fn envoy_calls_the_gate_over_grpc_and_fails_closed() {
         at(hcm, "typed_config.path_with_escaped_slashes_action").as_str(),
         Some("REJECT_REQUEST")
     );
-    let cluster = at(doc, "static_resources.clusters")
-        .as_vec()
-        .unwrap()
+    let cluster = list(doc, "static_resources.clusters")
         .iter()
         .find(|c| c["name"].as_str() == Some(cluster_name))
         .expect("the ext_authz cluster is defined");
@@ -161,9 +174,7 @@ fn traefik_strips_then_forwards_to_the_auth_endpoint() {
         Some(format!("http://{DEFAULT_HTTP_BIND}/auth").as_str())
     );
     assert_eq!(at(fa, "trustForwardHeader").as_bool(), Some(false));
-    let copied: Vec<String> = at(fa, "authResponseHeaders")
-        .as_vec()
-        .unwrap()
+    let copied: Vec<String> = list(fa, "authResponseHeaders")
         .iter()
         .map(|h| h.as_str().unwrap().to_ascii_lowercase())
         .collect();
@@ -182,12 +193,7 @@ fn traefik_strips_then_forwards_to_the_auth_endpoint() {
             });
         assert!(blank, "{h} sent by a client is not removed");
     }
-    let mws: Vec<&str> = at(doc, "http.routers.orders.middlewares")
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
+    let mws: Vec<&str> = strings(doc, "http.routers.orders.middlewares");
     assert_eq!(mws, ["warden-strip", "warden"], "strip first, then ask");
 }
 
@@ -216,20 +222,13 @@ fn kubernetes_runs_the_gate_with_its_own_config() {
         at(&docs[1], "spec.template.spec.securityContext.runAsNonRoot").as_bool(),
         Some(true)
     );
-    let ports: Vec<i64> = at(c, "ports")
-        .as_vec()
-        .unwrap()
+    let ports: Vec<i64> = list(c, "ports")
         .iter()
         .map(|p| at(p, "containerPort").as_i64().unwrap())
         .collect();
     assert_eq!(ports, [port(DEFAULT_HTTP_BIND), port(DEFAULT_GRPC_BIND)]);
     let mount = at(c, "volumeMounts.#0.mountPath").as_str().unwrap();
-    let args: Vec<&str> = at(c, "args")
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args: Vec<&str> = strings(c, "args");
     assert_eq!(args, ["--config", &format!("{mount}/gate.toml")]);
     assert_eq!(
         at(&docs[1], "spec.template.spec.volumes.#0.configMap.name").as_str(),

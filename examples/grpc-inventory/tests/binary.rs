@@ -71,6 +71,13 @@ fn binary_needs_its_settings() {
         .env_clear()
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("WARDEN_ISSUER is required"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (
+            out.status.code(),
+            stderr.contains("WARDEN_ISSUER is required")
+        ),
+        (Some(2), true),
+        "{stderr}"
+    );
 }
