@@ -124,14 +124,15 @@ async fn issuer_down_is_unavailable_never_an_accept() {
     issuer.set_mode(Mode::Up);
     assert!(v.validate_token(&token).await.is_ok());
     // Bad credentials for the endpoint are a server problem: 503, not the caller's 401.
-    let wrong = IntrospectionValidator::builder()
-        .endpoint(issuer.introspection_url())
-        .client("rs-ledger", "wrong")
-        .audience("api://ledger")
-        .dangerous()
-        .allow_http()
-        .build()
-        .unwrap();
+    let endpoint = issuer.introspection_url();
+    let wrong = warden_tests::introspection(
+        &endpoint,
+        ("rs-ledger", "wrong"),
+        issuer.issuer(),
+        "api://ledger",
+    )
+    .build()
+    .unwrap();
     assert_eq!(
         wrong.validate_token(&token).await.unwrap_err(),
         AuthError::Unavailable(Unavailable::Upstream)

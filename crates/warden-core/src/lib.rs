@@ -58,6 +58,38 @@ macro_rules! string_setters {
     };
 }
 
+/// `audience` and `audiences` of a validator builder whose claim rules are
+/// its field `rules` ([`ClaimRules`](crate::claims::ClaimRules)):
+/// `audience_setters!(IntrospectionValidatorBuilder)`, or with one generic
+/// parameter `audience_setters!(JwtValidatorBuilder<C>)`. Used by warden's
+/// own builders; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! audience_setters {
+    ($ty:ident $(<$g:ident>)?) => {
+        impl$(<$g>)? $ty$(<$g>)? {
+            /// An accepted `aud` value; call again to accept several.
+            /// Required unless waived through `dangerous()`.
+            pub fn audience(mut self, audience: impl Into<String>) -> Self {
+                self.rules = self.rules.audience(audience);
+                self
+            }
+
+            /// Accepted `aud` values.
+            pub fn audiences<I, S>(mut self, audiences: I) -> Self
+            where
+                I: IntoIterator<Item = S>,
+                S: Into<String>,
+            {
+                for audience in audiences {
+                    self.rules = self.rules.audience(audience);
+                }
+                self
+            }
+        }
+    };
+}
+
 /// `get_ref`, `get_mut` and `into_inner` of a middleware service whose
 /// wrapped service is its field `inner`, as tower-http's services have
 /// them: `inner_service_accessors!(RequireScope<S>)`. Used by warden's own

@@ -95,10 +95,8 @@ impl Parts {
                 let mut b = IntrospectionValidator::builder()
                     .endpoint(&x.endpoint)
                     .client(&x.client_id, &x.client_secret)
-                    .issuer(&i.issuer);
-                for a in &i.audiences {
-                    b = b.audience(a);
-                }
+                    .issuer(&i.issuer)
+                    .audiences(&i.audiences);
                 if let Some(age) = x.cache_max_age {
                     b = b.cache_max_age(age);
                 }

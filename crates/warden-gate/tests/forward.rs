@@ -133,13 +133,8 @@ async fn anonymous_routes_and_spoofed_identity() {
     let a = ask(&base, "GET", "/public/x", &[("authorization", &t)]).await;
     assert_eq!((a.status, a.header("x-auth-subject")), (200, Some("alice")));
     // A bad token is still refused there.
-    let a = ask(
-        &base,
-        "GET",
-        "/public/x",
-        &[("authorization", "Bearer x.y.z")],
-    )
-    .await;
+    let forged = [("authorization", "Bearer x.y.z")];
+    let a = ask(&base, "GET", "/public/x", &forged).await;
     assert_eq!(a.status, 401);
     // A subject that would break a header reaches the upstream encoded.
     let t = token(&issuer, "orders:read", |c| {
@@ -311,13 +306,8 @@ scopes = ["ledger:read"]
         (a.status, a.header("x-auth-subject")),
         (200, Some("svc-batch"))
     );
-    let a = ask(
-        &base,
-        "GET",
-        "/ledger/1",
-        &[("authorization", "Bearer notatoken")],
-    )
-    .await;
+    let unknown = [("authorization", "Bearer notatoken")];
+    let a = ask(&base, "GET", "/ledger/1", &unknown).await;
     a.assert_refused(401, "invalid_token");
 }
 

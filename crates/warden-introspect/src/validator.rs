@@ -134,6 +134,8 @@ warden_core::field_setters! { IntrospectionValidatorBuilder {
     timeout: Duration,
 } }
 
+warden_core::audience_setters!(IntrospectionValidatorBuilder);
+
 impl IntrospectionValidatorBuilder {
     /// The introspection endpoint.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
@@ -158,12 +160,6 @@ impl IntrospectionValidatorBuilder {
     /// configured endpoint is the authority).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.rules = self.rules.issuer(issuer);
-        self
-    }
-
-    /// An accepted `aud`; call again for several. Required unless waived.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.rules = self.rules.audience(audience);
         self
     }
 

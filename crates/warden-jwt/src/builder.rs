@@ -70,30 +70,14 @@ warden_core::field_setters! { JwtValidatorBuilder<C> {
     jwks_cache: JwksCacheConfig,
 } }
 
+warden_core::audience_setters!(JwtValidatorBuilder<C>);
+
 impl<C> JwtValidatorBuilder<C> {
     /// The expected `iss`, compared exactly. Also the discovery base unless
     /// [`jwks_url`](Self::jwks_url) or [`keys`](Self::keys) is given; the
     /// discovery document's `issuer` must equal it exactly.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.rules = self.rules.issuer(issuer);
-        self
-    }
-
-    /// An accepted `aud` value; call again to accept several.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.rules = self.rules.audience(audience);
-        self
-    }
-
-    /// Accepted `aud` values.
-    pub fn audiences<I, S>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        for audience in audiences {
-            self.rules = self.rules.audience(audience);
-        }
         self
     }
 

@@ -169,10 +169,8 @@ impl Config {
                     .endpoint(url)
                     .client(id, secret)
                     .issuer(&self.jwt.issuer)
-                    .cache_max_age(self.introspection_cache);
-                for a in &self.jwt.audiences {
-                    b = b.audience(a);
-                }
+                    .cache_max_age(self.introspection_cache)
+                    .audiences(&self.jwt.audiences);
                 if self.jwt.allow_http {
                     b = b.dangerous().allow_http();
                 }
