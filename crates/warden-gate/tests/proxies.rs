@@ -85,17 +85,24 @@ impl Drop for Running {
     }
 }
 
-/// Waits (at most 10 s) until something answers HTTP on `port`.
-async fn until_up(port: u16, child: &mut Child, name: &str) {
+/// Starts `cmd` (output discarded) and waits, at most 10 s, until
+/// something answers HTTP on `port`.
+async fn launch(cmd: &mut Command, port: u16, name: &str) -> (Running, u16) {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+    let mut running = Running(child);
     let start = Instant::now();
     loop {
         if reqwest::get(format!("http://127.0.0.1:{port}/public/"))
             .await
             .is_ok()
         {
-            return;
+            return (running, port);
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = running.0.try_wait() {
             panic!("{name} exited at start: {status}");
         }
         assert!(
@@ -176,19 +183,18 @@ async fn start_nginx(bin: &Path, gate: u16, upstream: u16) -> (Running, u16) {
         site = example("nginx.conf", listen, gate, upstream),
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut child = Command::new(bin)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.join("logs/error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    until_up(listen, &mut child, "nginx").await;
-    (Running(child), listen)
+    launch(
+        Command::new(bin)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("logs/error.log")),
+        listen,
+        "nginx",
+    )
+    .await
 }
 
 async fn start_caddy(bin: &Path, gate: u16, upstream: u16) -> (Running, u16) {
@@ -196,18 +202,17 @@ async fn start_caddy(bin: &Path, gate: u16, upstream: u16) -> (Running, u16) {
     let listen = free_port();
     let file = dir.join("Caddyfile");
     std::fs::write(&file, example("Caddyfile", listen, gate, upstream)).unwrap();
-    let mut child = Command::new(bin)
-        .args(["run", "--adapter", "caddyfile", "--config"])
-        .arg(&file)
-        .env("HOME", &dir)
-        .env("XDG_DATA_HOME", &dir)
-        .env("XDG_CONFIG_HOME", &dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("caddy starts");
-    until_up(listen, &mut child, "caddy").await;
-    (Running(child), listen)
+    launch(
+        Command::new(bin)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&file)
+            .env("HOME", &dir)
+            .env("XDG_DATA_HOME", &dir)
+            .env("XDG_CONFIG_HOME", &dir),
+        listen,
+        "caddy",
+    )
+    .await
 }
 
 struct Got {

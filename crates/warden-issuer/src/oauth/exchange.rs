@@ -156,17 +156,18 @@ pub(super) fn exchange_scopes(
         .filter(|s| client.scopes.contains(s) && justified(s))
         .cloned()
         .collect();
-    let scopes = narrow(requested, grantable, |bad| {
-        format!(
-            "scope {bad} toward {target} is not justified by the subject token for {}",
-            client.id
-        )
-    })?;
-    if scopes.is_empty() {
-        return Err(err(
-            "invalid_scope",
-            format!("the subject token justifies no scope toward {target}"),
-        ));
-    }
-    Ok(scopes)
+    narrow(
+        requested,
+        grantable,
+        |bad| {
+            format!(
+                "scope {bad} toward {target} is not justified by the subject token for {}",
+                client.id
+            )
+        },
+        || {
+            let why = format!("the subject token justifies no scope toward {target}");
+            err("invalid_scope", why)
+        },
+    )
 }

@@ -79,34 +79,37 @@ pub(super) fn resolve_target(
         .filter(|s| res.scopes.contains(s))
         .cloned()
         .collect();
-    let scopes = narrow(requested, allowed, |bad| {
-        format!(
-            "scope {bad} is not available to {} for {audience}",
-            client.id
-        )
-    })?;
-    if scopes.is_empty() {
-        return Err(err(
-            "invalid_target",
-            format!("{} has no scope for {audience}", client.id),
-        ));
-    }
+    let id = &client.id;
+    let scopes = narrow(
+        requested,
+        allowed,
+        |bad| format!("scope {bad} is not available to {id} for {audience}"),
+        || {
+            err(
+                "invalid_target",
+                format!("{id} has no scope for {audience}"),
+            )
+        },
+    )?;
     Ok((audience, scopes))
 }
 
 /// The scopes a grant gets (RFC 6749 §3.3): the requested ones when every
 /// one is in `grantable`, else `invalid_scope` with `refusal` of the first
-/// that is not; every grantable scope when none is requested.
+/// that is not; every grantable scope when none is requested, and `none()`
+/// when that is no scope at all.
 pub(super) fn narrow(
     requested: Option<&[String]>,
     grantable: Vec<String>,
     refusal: impl FnOnce(&str) -> String,
+    none: impl FnOnce() -> OAuthError,
 ) -> Result<Vec<String>, OAuthError> {
     match requested {
         Some(req) if !req.is_empty() => match req.iter().find(|s| !grantable.contains(s)) {
             Some(bad) => Err(err("invalid_scope", refusal(bad))),
             None => Ok(req.to_vec()),
         },
+        _ if grantable.is_empty() => Err(none()),
         _ => Ok(grantable),
     }
 }

@@ -77,9 +77,12 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
             ));
         }
     };
-    let granted = narrow(requested.as_deref(), consent.scopes.clone(), |bad| {
-        format!("scope {bad} was not granted originally")
-    })?;
+    let granted = narrow(
+        requested.as_deref(),
+        consent.scopes.clone(),
+        |bad| format!("scope {bad} was not granted originally"),
+        || err("invalid_grant", "the refresh token carries no scope"),
+    )?;
     let issued = issue_access_token(
         shared,
         cfg,
