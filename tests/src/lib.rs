@@ -124,6 +124,24 @@ pub async fn answering(path: &'static str, body: String) -> String {
     format!("http://{}{path}", serve(app).await)
 }
 
+/// Serves, on loopback, a document at `path` (GET, JSON) that may name the
+/// server's own address: `doc` gets the base URL (`http://127.0.0.1:PORT`).
+/// Returns the base URL. For metadata documents, whose `issuer` must be
+/// the server's own.
+pub async fn publishing(path: &'static str, doc: impl FnOnce(&str) -> serde_json::Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let doc = doc(&base);
+    let app = axum::Router::new().route(
+        path,
+        axum::routing::get(move || async move { axum::Json(doc) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 /// The development issuer's batch client (`IssuerConfig::dev()`).
 pub const BATCH: (&str, &str) = ("svc-batch", "svc-batch-secret");
 

@@ -15,7 +15,7 @@ use warden::outbound::{TokenContext, TokenSource};
 use warden::{AuthError, JwtValidator, Principal};
 use warden_client::ClientCredentials;
 use warden_issuer::{TestIssuer, now_secs};
-use warden_tests::answering;
+use warden_tests::{answering, publishing};
 
 const AUD: &str = "api://orders";
 
@@ -29,17 +29,12 @@ async fn client_discovery_inserts_the_issuer_path() {
         r#"{"access_token":"from-tenant-a","token_type":"Bearer","expires_in":300}"#.into(),
     )
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}/tenant-a", listener.local_addr().unwrap());
-    let doc = json!({"issuer": issuer, "token_endpoint": token_url});
-    let app = axum::Router::new().route(
+    let base = publishing(
         "/.well-known/oauth-authorization-server/tenant-a",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        |base| json!({"issuer": format!("{base}/tenant-a"), "token_endpoint": token_url}),
+    )
+    .await;
+    let issuer = format!("{base}/tenant-a");
 
     let source = ClientCredentials::builder()
         .issuer(issuer.as_str())
