@@ -22,9 +22,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use example_grpc_inventory::InventoryService;
+use example_grpc_inventory::pb::GetItemRequest;
 use example_grpc_inventory::pb::inventory_client::InventoryClient;
-use example_grpc_inventory::pb::inventory_server::{Inventory, InventoryServer};
-use example_grpc_inventory::pb::{GetItemRequest, Item, ReserveItemRequest, WatchItemsRequest};
+use example_grpc_inventory::pb::inventory_server::InventoryServer;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -145,53 +145,6 @@ fn exchange_source(
     b.build().map_err(|e| e.to_string())
 }
 
-/// Inventory, recording the delegation chain (`act`) of each caller.
-#[derive(Clone)]
-struct DemoInventory {
-    inner: InventoryService,
-    seen: Arc<Mutex<Option<Value>>>,
-}
-
-impl DemoInventory {
-    fn record<T>(&self, req: &tonic::Request<T>) {
-        let act = req
-            .extensions()
-            .get::<Principal>()
-            .and_then(|p| p.custom::<Value>())
-            .and_then(|c| c.get("act").cloned());
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = act;
-    }
-}
-
-#[tonic::async_trait]
-impl Inventory for DemoInventory {
-    async fn get_item(
-        &self,
-        req: tonic::Request<GetItemRequest>,
-    ) -> Result<tonic::Response<Item>, tonic::Status> {
-        self.record(&req);
-        self.inner.get_item(req).await
-    }
-
-    async fn reserve_item(
-        &self,
-        req: tonic::Request<ReserveItemRequest>,
-    ) -> Result<tonic::Response<Item>, tonic::Status> {
-        self.record(&req);
-        self.inner.reserve_item(req).await
-    }
-
-    type WatchItemsStream = <InventoryService as Inventory>::WatchItemsStream;
-
-    async fn watch_items(
-        &self,
-        req: tonic::Request<WatchItemsRequest>,
-    ) -> Result<tonic::Response<Self::WatchItemsStream>, tonic::Status> {
-        self.record(&req);
-        self.inner.watch_items(req).await
-    }
-}
-
 type GrpcOut = InventoryClient<AttachBearer<tonic::transport::Channel, TokenExchange>>;
 type HttpOut = AttachBearer<Client<HttpConnector, Full<Bytes>>, TokenExchange>;
 
@@ -302,9 +255,19 @@ impl Demo {
             .map_err(|e| e.to_string())?;
         let inventory = inv_listener.local_addr().map_err(|e| e.to_string())?;
         let rules = example_grpc_inventory::scope_rules().map_err(|e| e.to_string())?;
-        let svc = DemoInventory {
-            inner: InventoryService::default(),
-            seen: seen.clone(),
+        // What inventory saw: the delegation chain (`act`) of each caller
+        // that passed authentication and the method's scopes.
+        let record = {
+            let seen = seen.clone();
+            tower::util::MapRequestLayer::new(move |req: http::Request<tonic::body::Body>| {
+                let act = req
+                    .extensions()
+                    .get::<Principal>()
+                    .and_then(|p| p.custom::<Value>())
+                    .and_then(|c| c.get("act").cloned());
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = act;
+                req
+            })
         };
         let inv_auth = warden::grpc::authenticate(validator(&issuer, "api://inventory")?)
             .revocation(StoreCheck::new(store.clone()));
@@ -312,7 +275,8 @@ impl Demo {
             let _ = tonic::transport::Server::builder()
                 .layer(inv_auth)
                 .layer(warden::grpc::RequireMethodScopeLayer::new(rules))
-                .add_service(InventoryServer::new(svc))
+                .layer(record)
+                .add_service(InventoryServer::new(InventoryService::default()))
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(inv_listener))
                 .await;
         });
