@@ -92,7 +92,7 @@ macro_rules! audience_setters {
 
 /// `get_ref`, `get_mut` and `into_inner` of a middleware service whose
 /// wrapped service is its field `inner`, as tower-http's services have
-/// them: `inner_service_accessors!(RequireScope<S>)`. Used by warden's own
+/// them: `inner_service_accessors!(ScopeGuard<S, P>)`. Used by warden's own
 /// layers; not part of the API.
 #[doc(hidden)]
 #[macro_export]
@@ -143,7 +143,7 @@ pub use current::{WithToken, current_token, with_token};
 pub use error::{AuthError, GrpcCode, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{
     RequireBearer, RequireBearerLayer, RequireScope, RequireScopeLayer, ResponseFuture,
-    ScopeFuture, ScopeRequirement,
+    ScopeFuture, ScopeGuard, ScopePolicy, ScopeRequirement,
 };
 pub use outbound::{
     AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, ErrorCode, NoRetry, Refusal,

@@ -3,13 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::Request;
 use tower_layer::Layer;
-use tower_service::Service;
 use warden_core::{
-    AuthError, Challenge, Principal, Protocol, ScopeFuture, ScopeRequirement, Scopes,
+    AuthError, Challenge, Principal, Protocol, ScopeGuard, ScopePolicy, ScopeRequirement, Scopes,
 };
 
 /// What happens to a method no rule names.
@@ -239,7 +237,7 @@ impl MethodScopes {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RequireMethodScopeLayer {
-    scopes: MethodScopes,
+    scopes: Arc<MethodScopes>,
     challenge: Challenge,
 }
 
@@ -247,7 +245,7 @@ impl RequireMethodScopeLayer {
     /// Enforces `scopes`, with gRPC rejections.
     pub fn new(scopes: MethodScopes) -> Self {
         Self {
-            scopes,
+            scopes: Arc::new(scopes),
             challenge: Challenge::new().protocol(Protocol::Grpc),
         }
     }
@@ -257,46 +255,17 @@ impl<S> Layer<S> for RequireMethodScopeLayer {
     type Service = RequireMethodScope<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireMethodScope {
-            inner,
-            scopes: self.scopes.clone(),
-            challenge: self.challenge.clone(),
-        }
+        ScopeGuard::new(inner, self.scopes.clone(), self.challenge.clone())
     }
 }
 
-/// The service made by [`RequireMethodScopeLayer`].
-#[derive(Debug, Clone)]
-pub struct RequireMethodScope<S> {
-    inner: S,
-    scopes: MethodScopes,
-    challenge: Challenge,
-}
+/// The service made by [`RequireMethodScopeLayer`]: warden-core's one scope
+/// guard with the per-method rules as its policy.
+pub type RequireMethodScope<S> = ScopeGuard<S, MethodScopes>;
 
-warden_core::inner_service_accessors!(RequireMethodScope<S>);
-
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireMethodScope<S>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    ResB: Default,
-{
-    type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = ScopeFuture<S::Future, ResB>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let verdict = self
-            .scopes
-            .check(req.uri().path(), req.extensions().get::<Principal>());
-        let challenge = &self.challenge;
-        ScopeFuture::decide(verdict, &mut self.inner, req, |err, req| {
-            tracing::debug!(method = req.uri().path(), error = %err, "gRPC call refused by scope rules");
-            challenge.grpc_response(err)
-        })
+impl ScopePolicy for MethodScopes {
+    fn check<B>(&self, req: &Request<B>) -> Result<(), AuthError> {
+        MethodScopes::check(self, req.uri().path(), req.extensions().get::<Principal>())
     }
 }
 

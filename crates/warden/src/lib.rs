@@ -16,9 +16,9 @@ pub mod inbound {
     pub use warden_core::{
         Anonymous, BearerExtractor, BearerToken, Challenge, DEFAULT_CACHE_CAPACITY,
         DEFAULT_MAX_TOKEN_LEN, Fingerprint, GrpcCode, InvalidRequest, InvalidToken, NoCustomClaims,
-        Protocol, RequireBearer, RequireScope, ResponseFuture, ScopeFuture, ScopeRequirement,
-        Scopes, StandardClaims, TokenCache, TokenCacheBuilder, TokenValidator, Unavailable,
-        ValidatorFn, validator_fn,
+        Protocol, RequireBearer, RequireScope, ResponseFuture, ScopeFuture, ScopeGuard,
+        ScopePolicy, ScopeRequirement, Scopes, StandardClaims, TokenCache, TokenCacheBuilder,
+        TokenValidator, Unavailable, ValidatorFn, validator_fn,
     };
 
     /// JWT access tokens (RFC 9068) checked by the rules of RFC 8725

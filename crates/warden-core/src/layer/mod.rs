@@ -6,7 +6,9 @@ mod require_bearer;
 mod require_scope;
 
 pub use require_bearer::{RequireBearer, RequireBearerLayer, ResponseFuture};
-pub use require_scope::{RequireScope, RequireScopeLayer, ScopeFuture, ScopeRequirement};
+pub use require_scope::{
+    RequireScope, RequireScopeLayer, ScopeFuture, ScopeGuard, ScopePolicy, ScopeRequirement,
+};
 
 #[cfg(test)]
 mod tests {

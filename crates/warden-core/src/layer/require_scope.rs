@@ -131,23 +131,73 @@ impl<S> Layer<S> for RequireScopeLayer {
     type Service = RequireScope<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScope {
+        ScopeGuard::new(inner, self.requirement.clone(), self.challenge.clone())
+    }
+}
+
+/// What a scope guard asks of each request: the verdict (RFC 6750 §3.1
+/// `insufficient_scope`, or the gRPC equivalent, when it refuses).
+/// [`ScopeRequirement`] is one policy, the same requirement for every
+/// request; warden-tonic's per-method rules are another.
+pub trait ScopePolicy: Send + Sync + 'static {
+    /// The verdict on `req`, whose principal (if any) is in its extensions.
+    ///
+    /// # Errors
+    /// The refusal: [`AuthError::MissingToken`] without a principal,
+    /// [`AuthError::InsufficientScope`] when the scopes fall short.
+    fn check<B>(&self, req: &Request<B>) -> Result<(), AuthError>;
+}
+
+impl ScopePolicy for ScopeRequirement {
+    fn check<B>(&self, req: &Request<B>) -> Result<(), AuthError> {
+        ScopeRequirement::check(self, req.extensions().get::<Principal>())
+    }
+}
+
+/// The one scope-guard service: requests its [`ScopePolicy`] allows reach
+/// the inner service, the others get the refusal in its [`Challenge`]'s
+/// format.
+pub struct ScopeGuard<S, P> {
+    inner: S,
+    policy: Arc<P>,
+    challenge: Challenge,
+}
+
+/// The service made by [`RequireScopeLayer`].
+pub type RequireScope<S> = ScopeGuard<S, ScopeRequirement>;
+
+impl<S, P> ScopeGuard<S, P> {
+    /// Guards `inner` with `policy`, refusing in `challenge`'s format.
+    pub fn new(inner: S, policy: Arc<P>, challenge: Challenge) -> Self {
+        Self {
             inner,
-            requirement: self.requirement.clone(),
+            policy,
+            challenge,
+        }
+    }
+}
+
+impl<S: Clone, P> Clone for ScopeGuard<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            policy: self.policy.clone(),
             challenge: self.challenge.clone(),
         }
     }
 }
 
-/// The service made by [`RequireScopeLayer`].
-#[derive(Clone, Debug)]
-pub struct RequireScope<S> {
-    inner: S,
-    requirement: Arc<ScopeRequirement>,
-    challenge: Challenge,
+impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for ScopeGuard<S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeGuard")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .field("challenge", &self.challenge)
+            .finish()
+    }
 }
 
-crate::inner_service_accessors!(RequireScope<S>);
+crate::inner_service_accessors!(ScopeGuard<S, P>);
 
 pin_project! {
     /// The response future of [`RequireScope`].
@@ -223,9 +273,10 @@ impl<F, B> fmt::Debug for ScopeFuture<F, B> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScope<S>
+impl<S, P, ReqB, ResB> Service<Request<ReqB>> for ScopeGuard<S, P>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
+    P: ScopePolicy,
     ResB: Default,
 {
     type Response = Response<ResB>;
@@ -237,10 +288,10 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let verdict = self.requirement.check(req.extensions().get::<Principal>());
+        let verdict = self.policy.check(&req);
         let challenge = &self.challenge;
         ScopeFuture::decide(verdict, &mut self.inner, req, |err, req| {
-            tracing::debug!(error = %err, "request refused by scope guard");
+            tracing::debug!(path = req.uri().path(), error = %err, "request refused by scope guard");
             challenge.response(err, req)
         })
     }
