@@ -100,10 +100,7 @@ impl Forward {
 
 impl TokenSource for Forward {
     async fn token(&self, ctx: &TokenContext) -> Result<AccessToken, TokenSourceError> {
-        let subject = ctx
-            .subject
-            .as_ref()
-            .ok_or(TokenSourceError::NoSubjectToken)?;
+        let subject = ctx.require_subject()?;
         let target = ctx.target.as_ref().and_then(Destination::of_uri);
         if !target
             .as_ref()
@@ -117,10 +114,7 @@ impl TokenSource for Forward {
                 )
             ))));
         }
-        Ok(AccessToken::new(
-            subject.as_str(),
-            unverified_exp(subject.as_str()),
-        ))
+        Ok(AccessToken::new(subject, unverified_exp(subject)))
     }
 }
 

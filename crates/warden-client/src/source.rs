@@ -72,11 +72,7 @@ impl<G: Grant> Cached<G> {
 
     pub(crate) async fn token(&self, ctx: &TokenContext) -> Result<AccessToken, TokenSourceError> {
         let (key, subject, not_after) = if G::ON_BEHALF {
-            let subject = ctx
-                .subject
-                .as_ref()
-                .ok_or(TokenSourceError::NoSubjectToken)?
-                .as_str();
+            let subject = ctx.require_subject()?;
             let key: [u8; 32] = Sha256::digest(subject.as_bytes()).into();
             (Some(key), Some(subject.to_owned()), unverified_exp(subject))
         } else {

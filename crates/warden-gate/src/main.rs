@@ -16,14 +16,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    // RUST_LOG chooses what is logged; info when unset or unreadable.
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .with_default_directive(tracing::Level::INFO.into())
-        .from_env_lossy();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .init();
+    warden::bin::init_logging();
     let args = Args::parse();
     let file = args.config.display();
     let config = std::fs::read_to_string(&args.config)
@@ -36,13 +29,7 @@ async fn main() {
                 }
             })
         });
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("warden-gate: {e}");
-            std::process::exit(2);
-        }
-    };
+    let config = warden::bin::or_exit("warden-gate", config);
     if let Err(e) = warden_gate::run(config).await {
         eprintln!("warden-gate: {e}");
         std::process::exit(1);

@@ -97,6 +97,35 @@ pub mod issuer {
     pub use warden_issuer::*;
 }
 
+/// What a binary built on warden does at start (its examples, warden-gate):
+/// logging to stderr, and a configuration it cannot start with ending the
+/// process with code 2.
+#[cfg(feature = "bin")]
+pub mod bin {
+    use std::fmt::Display;
+
+    /// Logs to stderr through `tracing-subscriber`, filtered by `RUST_LOG`
+    /// (`info` when it is unset or cannot be read).
+    pub fn init_logging() {
+        let filter = tracing_subscriber::EnvFilter::builder()
+            .with_default_directive(tracing_subscriber::filter::LevelFilter::INFO.into())
+            .from_env_lossy();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    }
+
+    /// The value of `result`, or `name: error` on stderr and exit code 2:
+    /// a binary's configuration that it cannot start with.
+    pub fn or_exit<T, E: Display>(name: &str, result: Result<T, E>) -> T {
+        result.unwrap_or_else(|e| {
+            eprintln!("{name}: {e}");
+            std::process::exit(2)
+        })
+    }
+}
+
 /// Time for tests and custom clocks: every builder takes a
 /// [`Clock`](testing::Clock); tests move a [`ManualClock`](testing::ManualClock).
 pub mod testing {

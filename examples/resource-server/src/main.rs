@@ -3,19 +3,11 @@
 //! WARDEN_WORKERS sets the number of runtime threads (default: one per core).
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match example_resource_server::Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("resource-server: {e}");
-            std::process::exit(2);
-        }
-    };
+    warden::bin::init_logging();
+    let config = warden::bin::or_exit(
+        "resource-server",
+        example_resource_server::Config::from_env(),
+    );
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = std::env::var("WARDEN_WORKERS")
         .ok()

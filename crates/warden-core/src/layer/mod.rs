@@ -10,6 +10,18 @@ pub use require_scope::{
     RequireScope, RequireScopeLayer, ScopeFuture, ScopeGuard, ScopePolicy, ScopeRequirement,
 };
 
+/// A ready response, handed out once: the refusal state of the layers'
+/// futures. As tower-http's futures, a second poll is a bug in the caller.
+pub(crate) fn ready_once<B, E>(
+    res: &mut Option<http::Response<B>>,
+    future: &str,
+) -> std::task::Poll<Result<http::Response<B>, E>> {
+    match res.take() {
+        Some(r) => std::task::Poll::Ready(Ok(r)),
+        None => panic!("{future} polled after completion"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;

@@ -298,11 +298,7 @@ where
             StateProj::Inner { fut } => fut.poll(cx),
             StateProj::Authenticated { fut } => fut.poll(cx),
             StateProj::Validating { fut } => fut.as_mut().poll(cx),
-            StateProj::Ready { res } => match res.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                // As tower-http's futures: a second poll is a bug in the caller.
-                None => panic!("ResponseFuture polled after completion"),
-            },
+            StateProj::Ready { res } => super::ready_once(res, "ResponseFuture"),
         }
     }
 }

@@ -258,11 +258,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Allowed { fut } => fut.poll(cx),
-            StateProj::Refused { res } => match res.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                // As tower-http's futures: a second poll is a bug in the caller.
-                None => panic!("ScopeFuture polled after completion"),
-            },
+            StateProj::Refused { res } => super::ready_once(res, "ScopeFuture"),
         }
     }
 }

@@ -445,11 +445,8 @@ mod tests {
         struct Echo;
         impl TokenSource for Echo {
             async fn token(&self, ctx: &TokenContext) -> Result<AccessToken, TokenSourceError> {
-                let s = ctx
-                    .subject
-                    .as_ref()
-                    .ok_or(TokenSourceError::NoSubjectToken)?;
-                Ok(AccessToken::new(format!("for-{}", s.as_str()), None))
+                let s = ctx.require_subject()?;
+                Ok(AccessToken::new(format!("for-{s}"), None))
             }
         }
         let svc = ServiceBuilder::new()

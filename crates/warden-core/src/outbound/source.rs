@@ -100,6 +100,17 @@ impl TokenContext {
         self.target = Some(target);
         self
     }
+
+    /// The subject token, for a source that acts on a caller's behalf.
+    ///
+    /// # Errors
+    /// [`TokenSourceError::NoSubjectToken`] when the call has none.
+    pub fn require_subject(&self) -> Result<&str, TokenSourceError> {
+        self.subject
+            .as_ref()
+            .map(|s| s.as_str())
+            .ok_or(TokenSourceError::NoSubjectToken)
+    }
 }
 
 /// Produces access tokens for outbound calls (client credentials, token
