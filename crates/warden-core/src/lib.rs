@@ -128,6 +128,7 @@ pub mod error;
 pub mod layer;
 pub mod outbound;
 pub mod principal;
+pub mod resource;
 pub mod revocation;
 pub mod sync;
 pub mod urn;

@@ -4,6 +4,8 @@
 //! [`ScopeRequirement`](warden::inbound::ScopeRequirement) for the scopes;
 //! RFC 6750 §3.1 for every refusal). The front ends (forward-auth,
 //! ext_authz) only translate the answer.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6750#section-3.1>
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};

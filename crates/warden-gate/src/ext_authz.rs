@@ -15,6 +15,10 @@
 //! - keys or revocation list unavailable: `status.code` UNAVAILABLE (14)
 //!   and HTTP 503, as an answer rather than a failed call, so that even
 //!   `failure_mode_allow: true` cannot turn it into an allow.
+//!
+//! The challenge is RFC 6750's
+//! (<https://www.rfc-editor.org/rfc/rfc6750#section-3>); the service is
+//! Envoy's `envoy/service/auth/v3/external_auth.proto`.
 
 use envoy_types::ext_authz::v3::pb::{
     Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction,

@@ -8,6 +8,9 @@
 //! `Authorization` (RFC 6750 §2.1). A header sent twice, the two families
 //! disagreeing, or a missing method or URI is 400: the proxy is
 //! misconfigured, and the gate never guesses.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6750#section-2.1> (the credential),
+//! <https://www.rfc-editor.org/rfc/rfc6750#section-3> (the challenge).
 
 use std::sync::Arc;
 

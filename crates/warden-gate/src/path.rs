@@ -15,6 +15,10 @@
 //! dot segment carrying `;` parameters (`..;/`, which Tomcat and Jetty read
 //! as `..`). Upstreams disagree on every one of these, which is what makes
 //! them bypasses.
+//!
+//! RFC 3986: <https://www.rfc-editor.org/rfc/rfc3986#section-6.2.2> (case
+//! and percent-encoding normalization),
+//! <https://www.rfc-editor.org/rfc/rfc3986#section-5.2.4> (dot segments).
 
 use std::fmt;
 

@@ -1,6 +1,8 @@
 //! Route rules: which requests need a token and which scopes (RFC 6750 §3.1
 //! `insufficient_scope`). The first rule that matches decides; a request no
 //! rule matches is denied.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6750#section-3.1>
 
 use warden::inbound::ScopeRequirement;
 

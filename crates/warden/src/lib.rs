@@ -21,6 +21,14 @@ pub mod inbound {
         TokenValidator, Unavailable, ValidatorFn, validator_fn,
     };
 
+    /// RFC 9728 protected resource metadata and its `resource_metadata`
+    /// challenge.
+    pub mod resource {
+        pub use warden_core::resource::{
+            MetadataService, ProtectedResource, ResourceError, WELL_KNOWN,
+        };
+    }
+
     /// JWT access tokens (RFC 9068) checked by the rules of RFC 8725
     /// ([`warden_jwt`]); the validator itself is [`crate::JwtValidator`].
     #[cfg(feature = "jwt")]

@@ -1,5 +1,6 @@
 //! The gate's TOML configuration, checked whole at start: an error names
-//! the line and the reason, and the binary exits with code 2.
+//! the line and the reason, and the binary exits with code 2. The format
+//! is TOML 1.0 (<https://toml.io/en/v1.0.0>).
 //!
 //! ```toml
 //! [http]                      # forward-auth; default 127.0.0.1:8181
