@@ -71,6 +71,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
             revocation: Some(store),
             without_jti: warden::revocation::WithoutJti::Hash,
             cache: cache.clone(),
+            resource: None,
         };
         let addr = serve(app_with(protection, "orders:read")).await;
         replicas.push((format!("http://{addr}/protected"), cache));
@@ -383,6 +384,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         revocation: Some(store.clone()),
         without_jti: warden::revocation::WithoutJti::Hash,
         cache: TokenCache::default(),
+        resource: None,
     };
     let base = format!(
         "http://{}",

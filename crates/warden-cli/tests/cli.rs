@@ -133,7 +133,12 @@ async fn every_command_end_to_end() {
     let o = run(cmd(&["introspect", &opaque], "svc-batch", &[]))
         .await
         .unwrap();
-    assert!(stdout(&o).contains("\"active\": true"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("\"active\": true"),
+        "{} {}",
+        stdout(&o),
+        stderr(&o)
+    );
     let o = run(cmd(&["revoke", &opaque], "svc-batch", &[]))
         .await
         .unwrap();

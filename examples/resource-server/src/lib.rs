@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use warden::inbound::TokenCache;
 use warden::inbound::introspect::{IntrospectError, IntrospectionValidator, JwtOrIntrospect};
 use warden::inbound::jwt::{EnvConfig, EnvError, JwtError};
+use warden::inbound::resource::ProtectedResource;
 use warden::revocation::redis::{RedisConfig, RedisRevocationStore, RedisStoreError};
 use warden::revocation::{StoreCheck, WithoutJti};
 use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
@@ -40,6 +41,10 @@ pub struct Config {
     /// `WARDEN_REVOCATION_WITHOUT_JTI`: `hash` (default: a token without
     /// `jti` is looked up by its hash) or `refuse`.
     pub without_jti: WithoutJti,
+    /// `WARDEN_PUBLIC_URL`: the absolute base URL clients reach this server
+    /// at, the resource identifier of its RFC 9728 metadata (default
+    /// `http://<the bound address>`).
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -137,6 +142,7 @@ impl Config {
             })?),
             redis_url: opt("WARDEN_REDIS_URL"),
             without_jti,
+            public_url: opt("WARDEN_PUBLIC_URL"),
         })
     }
 
@@ -188,7 +194,21 @@ impl Config {
             revocation,
             without_jti: self.without_jti,
             cache: TokenCache::default(),
+            resource: None,
         })
+    }
+
+    /// The RFC 9728 metadata of this server reached at `public_url`: the
+    /// issuer, the scope `/scoped` needs, the audiences.
+    ///
+    /// # Errors
+    /// A `public_url` that is not an absolute http(s) URL.
+    pub fn resource(&self, public_url: &str) -> Result<ProtectedResource, ConfigError> {
+        Ok(ProtectedResource::new(public_url)
+            .map_err(|e| ConfigError::Invalid(format!("WARDEN_PUBLIC_URL: {e}")))?
+            .authorization_server(&self.jwt.issuer)
+            .scopes([self.scope.as_str()])
+            .audiences(&self.jwt.audiences))
     }
 }
 
@@ -205,6 +225,9 @@ pub struct Protection {
     pub without_jti: WithoutJti,
     /// The validated-token cache (entries of revoked tokens are dropped).
     pub cache: TokenCache,
+    /// RFC 9728 metadata: when set, served at its well-known path and named
+    /// by every 401 and 403 challenge (`resource_metadata`).
+    pub resource: Option<ProtectedResource>,
 }
 
 impl Protection {
@@ -252,6 +275,7 @@ pub fn app(validator: JwtValidator, scope: &str) -> Router {
         revocation: None,
         without_jti: WithoutJti::default(),
         cache: TokenCache::default(),
+        resource: None,
     };
     app_with(protection, scope)
 }
@@ -267,14 +291,18 @@ pub fn app_with(protection: Protection, scope: &str) -> Router {
         layer =
             layer.revocation(StoreCheck::new(store.clone()).without_jti(protection.without_jti));
     }
+    let mut scoped = RequireScopeLayer::all([scope]);
+    let mut router = Router::new();
+    if let Some(pr) = &protection.resource {
+        layer = layer.challenge(pr.challenge());
+        scoped = scoped.challenge(pr.challenge());
+        router = router.route_service(&pr.well_known_path(), pr.service());
+    }
     let protected_routes = Router::new()
         .route("/protected", get(protected))
-        .route(
-            "/scoped",
-            get(protected).route_layer(RequireScopeLayer::all([scope])),
-        )
+        .route("/scoped", get(protected).route_layer(scoped))
         .route_layer(layer);
-    Router::new()
+    router
         .route("/public", get(|| async { "public" }))
         .route("/healthz", get(healthz).with_state(Arc::new(protection)))
         .merge(protected_routes)
@@ -285,9 +313,15 @@ pub fn app_with(protection: Protection, scope: &str) -> Router {
 /// # Errors
 /// When the settings cannot be used or the address cannot be bound.
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let protection = config.protection()?;
+    let mut protection = config.protection()?;
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    println!("listening on {}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    protection.resource = Some(config.resource(&public_url)?);
+    println!("listening on {addr}");
     axum::serve(listener, app_with(protection, &config.scope))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

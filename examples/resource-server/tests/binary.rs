@@ -93,6 +93,10 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
 
         let mut narrow = issuer.claims("api://orders");
         narrow["scope"] = json!("orders:read");
+        // Every challenge points at the RFC 9728 document (WARDEN_PUBLIC_URL
+        // defaults to the bound address).
+        let pointer =
+            format!(r#", resource_metadata="{base}/.well-known/oauth-protected-resource""#);
         for (path, claims, status, challenge) in [
             // The same key without the scope WARDEN_SCOPE names.
             (
@@ -111,11 +115,49 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
         ] {
             let token = issuer.mint_with(&key, &claims).unwrap();
             let (got, www, _) = get(&format!("{base}{path}"), Some(&token)).await;
-            assert_eq!((got, www.as_deref()), (status, Some(challenge)), "{kid}");
+            let want = format!("{challenge}{pointer}");
+            assert_eq!(
+                (got, www.as_deref()),
+                (status, Some(want.as_str())),
+                "{kid}"
+            );
         }
     }
     let (status, www, _) = get(&format!("{base}/protected"), None).await;
-    assert_eq!((status, www.as_deref()), (401, Some("Bearer")));
+    let bare = format!(r#"Bearer resource_metadata="{base}/.well-known/oauth-protected-resource""#);
+    assert_eq!((status, www.as_deref()), (401, Some(bare.as_str())));
+
+    // The document: this server as the resource, the issuer, the scope.
+    let res = reqwest::get(format!("{base}/.well-known/oauth-protected-resource"))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(doc["resource"], base.as_str());
+    assert_eq!(doc["authorization_servers"], json!([issuer.issuer()]));
+    assert_eq!(doc["scopes_supported"], json!(["orders:write"]));
+}
+
+#[tokio::test]
+async fn a_public_url_names_the_resource_and_its_document() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let (_server, base) = spawn(&[
+        ("WARDEN_ISSUER", issuer.issuer()),
+        ("WARDEN_AUDIENCE", "api://orders"),
+        ("WARDEN_ALLOW_HTTP", "1"),
+        ("WARDEN_PUBLIC_URL", "https://orders.example.com/api"),
+    ]);
+    // Behind a proxy the document lives under the public path.
+    let url = format!("{base}/.well-known/oauth-protected-resource/api");
+    let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["resource"], "https://orders.example.com/api");
+    let (_, www, _) = get(&format!("{base}/protected"), None).await;
+    assert_eq!(
+        www.as_deref(),
+        Some(
+            r#"Bearer resource_metadata="https://orders.example.com/.well-known/oauth-protected-resource/api""#
+        )
+    );
 }
 
 #[tokio::test]
