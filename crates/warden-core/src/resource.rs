@@ -109,11 +109,7 @@ impl ProtectedResource {
     /// refresh tokens are between a client and its authorization server,
     /// and MCP forbids advertising it here.
     #[must_use]
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         for s in scopes {
             let s = s.into();
             if s != "offline_access" && !self.scopes.contains(&s) {
@@ -137,11 +133,10 @@ impl ProtectedResource {
     /// (`resource_signing_alg_values_supported`, RFC 9728 §2); left out when
     /// it signs none, as warden's resources do unless told.
     #[must_use]
-    pub fn resource_signing_algs<I, S>(mut self, algs: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn resource_signing_algs(
+        mut self,
+        algs: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         self.signing_algs = algs.into_iter().map(Into::into).collect();
         self
     }
@@ -149,11 +144,7 @@ impl ProtectedResource {
     /// The `aud` values the validator expects, listed apart from
     /// `resource` (as `warden_audiences`) for clients that need them.
     #[must_use]
-    pub fn audiences<I, S>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn audiences(mut self, audiences: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.audiences = audiences.into_iter().map(Into::into).collect();
         self
     }
