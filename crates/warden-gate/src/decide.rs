@@ -78,19 +78,30 @@ impl Service<Request<()>> for Decide {
     }
 }
 
-/// A header value for an identity string: visible ASCII as it is, every
-/// other byte and `%` percent-encoded, so two identities never share one
-/// header value and no value can break the header.
-fn identity_value(s: &str) -> HeaderValue {
-    let mut out = String::with_capacity(s.len());
+/// Appends an identity string to a header value: visible ASCII as it is,
+/// every other byte and `%` percent-encoded, so two identities never share
+/// one header value and no value can break the header.
+fn push_identity(out: &mut String, s: &str) {
+    use std::fmt::Write;
     for b in s.bytes() {
         if (0x21..=0x7e).contains(&b) && b != b'%' {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
-    HeaderValue::try_from(out).expect("visible ASCII is a header value")
+}
+
+/// The header value of one or more identity strings, space-separated.
+fn identity_value<'a>(parts: impl IntoIterator<Item = &'a str>) -> HeaderValue {
+    let mut out = String::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        push_identity(&mut out, part);
+    }
+    HeaderValue::try_from(out).expect("visible ASCII and spaces are a header value")
 }
 
 fn secs(t: Option<SystemTime>) -> Option<u64> {
@@ -124,17 +135,13 @@ fn allow(identity: &Identity, principal: Option<&Principal>) -> Verdict {
     let h = res.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let empty = HeaderValue::from_static("");
-    let subject = principal.and_then(Principal::subject).map(identity_value);
-    let client = principal.and_then(Principal::client_id).map(identity_value);
-    let scopes = principal.map(|p| {
-        let scopes: Vec<_> = p.scopes().iter().map(identity_value).collect();
-        let joined = scopes
-            .iter()
-            .map(|v| v.to_str().expect("visible ASCII"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        HeaderValue::try_from(joined).expect("visible ASCII and spaces")
-    });
+    let subject = principal
+        .and_then(Principal::subject)
+        .map(|s| identity_value([s]));
+    let client = principal
+        .and_then(Principal::client_id)
+        .map(|c| identity_value([c]));
+    let scopes = principal.map(|p| identity_value(p.scopes().iter()));
     h.insert(identity.subject.clone(), subject.unwrap_or(empty.clone()));
     h.insert(identity.client_id.clone(), client.unwrap_or(empty.clone()));
     h.insert(identity.scopes.clone(), scopes.unwrap_or(empty.clone()));
@@ -254,13 +261,14 @@ mod tests {
 
     #[test]
     fn identity_values_are_injective_and_safe() {
-        assert_eq!(identity_value("alice"), "alice");
-        assert_eq!(identity_value("a b"), "a%20b");
-        assert_eq!(identity_value("a%20b"), "a%2520b");
+        assert_eq!(identity_value(["alice"]), "alice");
+        assert_eq!(identity_value(["a b"]), "a%20b");
+        assert_eq!(identity_value(["a%20b"]), "a%2520b");
         assert_eq!(
-            identity_value("x\r\nx-auth-subject: root"),
+            identity_value(["x\r\nx-auth-subject: root"]),
             "x%0D%0Ax-auth-subject:%20root"
         );
-        assert_eq!(identity_value("caf\u{e9}"), "caf%C3%A9");
+        assert_eq!(identity_value(["caf\u{e9}"]), "caf%C3%A9");
+        assert_eq!(identity_value(["a", "b c"]), "a b%20c");
     }
 }

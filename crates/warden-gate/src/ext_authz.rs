@@ -38,12 +38,22 @@ use crate::decide::{Check, Gate, Verdict, plain};
 #[derive(Debug)]
 pub struct ExtAuthz<V> {
     gate: Gate<V>,
+    /// Gone when the service is: what its health reporter watches.
+    alive: std::sync::Arc<()>,
 }
 
 impl<V> ExtAuthz<V> {
     /// The service for `gate`.
     pub fn new(gate: Gate<V>) -> Self {
-        ExtAuthz { gate }
+        ExtAuthz {
+            gate,
+            alive: std::sync::Arc::new(()),
+        }
+    }
+
+    /// A handle that stops upgrading once the service is dropped.
+    pub(crate) fn alive(&self) -> std::sync::Weak<()> {
+        std::sync::Arc::downgrade(&self.alive)
     }
 }
 

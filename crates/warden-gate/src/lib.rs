@@ -160,11 +160,13 @@ impl Parts {
     /// is always SERVING: liveness, not readiness).
     pub fn ext_authz_routes(&self, config: &GateConfig) -> tonic::service::Routes {
         let (reporter, health) = tonic_health::server::health_reporter();
+        let service = ext_authz::ExtAuthz::new(self.gate(config));
+        let alive = service.alive();
         let parts = self.clone();
         tokio::spawn(async move {
             let mut was = None;
-            // Bounded by the process: the gate's readiness, polled.
-            loop {
+            // Polls the gate's readiness for as long as the service exists.
+            while alive.upgrade().is_some() {
                 let now = parts.is_ready();
                 if was != Some(now) {
                     let status = if now {
@@ -173,16 +175,12 @@ impl Parts {
                         tonic_health::ServingStatus::NotServing
                     };
                     reporter.set_service_status(EXT_AUTHZ_SERVICE, status).await;
-                    reporter.set_service_status("", status).await;
                     was = Some(now);
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
         });
-        tonic::service::Routes::new(AuthorizationServer::new(ext_authz::ExtAuthz::new(
-            self.gate(config),
-        )))
-        .add_service(health)
+        tonic::service::Routes::new(AuthorizationServer::new(service)).add_service(health)
     }
 }
 

@@ -42,14 +42,14 @@ async fn start(issuer: &TestIssuer, wait: bool) -> (AuthorizationClient<Channel>
     (AuthorizationClient::new(channel.clone()), channel)
 }
 
-/// Waits (at most 4 s) until `grpc.health.v1` says `want` of the
-/// ext_authz service; whether it did.
-async fn health_becomes(channel: Channel, want: tonic_health::ServingStatus) -> bool {
+/// Waits (at most 4 s) until `grpc.health.v1` says `want` of `service`;
+/// whether it did.
+async fn health_of(channel: Channel, service: &str, want: tonic_health::ServingStatus) -> bool {
     let mut h = tonic_health::pb::health_client::HealthClient::new(channel);
     for _ in 0..40 {
         let got = h
             .check(tonic_health::pb::HealthCheckRequest {
-                service: warden_gate::EXT_AUTHZ_SERVICE.into(),
+                service: service.into(),
             })
             .await
             .map(|r| r.into_inner().status);
@@ -126,7 +126,12 @@ async fn allow_sets_identity_with_overwrite_and_strips_credentials() {
     assert_eq!(ok.query_parameters_to_remove, ["access_token"]);
     // Ready: grpc.health.v1 reports SERVING (set within the 500 ms poll).
     assert!(
-        health_becomes(channel, tonic_health::ServingStatus::Serving).await,
+        health_of(
+            channel,
+            warden_gate::EXT_AUTHZ_SERVICE,
+            tonic_health::ServingStatus::Serving
+        )
+        .await,
         "never reported SERVING"
     );
 
@@ -192,7 +197,14 @@ async fn keys_unavailable_is_unavailable_and_health_says_so() {
     assert_eq!(denied(&r).0, 14);
     assert_eq!(denied(&r).1, 503);
     assert!(
-        health_becomes(channel, tonic_health::ServingStatus::NotServing).await,
+        health_of(
+            channel.clone(),
+            warden_gate::EXT_AUTHZ_SERVICE,
+            tonic_health::ServingStatus::NotServing
+        )
+        .await,
         "never reported NOT_SERVING while the keys are unavailable"
     );
+    // The server itself stays SERVING: liveness is not readiness.
+    assert!(health_of(channel, "", tonic_health::ServingStatus::Serving).await);
 }
