@@ -12,10 +12,12 @@
 //! | `exp`, `nbf`, `iat` | a JSON number from 0 to 10¹¹ (RFC 7519 §2 NumericDate) | `InvalidClaim` (a string or `null` is never "absent") |
 //! | `exp` | required (optional for introspection: `active` is the verdict) | `MissingClaim("exp")` |
 //! | time | `exp` + leeway > now, `nbf` and `iat` ≤ now + leeway (default 60 s) | `Expired`, `NotYetValid`, `IssuedInFuture` |
-//! | `iss` | a string, equal to a configured issuer | `MissingClaim("iss")`, `WrongIssuer` |
+//! | `iss` | a string, equal to a configured issuer or matching an [`IssuerTemplate`] | `MissingClaim("iss")`, `WrongIssuer` |
+//! | `tid` | with a template: a string equal to the issuer's tenant, which is in the allow-list if one is set | `MissingClaim("tid")`, `WrongTenant` |
 //! | `aud` | a string or an array of strings, one of them configured | `InvalidClaim("aud")`, `WrongAudience` |
+//! | clients | only with [`ClientRule`]: `client_id` (Cognito, with `token_use` = `access`) or `azp` (Keycloak) in the list | `WrongClient` |
 //! | `scope`, `scp` | a space-separated string or an array of strings; both are read and merged | `InvalidClaim` |
-//! | client | `client_id`, else `azp`, else `cid` (Okta) | `InvalidClaim` |
+//! | client | `client_id`, else `azp`, else `cid` (Okta), else `appid` (Entra v1) | `InvalidClaim` |
 //! | `sub`, `jti` | strings | `InvalidClaim` |
 
 use std::fmt;
@@ -38,6 +40,90 @@ const MAX_NUMERIC_DATE: f64 = 1e11;
 enum Expect {
     OneOf(Vec<String>),
     Waived,
+}
+
+/// An issuer with the tenant in it, such as Entra ID's
+/// `https://login.microsoftonline.com/{tenantid}/v2.0`: one placeholder
+/// `{tenantid}`, matched by 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
+///
+/// A token accepted through a template must carry a `tid` claim equal to
+/// the tenant its `iss` names (Microsoft's rule for multi-tenant apps). The
+/// template only ever matches `iss`: keys come from a URL configured with
+/// it, never from the unverified token.
+///
+/// ```
+/// use warden_core::claims::IssuerTemplate;
+/// let t = IssuerTemplate::parse("https://login.microsoftonline.com/{tenantid}/v2.0").unwrap();
+/// assert_eq!(t.tenant("https://login.microsoftonline.com/abc-123/v2.0"), Some("abc-123"));
+/// assert_eq!(t.tenant("https://login.microsoftonline.com/a/b/v2.0"), None);
+/// assert!(IssuerTemplate::parse("https://login.microsoftonline.com/common/v2.0").is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuerTemplate {
+    prefix: String,
+    suffix: String,
+}
+
+impl IssuerTemplate {
+    /// The placeholder a template holds exactly once.
+    pub const PLACEHOLDER: &'static str = "{tenantid}";
+
+    /// Entra ID v2.0 tokens: `https://login.microsoftonline.com/{tenantid}/v2.0`.
+    pub const ENTRA_V2: &'static str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+    /// Entra ID v1.0 tokens: `https://sts.windows.net/{tenantid}/`.
+    pub const ENTRA_V1: &'static str = "https://sts.windows.net/{tenantid}/";
+
+    /// Reads a template; `None` unless it holds [`PLACEHOLDER`](Self::PLACEHOLDER)
+    /// exactly once, after a non-empty prefix.
+    pub fn parse(template: &str) -> Option<Self> {
+        let (prefix, suffix) = template.split_once(Self::PLACEHOLDER)?;
+        if prefix.is_empty() || suffix.contains(Self::PLACEHOLDER) {
+            return None;
+        }
+        Some(Self {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+        })
+    }
+
+    /// The tenant `iss` names, if it matches the template.
+    pub fn tenant<'a>(&self, iss: &'a str) -> Option<&'a str> {
+        let t = iss.strip_prefix(&self.prefix)?.strip_suffix(&self.suffix)?;
+        let ok = (1..=64).contains(&t.len())
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        ok.then_some(t)
+    }
+}
+
+impl fmt::Display for IssuerTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}{}", self.prefix, Self::PLACEHOLDER, self.suffix)
+    }
+}
+
+impl fmt::Debug for IssuerTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Who the token was issued to, checked when the issuer's `aud` cannot
+/// name this resource; each rule is an explicit choice, never a default.
+///
+/// With a rule set and no audience configured, the rule replaces the
+/// audience check; with audiences configured too, both must pass.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum ClientRule {
+    /// AWS Cognito access tokens carry no `aud`: `token_use` must be
+    /// `access` (an ID token, whose `aud` is the client, is refused) and
+    /// `client_id` one of these app clients.
+    Cognito(Vec<String>),
+    /// Keycloak without an audience mapper (`aud` is `account` or absent):
+    /// the authorized party `azp` must be one of these clients.
+    AuthorizedParty(Vec<String>),
 }
 
 /// The checks one validator applies to the registered claims. Issuer and
@@ -63,7 +149,10 @@ enum Expect {
 #[must_use]
 pub struct ClaimRules {
     issuer: Expect,
+    templates: Vec<IssuerTemplate>,
+    tenants: Option<Vec<String>>,
     audience: Expect,
+    client: Option<ClientRule>,
     leeway: Duration,
     exp_required: bool,
 }
@@ -76,7 +165,10 @@ impl fmt::Debug for ClaimRules {
         };
         f.debug_struct("ClaimRules")
             .field("issuer", &show(&self.issuer))
+            .field("templates", &self.templates)
+            .field("tenants", &self.tenants)
             .field("audience", &show(&self.audience))
+            .field("client", &self.client)
             .field("leeway", &self.leeway)
             .field("exp_required", &self.exp_required)
             .finish()
@@ -95,7 +187,10 @@ impl ClaimRules {
     pub fn new() -> Self {
         Self {
             issuer: Expect::OneOf(Vec::new()),
+            templates: Vec::new(),
+            tenants: None,
             audience: Expect::OneOf(Vec::new()),
+            client: None,
             leeway: DEFAULT_LEEWAY,
             exp_required: true,
         }
@@ -106,6 +201,28 @@ impl ClaimRules {
         if let Expect::OneOf(v) = &mut self.issuer {
             v.push(issuer.into());
         }
+        self
+    }
+
+    /// Accepts every `iss` matching `template` (call again for several),
+    /// with the `tid` rule of [`IssuerTemplate`].
+    pub fn issuer_template(mut self, template: IssuerTemplate) -> Self {
+        self.templates.push(template);
+        self
+    }
+
+    /// Only these tenants, for issuers accepted through a template (default:
+    /// any tenant the template matches).
+    pub fn tenants<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tenants: I) -> Self {
+        self.tenants
+            .get_or_insert_with(Vec::new)
+            .extend(tenants.into_iter().map(Into::into));
+        self
+    }
+
+    /// Checks the client the token was issued to (see [`ClientRule`]).
+    pub fn client_rule(mut self, rule: ClientRule) -> Self {
+        self.client = Some(rule);
         self
     }
 
@@ -142,6 +259,39 @@ impl ClaimRules {
             Expect::OneOf(v) => v,
             Expect::Waived => &[],
         }
+    }
+
+    /// The configured issuer templates.
+    pub fn issuer_templates(&self) -> &[IssuerTemplate] {
+        &self.templates
+    }
+
+    /// The client rule, if one is set.
+    pub fn client(&self) -> Option<&ClientRule> {
+        self.client.as_ref()
+    }
+
+    /// Whether a token claiming `iss` (not yet verified) belongs to these
+    /// rules: the choice of issuer before any key is looked up. Never an
+    /// acceptance: [`check_json`](Self::check_json) checks `iss` (and the
+    /// tenant) again on the verified claims.
+    pub fn accepts_issuer(&self, iss: Option<&str>) -> bool {
+        let Expect::OneOf(exact) = &self.issuer else {
+            return true;
+        };
+        let Some(iss) = iss else { return false };
+        exact.iter().any(|w| w == iss)
+            || self
+                .templates
+                .iter()
+                .filter_map(|t| t.tenant(iss))
+                .any(|tenant| self.tenant_allowed(tenant))
+    }
+
+    fn tenant_allowed(&self, tenant: &str) -> bool {
+        self.tenants
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|t| t == tenant))
     }
 
     /// The configured audiences (empty when waived).
@@ -215,30 +365,61 @@ impl ClaimRules {
         }
 
         let issuer = string(raw.iss, "iss")?;
+        let mut tenant = None;
         if let Expect::OneOf(want) = &self.issuer {
             match &issuer {
                 None => return Err(InvalidToken::MissingClaim("iss")),
                 Some(got) if want.iter().any(|w| w == got) => {}
-                Some(_) => return Err(InvalidToken::WrongIssuer),
+                Some(got) => {
+                    let Some(t) = self.templates.iter().find_map(|t| t.tenant(got)) else {
+                        return Err(InvalidToken::WrongIssuer);
+                    };
+                    match &string(raw.tid, "tid")? {
+                        None => return Err(InvalidToken::MissingClaim("tid")),
+                        Some(tid) if tid == t && self.tenant_allowed(t) => {}
+                        Some(_) => return Err(InvalidToken::WrongTenant),
+                    }
+                    tenant = Some(t.to_owned());
+                }
             }
         }
         let audiences = audiences(raw.aud)?;
         if let Expect::OneOf(want) = &self.audience
+            && (!want.is_empty() || self.client.is_none())
             && !audiences.iter().any(|a| want.iter().any(|w| w == a))
         {
             return Err(InvalidToken::WrongAudience);
         }
         let mut scope_set = scopes(raw.scope, "scope")?;
         scope_set.extend(scopes(raw.scp, "scp")?);
-        let client_id = match string(raw.client_id, "client_id")? {
-            Some(c) => Some(c),
-            None => match string(raw.azp, "azp")? {
+        let client_id = string(raw.client_id, "client_id")?;
+        let azp = string(raw.azp, "azp")?;
+        match &self.client {
+            None => {}
+            Some(ClientRule::Cognito(ids)) => {
+                let ok = raw.token_use.as_ref().and_then(Value::as_str) == Some("access")
+                    && client_id.as_ref().is_some_and(|c| ids.contains(c));
+                if !ok {
+                    return Err(InvalidToken::WrongClient);
+                }
+            }
+            Some(ClientRule::AuthorizedParty(ids))
+                if !azp.as_ref().is_some_and(|c| ids.contains(c)) =>
+            {
+                return Err(InvalidToken::WrongClient);
+            }
+            Some(ClientRule::AuthorizedParty(_)) => {}
+        }
+        let client_id = match (client_id, azp) {
+            (Some(c), _) | (None, Some(c)) => Some(c),
+            (None, None) => match string(raw.cid, "cid")? {
                 Some(c) => Some(c),
-                None => string(raw.cid, "cid")?,
+                None => string(raw.appid, "appid")?,
             },
         };
         let mut claims = StandardClaims::new();
         claims.issuer = issuer;
+        claims.tenant = tenant;
         claims.subject = string(raw.sub, "sub")?;
         claims.audiences = audiences;
         claims.expires_at = exp.map(to_time);
@@ -301,6 +482,12 @@ struct RawClaims {
     azp: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     cid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    appid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    tid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    token_use: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     scope: Option<Value>,
     #[serde(default, deserialize_with = "present")]

@@ -110,6 +110,15 @@ pub enum InvalidToken {
     /// No `aud` value is one of the configured audiences.
     #[error("wrong audience")]
     WrongAudience,
+    /// The token's tenant (`tid`) is not the one its issuer names, or not
+    /// one of the accepted tenants (issuer templates such as Entra ID's).
+    #[error("wrong tenant")]
+    WrongTenant,
+    /// The client the token was issued to (`client_id`, `azp`) is not one of
+    /// the accepted clients, or the token is not an access token
+    /// (Cognito's `token_use`).
+    #[error("client not accepted")]
+    WrongClient,
     /// A required claim is missing.
     #[error("missing claim {0}")]
     MissingClaim(&'static str),
@@ -220,6 +229,8 @@ impl AuthError {
                 InvalidToken::IssuedInFuture => "the token was issued in the future",
                 InvalidToken::WrongIssuer => "the token issuer is not accepted",
                 InvalidToken::WrongAudience => "the token audience is not accepted",
+                InvalidToken::WrongTenant => "the token tenant is not accepted",
+                InvalidToken::WrongClient => "the token client is not accepted",
                 InvalidToken::MissingClaim(_) => "the token lacks a required claim",
                 InvalidToken::InvalidClaim(_) => "the token has a claim of the wrong type",
                 InvalidToken::Revoked => "the token has been revoked",

@@ -137,7 +137,7 @@ pub mod validator;
 pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
 pub use cache::{DEFAULT_CACHE_CAPACITY, RevocationCheck, TokenCache, TokenCacheBuilder};
 pub use challenge::{Challenge, Protocol};
-pub use claims::{ClaimRules, DEFAULT_LEEWAY};
+pub use claims::{ClaimRules, ClientRule, DEFAULT_LEEWAY, IssuerTemplate};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{client_secret_basic, form_urldecode};
 pub use current::{WithToken, current_token, with_token};

@@ -149,8 +149,13 @@ pub struct StandardClaims {
     pub issued_at: Option<SystemTime>,
     /// `jti`.
     pub jwt_id: Option<String>,
-    /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3), else `azp`, else Okta's `cid`.
+    /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3), else `azp`, else Okta's
+    /// `cid`, else Entra v1's `appid`.
     pub client_id: Option<String>,
+    /// The tenant named by the issuer, when the issuer was accepted through
+    /// a template such as `https://login.microsoftonline.com/{tenantid}/v2.0`
+    /// (and the token's `tid` matched it).
+    pub tenant: Option<String>,
     /// The union of `scope` and `scp`, whether space-separated strings or arrays.
     pub scopes: Scopes,
 }
@@ -244,12 +249,26 @@ impl Principal {
         &self.inner.claims
     }
 
+    /// The issuer that accepted the token: its `iss`, checked against the
+    /// validator's allow-list after the signature (with several issuers, the
+    /// one whose keys verified it). `None` only when the issuer check was
+    /// waived and the token has no `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.claims.issuer.as_deref()
+    }
+
+    /// The tenant, when the issuer was accepted through a tenant template
+    /// (see [`StandardClaims::tenant`]).
+    pub fn tenant(&self) -> Option<&str> {
+        self.inner.claims.tenant.as_deref()
+    }
+
     /// `sub`, if the token has one.
     pub fn subject(&self) -> Option<&str> {
         self.inner.claims.subject.as_deref()
     }
 
-    /// The client the token was issued to (`client_id`, `azp` or `cid`).
+    /// The client the token was issued to (`client_id`, `azp`, `cid` or `appid`).
     pub fn client_id(&self) -> Option<&str> {
         self.inner.claims.client_id.as_deref()
     }

@@ -1,7 +1,12 @@
 //! [`JwtValidatorBuilder`]: the settings of a [`JwtValidator`], safe by
 //! default (RFC 8725 §3, <https://www.rfc-editor.org/rfc/rfc8725#section-3>:
 //! issuer and audience required, the key decides the algorithm), and its
-//! [`Dangerous`] door for the settings that weaken a check.
+//! [`Dangerous`] door for the settings that weaken a check; and
+//! [`MultiIssuerBuilder`], for a validator that trusts several issuers
+//! (RFC 8725 §3.8, <https://www.rfc-editor.org/rfc/rfc8725#section-3.8>).
+//!
+//! The issuers that bend the rules (see the crate's "Issuer presets") each
+//! have an explicit option here; none of them is on by default.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -10,20 +15,28 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use warden_core::sync::OnDrop;
-use warden_core::{ClaimRules, Clock, NoCustomClaims, SystemClock};
+use warden_core::{ClaimRules, ClientRule, Clock, IssuerTemplate, NoCustomClaims, SystemClock};
 use warden_http::{Fetch, UrlPolicy};
 
 use crate::alg::{Algorithm, AlgorithmSet};
 use crate::error::JwtError;
 use crate::jwks::{JwksCacheConfig, KeyCache, Remote};
 use crate::keys::KeySet;
-use crate::validator::{Inner, JwtValidator, Keys};
+use crate::validator::{Inner, Issuer, JwtValidator, Keys};
+
+/// Where Entra ID publishes the signing keys of every tenant (v1.0 and
+/// v2.0 tokens are signed with the same keys), used by
+/// [`JwtValidatorBuilder::entra_id`].
+pub const ENTRA_COMMON_JWKS: &str = "https://login.microsoftonline.com/common/discovery/v2.0/keys";
 
 /// Builds a [`JwtValidator`]. Issuer and audience are required; everything
 /// else has a safe default (see the crate documentation).
 #[must_use]
 pub struct JwtValidatorBuilder<C> {
     rules: ClaimRules,
+    issuer: Option<String>,
+    aliases: Vec<String>,
+    templates: Vec<String>,
     keys: Option<KeySet>,
     jwks_url: Option<String>,
     http: Option<Arc<dyn Fetch>>,
@@ -39,6 +52,9 @@ pub struct JwtValidatorBuilder<C> {
 impl<C> fmt::Debug for JwtValidatorBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtValidatorBuilder")
+            .field("issuer", &self.issuer)
+            .field("aliases", &self.aliases)
+            .field("templates", &self.templates)
             .field("rules", &self.rules)
             .field("jwks_url", &self.jwks_url)
             .finish_non_exhaustive()
@@ -49,6 +65,9 @@ impl Default for JwtValidatorBuilder<NoCustomClaims> {
     fn default() -> Self {
         Self {
             rules: ClaimRules::new(),
+            issuer: None,
+            aliases: Vec::new(),
+            templates: Vec::new(),
             keys: None,
             jwks_url: None,
             http: None,
@@ -75,9 +94,85 @@ warden_core::audience_setters!(JwtValidatorBuilder<C>);
 impl<C> JwtValidatorBuilder<C> {
     /// The expected `iss`, compared exactly. Also the discovery base unless
     /// [`jwks_url`](Self::jwks_url) or [`keys`](Self::keys) is given; the
-    /// discovery document's `issuer` must equal it exactly.
+    /// discovery document's `issuer` must equal it exactly. Called again,
+    /// replaces the previous one.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.rules = self.rules.issuer(issuer);
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Another `iss` this issuer signs under with the same keys: Auth0 and
+    /// Okta custom domains (tokens asked for at `https://login.example.com/`
+    /// say so in `iss`, tokens asked for at the tenant's canonical domain say
+    /// that), or Entra ID v1.0 tokens of a single tenant
+    /// (`https://sts.windows.net/{tid}/` next to the v2.0 issuer). Compared
+    /// exactly, like [`issuer`](Self::issuer); never a discovery base.
+    pub fn issuer_alias(mut self, issuer: impl Into<String>) -> Self {
+        self.aliases.push(issuer.into());
+        self
+    }
+
+    /// Accepts every `iss` matching `template`, which holds `{tenantid}` once
+    /// (see [`IssuerTemplate`]); the token's `tid` must equal the tenant its
+    /// `iss` names. Keys must be given with [`jwks_url`](Self::jwks_url) or
+    /// [`keys`](Self::keys): a key location is never derived from a token's
+    /// issuer, which is unverified when it is read (the pitfall Microsoft and
+    /// Spring document for multi-tenant apps). Restrict the tenants with
+    /// [`tenants`](Self::tenants).
+    pub fn issuer_template(mut self, template: impl Into<String>) -> Self {
+        self.templates.push(template.into());
+        self
+    }
+
+    /// Entra ID (Azure AD), multi-tenant: v2.0 tokens of any tenant
+    /// (`https://login.microsoftonline.com/{tenantid}/v2.0`, `tid` matching),
+    /// with keys from [`ENTRA_COMMON_JWKS`]. Add [`entra_v1`](Self::entra_v1)
+    /// for v1.0 tokens and [`tenants`](Self::tenants) for an allow-list; the
+    /// audience (your app's client id GUID for v2.0, and its App ID URI for
+    /// v1.0) is still required. For a single tenant, prefer
+    /// `.issuer("https://login.microsoftonline.com/<tid>/v2.0")` (discovery).
+    pub fn entra_id(self) -> Self {
+        self.issuer_template(IssuerTemplate::ENTRA_V2)
+            .jwks_url(ENTRA_COMMON_JWKS)
+    }
+
+    /// Also accepts Entra ID v1.0 tokens (`https://sts.windows.net/{tenantid}/`,
+    /// `ver` 1.0, the client in `appid`), next to v2.0; same keys, same
+    /// tenant rule.
+    pub fn entra_v1(self) -> Self {
+        self.issuer_template(IssuerTemplate::ENTRA_V1)
+    }
+
+    /// Only tokens of these tenants, for issuers accepted through a
+    /// template (default: any tenant the template matches).
+    pub fn tenants<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tenants: I) -> Self {
+        self.rules = self.rules.tenants(tenants);
+        self
+    }
+
+    /// AWS Cognito access tokens, which carry no `aud`: `token_use` must be
+    /// `access` (Cognito's ID tokens, whose `aud` is the client, are
+    /// refused) and `client_id` one of `client_ids`. No audience is then
+    /// required; any audience configured is still checked.
+    pub fn cognito_client_ids<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        client_ids: I,
+    ) -> Self {
+        let ids = client_ids.into_iter().map(Into::into).collect();
+        self.rules = self.rules.client_rule(ClientRule::Cognito(ids));
+        self
+    }
+
+    /// Keycloak without an audience mapper (`aud` is `account`, or absent):
+    /// the token's authorized party `azp` must be one of `clients`. No
+    /// audience is then required; any audience configured is still checked,
+    /// which is the stronger setting when an Audience mapper exists.
+    pub fn authorized_parties<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        clients: I,
+    ) -> Self {
+        let ids = clients.into_iter().map(Into::into).collect();
+        self.rules = self.rules.client_rule(ClientRule::AuthorizedParty(ids));
         self
     }
 
@@ -131,6 +226,9 @@ impl<C> JwtValidatorBuilder<C> {
     pub fn claims<C2: DeserializeOwned + Send + Sync + 'static>(self) -> JwtValidatorBuilder<C2> {
         JwtValidatorBuilder {
             rules: self.rules,
+            issuer: self.issuer,
+            aliases: self.aliases,
+            templates: self.templates,
             keys: self.keys,
             jwks_url: self.jwks_url,
             http: self.http,
@@ -158,13 +256,55 @@ impl<C> JwtValidatorBuilder<C> {
     where
         C: DeserializeOwned + Send + Sync + 'static,
     {
+        let max_len = self.max_token_len;
+        let issuer = self.build_issuer(None)?;
+        Ok(JwtValidator {
+            inner: Arc::new(Inner {
+                issuers: vec![issuer],
+                max_len,
+            }),
+            _claims: PhantomData,
+        })
+    }
+
+    /// One trusted issuer; `shared` is the HTTP client of a multi-issuer
+    /// validator, used when this issuer was given none.
+    fn build_issuer(mut self, shared: Option<&Arc<dyn Fetch>>) -> Result<Issuer, JwtError> {
         ensure_crypto_backend()?;
-        let issuer = self.rules.issuers().first().cloned();
-        if issuer.is_none() && !self.rules.issuer_waived() {
+        let waived = self.rules.issuer_waived();
+        let issuer = self.issuer.clone();
+        let mut name = issuer.clone();
+        for iss in self.issuer.iter().chain(&self.aliases) {
+            self.rules = self.rules.issuer(iss.clone());
+        }
+        for t in &self.templates {
+            let template = IssuerTemplate::parse(t).ok_or_else(|| {
+                JwtError::InvalidSetting(format!(
+                    "issuer template {t:?} must hold {} once, after a prefix",
+                    IssuerTemplate::PLACEHOLDER
+                ))
+            })?;
+            name.get_or_insert_with(|| template.to_string());
+            self.rules = self.rules.issuer_template(template);
+        }
+        if name.is_none() && !waived {
             return Err(JwtError::MissingIssuer);
         }
-        if self.rules.audiences().is_empty() && !self.rules.audience_waived() {
+        if self.rules.audiences().is_empty()
+            && !self.rules.audience_waived()
+            && self.rules.client().is_none()
+        {
             return Err(JwtError::MissingAudience);
+        }
+        if !self.templates.is_empty() && self.keys.is_none() && self.jwks_url.is_none() {
+            return Err(JwtError::InvalidSetting(
+                "an issuer template needs .jwks_url(..) or .keys(..): a key location is never \
+                 derived from a token's issuer"
+                    .into(),
+            ));
+        }
+        if self.http.is_none() {
+            self.http = shared.cloned();
         }
         let mut algorithms = self.algorithms;
         let keys = match (self.keys, self.jwks_url, &issuer) {
@@ -230,18 +370,142 @@ impl<C> JwtValidatorBuilder<C> {
             }
             Keys::Static(_) => None,
         };
+        Ok(Issuer {
+            name: name.unwrap_or_else(|| "(any issuer)".to_owned()),
+            keys,
+            rules: self.rules,
+            algorithms,
+            strict_typ: self.strict_typ,
+            clock: self.clock,
+            _task: task,
+        })
+    }
+}
+
+/// Builds a [`JwtValidator`] that trusts several issuers, each with its own
+/// audiences, algorithms, key source and key cache (a whole
+/// [`JwtValidatorBuilder`] each).
+///
+/// - The token's `iss`, read before the signature is checked, chooses the
+///   issuer: the first, in the order given, whose [`issuer`](JwtValidatorBuilder::issuer),
+///   [`issuer_alias`](JwtValidatorBuilder::issuer_alias) or
+///   [`issuer_template`](JwtValidatorBuilder::issuer_template) accepts it.
+///   After the signature, that issuer's rules check `iss` again.
+/// - A token whose `iss` no issuer accepts is `invalid_token` at once:
+///   nothing is fetched for it, whatever its `kid`.
+/// - Only the chosen issuer's keys are tried: a key of one issuer never
+///   verifies a token claiming another, even under the same `kid`.
+/// - Issuers without their own HTTP client share one.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), warden_jwt::JwtError> {
+/// use warden_jwt::JwtValidator;
+/// let validator = JwtValidator::multi_issuer()
+///     .trust(JwtValidator::builder().issuer("https://id.example.com/realms/shop").audience("api://orders"))
+///     .trust(JwtValidator::builder().entra_id().tenants(["4b1c…"]).audience("6e2a…"))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct MultiIssuerBuilder<C> {
+    issuers: Vec<JwtValidatorBuilder<C>>,
+    http: Option<Arc<dyn Fetch>>,
+}
+
+impl<C> fmt::Debug for MultiIssuerBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiIssuerBuilder")
+            .field("issuers", &self.issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> MultiIssuerBuilder<C> {
+    /// No issuer yet; [`JwtValidator::multi_issuer`] for the default claims.
+    pub fn new() -> Self {
+        Self {
+            issuers: Vec::new(),
+            http: None,
+        }
+    }
+
+    /// Trusts one more issuer, configured as a single-issuer validator would
+    /// be (the builder's [`claims`](JwtValidatorBuilder::claims) type must
+    /// match).
+    pub fn trust(mut self, issuer: JwtValidatorBuilder<C>) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// The HTTP client for the issuers that were given none.
+    pub fn http_client(mut self, client: impl Fetch) -> Self {
+        self.http = Some(Arc::new(client));
+        self
+    }
+
+    /// Builds every issuer (starting each remote key set's fetch).
+    ///
+    /// # Errors
+    /// [`JwtError::MissingIssuer`] with no issuer; an issuer's own build
+    /// error; [`JwtError::InvalidSetting`] when an issuer waives the issuer
+    /// check (the token's `iss` could not choose it) or two issuers claim
+    /// the same `iss`.
+    pub fn build(self) -> Result<JwtValidator<C>, JwtError>
+    where
+        C: DeserializeOwned + Send + Sync + 'static,
+    {
+        if self.issuers.is_empty() {
+            return Err(JwtError::MissingIssuer);
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for b in &self.issuers {
+            if b.rules.issuer_waived() {
+                return Err(JwtError::InvalidSetting(
+                    "skip_issuer_check() cannot be used with several issuers".into(),
+                ));
+            }
+            for iss in b.issuer.iter().chain(&b.aliases) {
+                if names.contains(&iss.as_str()) {
+                    return Err(JwtError::InvalidSetting(format!(
+                        "issuer {iss:?} is trusted twice"
+                    )));
+                }
+                names.push(iss);
+            }
+        }
+        let needs_http = self
+            .issuers
+            .iter()
+            .any(|b| b.http.is_none() && b.keys.is_none());
+        let http = match (self.http, needs_http) {
+            (Some(client), _) => Some(client),
+            (None, true) => Some(Arc::new(warden_http::build_client(
+                concat!("warden-jwt/", env!("CARGO_PKG_VERSION")),
+                JwksCacheConfig::default().fetch_timeout,
+            )?) as Arc<dyn Fetch>),
+            (None, false) => None,
+        };
+        let max_len = self
+            .issuers
+            .iter()
+            .map(|b| b.max_token_len)
+            .max()
+            .unwrap_or(0);
+        let issuers = self
+            .issuers
+            .into_iter()
+            .map(|b| b.build_issuer(http.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(JwtValidator {
-            inner: Arc::new(Inner {
-                keys,
-                rules: self.rules,
-                algorithms,
-                strict_typ: self.strict_typ,
-                max_len: self.max_token_len,
-                clock: self.clock,
-                _task: task,
-            }),
+            inner: Arc::new(Inner { issuers, max_len }),
             _claims: PhantomData,
         })
+    }
+}
+
+impl<C> Default for MultiIssuerBuilder<C> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -34,7 +34,7 @@ pub mod sign;
 pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
-pub use builder::{Dangerous, JwtValidatorBuilder};
+pub use builder::{Dangerous, ENTRA_COMMON_JWKS, JwtValidatorBuilder, MultiIssuerBuilder};
 pub use env::{EnvConfig, EnvError};
 pub use error::JwtError;
 pub use jwks::{JwksCacheConfig, KeySetStatus};

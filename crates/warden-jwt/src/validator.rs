@@ -1,6 +1,8 @@
 //! [`JwtValidator`]: JWT access tokens (RFC 7519, RFC 9068
 //! <https://www.rfc-editor.org/rfc/rfc9068#section-4>) validated by the
-//! rules of RFC 8725 (<https://www.rfc-editor.org/rfc/rfc8725#section-3>).
+//! rules of RFC 8725 (<https://www.rfc-editor.org/rfc/rfc8725#section-3>),
+//! from one issuer or several (RFC 8725 §3.8: each issuer's tokens are
+//! verified with that issuer's keys only).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -19,7 +21,7 @@ use warden_core::{
 };
 
 use crate::alg::{Algorithm, AlgorithmSet};
-use crate::builder::JwtValidatorBuilder;
+use crate::builder::{JwtValidatorBuilder, MultiIssuerBuilder};
 use crate::error::JwtError;
 use crate::jwks::{KeyCache, KeySetStatus};
 use crate::keys::KeySet;
@@ -34,14 +36,35 @@ pub(crate) enum Keys {
     Remote(Arc<KeyCache>),
 }
 
-pub(crate) struct Inner {
+/// One trusted issuer: its names, its keys, its rules.
+pub(crate) struct Issuer {
+    /// The primary issuer (or template) as configured, for status reports.
+    pub(crate) name: String,
     pub(crate) keys: Keys,
     pub(crate) rules: ClaimRules,
     pub(crate) algorithms: AlgorithmSet,
     pub(crate) strict_typ: bool,
-    pub(crate) max_len: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) _task: Option<OnDrop>,
+}
+
+/// The issuers a validator trusts, in the order they were given: the first
+/// whose names accept a token's `iss` verifies it.
+pub(crate) struct Inner {
+    pub(crate) issuers: Vec<Issuer>,
+    pub(crate) max_len: usize,
+}
+
+impl Inner {
+    /// The issuer whose names accept `iss` (not yet verified). Nothing is
+    /// fetched for a token no issuer accepts.
+    fn issuer_for(&self, iss: Option<&str>) -> Result<&Issuer, InvalidToken> {
+        match self.issuers.iter().find(|i| i.rules.accepts_issuer(iss)) {
+            Some(issuer) => Ok(issuer),
+            None if iss.is_none() => Err(InvalidToken::MissingClaim("iss")),
+            None => Err(InvalidToken::WrongIssuer),
+        }
+    }
 }
 
 /// Validates JWT access tokens; a [`TokenValidator`] for
@@ -105,10 +128,12 @@ impl<C> Clone for JwtValidator<C> {
 
 impl<C> fmt::Debug for JwtValidator<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtValidator")
-            .field("rules", &self.inner.rules)
-            .field("algorithms", &self.inner.algorithms)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("JwtValidator");
+        for issuer in &self.inner.issuers {
+            d.field("rules", &issuer.rules)
+                .field("algorithms", &issuer.algorithms);
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -117,12 +142,17 @@ impl JwtValidator<NoCustomClaims> {
     pub fn builder() -> JwtValidatorBuilder<NoCustomClaims> {
         JwtValidatorBuilder::default()
     }
+
+    /// Starts a validator that trusts several issuers, each configured by
+    /// its own [`builder`](Self::builder); see [`MultiIssuerBuilder`].
+    pub fn multi_issuer() -> MultiIssuerBuilder<NoCustomClaims> {
+        MultiIssuerBuilder::new()
+    }
 }
 
-impl<C> JwtValidator<C> {
-    /// The state of the key set (for readiness probes and metrics).
-    pub fn status(&self) -> KeySetStatus {
-        match &self.inner.keys {
+impl Issuer {
+    fn status(&self) -> KeySetStatus {
+        match &self.keys {
             Keys::Static(set) => KeySetStatus {
                 ready: !set.is_empty(),
                 keys: set.len(),
@@ -137,12 +167,58 @@ impl<C> JwtValidator<C> {
         }
     }
 
-    /// Whether signing keys are usable now: the readiness answer.
-    pub fn is_ready(&self) -> bool {
-        match &self.inner.keys {
+    fn is_ready(&self) -> bool {
+        match &self.keys {
             Keys::Static(set) => !set.is_empty(),
             Keys::Remote(cache) => cache.usable().is_some(),
         }
+    }
+}
+
+impl<C> JwtValidator<C> {
+    /// The state of the key sets (for readiness probes and metrics): with
+    /// several issuers, ready when every issuer has keys, key and fetch
+    /// counts summed, the oldest set's age, the first error. See
+    /// [`issuer_status`](Self::issuer_status) for each one.
+    pub fn status(&self) -> KeySetStatus {
+        let mut all = self.inner.issuers.iter().map(Issuer::status);
+        let mut sum = all.next().expect("a validator has at least one issuer");
+        for s in all {
+            sum.ready &= s.ready;
+            sum.keys += s.keys;
+            sum.fetched_at = match (sum.fetched_at, s.fetched_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            sum.age = sum.age.max(s.age);
+            sum.stale |= s.stale;
+            sum.last_error = sum.last_error.or(s.last_error);
+            sum.fetches += s.fetches;
+            sum.failures += s.failures;
+        }
+        sum
+    }
+
+    /// Each trusted issuer (its primary `iss`, or its template) with the
+    /// state of its own key set, in configuration order.
+    pub fn issuer_status(&self) -> Vec<(String, KeySetStatus)> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|i| (i.name.clone(), i.status()))
+            .collect()
+    }
+
+    /// The trusted issuers (primary `iss` or template of each), in
+    /// configuration order: the `authorization_servers` of RFC 9728 metadata.
+    pub fn issuers(&self) -> Vec<String> {
+        self.inner.issuers.iter().map(|i| i.name.clone()).collect()
+    }
+
+    /// Whether every issuer's signing keys are usable now: the readiness
+    /// answer.
+    pub fn is_ready(&self) -> bool {
+        self.inner.issuers.iter().all(Issuer::is_ready)
     }
 
     /// Waits until keys are usable, at most `timeout`; returns early with the
@@ -155,28 +231,38 @@ impl<C> JwtValidator<C> {
     /// [`JwtError::IssuerMismatch`]), or a [`JwtError::Fetch`] timeout when
     /// nothing was fetched in time.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), JwtError> {
-        let Keys::Remote(cache) = &self.inner.keys else {
-            return Ok(());
-        };
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if cache.usable().is_some() {
-                return Ok(());
+        for issuer in &self.inner.issuers {
+            if let Keys::Remote(cache) = &issuer.keys {
+                wait_for(cache, deadline, timeout).await?;
             }
-            if let Some(err) = cache.status().last_error {
-                return Err(err);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(cache.status().last_error.unwrap_or(JwtError::Fetch {
-                    url: "key set".into(),
-                    reason: format!("no keys after {timeout:?}"),
-                }));
-            }
-            cache
-                .changed((deadline - now).min(Duration::from_millis(250)))
-                .await;
         }
+        Ok(())
+    }
+}
+
+async fn wait_for(
+    cache: &KeyCache,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<(), JwtError> {
+    loop {
+        if cache.usable().is_some() {
+            return Ok(());
+        }
+        if let Some(err) = cache.status().last_error {
+            return Err(err);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(cache.status().last_error.unwrap_or(JwtError::Fetch {
+                url: "key set".into(),
+                reason: format!("no keys after {timeout:?}"),
+            }));
+        }
+        cache
+            .changed((deadline - now).min(Duration::from_millis(250)))
+            .await;
     }
 }
 
@@ -189,6 +275,14 @@ struct RawHeader {
     typ: Option<String>,
     #[serde(default, deserialize_with = "present")]
     crit: Option<Value>,
+}
+
+/// The one claim read before the signature: `iss`, to choose the issuer
+/// whose keys may verify the token (RFC 8725 §3.8). Never an acceptance.
+#[derive(Deserialize)]
+struct PeekIssuer {
+    #[serde(default, deserialize_with = "present")]
+    iss: Option<Value>,
 }
 
 /// A present member, `null` included (so that `"crit": null` is a `crit`).
@@ -266,51 +360,66 @@ where
             .alg
             .parse()
             .map_err(|_| InvalidToken::DisallowedAlgorithm)?;
-        if !inner.algorithms.contains(alg) {
-            return Err(InvalidToken::DisallowedAlgorithm.into());
-        }
         // RFC 7515 §4.1.11: we understand no extension, so any `crit` is fatal.
         if header.crit.is_some() {
             return Err(InvalidToken::UnsupportedCritical.into());
         }
+
+        // The issuer is chosen by the unverified `iss`, before any key is
+        // looked up: a token no issuer accepts never causes a fetch, and one
+        // issuer's keys never verify a token claiming another.
+        let payload = URL_SAFE_NO_PAD
+            .decode(p64)
+            .map_err(|_| InvalidToken::Malformed)?;
+        let payload = json_object(&payload)?;
+        let peeked: PeekIssuer =
+            serde_json::from_str(payload).map_err(|_| InvalidToken::Malformed)?;
+        let iss = match &peeked.iss {
+            None => None,
+            Some(Value::String(iss)) => Some(iss.as_str()),
+            Some(_) => return Err(InvalidToken::InvalidClaim("iss").into()),
+        };
+        let issuer = inner.issuer_for(iss)?;
+
+        if !issuer.algorithms.contains(alg) {
+            return Err(InvalidToken::DisallowedAlgorithm.into());
+        }
         // RFC 9068 §2.1 / RFC 8725 §3.11.
         match header.typ.as_deref() {
-            None if !inner.strict_typ => {}
+            None if !issuer.strict_typ => {}
             None => return Err(InvalidToken::WrongType.into()),
             Some(t) => {
                 let t = t.to_ascii_lowercase();
                 let t = t.strip_prefix("application/").unwrap_or(&t);
                 match t {
                     "at+jwt" => {}
-                    "jwt" if !inner.strict_typ => {}
+                    "jwt" if !issuer.strict_typ => {}
                     _ => return Err(InvalidToken::WrongType.into()),
                 }
             }
         }
 
         let message = &token.as_bytes()[..h64.len() + 1 + p64.len()];
-        self.verify(header.kid.as_deref(), alg, message, s64)
-            .await?;
+        verify(issuer, header.kid.as_deref(), alg, message, s64).await?;
 
-        // Only signed bytes are parsed from here on.
-        let payload = URL_SAFE_NO_PAD
-            .decode(p64)
-            .map_err(|_| InvalidToken::Malformed)?;
-        let payload = json_object(&payload)?;
-        let claims = inner.rules.check_json(payload, inner.clock.now())?;
+        // The signature holds: the claims (`iss` again, now verified, with
+        // the tenant rule) are checked by this issuer's rules.
+        let claims = issuer.rules.check_json(payload, issuer.clock.now())?;
         let custom: C =
             serde_json::from_str(payload).map_err(|_| InvalidToken::InvalidClaim("custom"))?;
         Ok(Principal::new(claims, custom, Fingerprint::of(token)))
     }
+}
 
-    async fn verify(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-        message: &[u8],
-        sig: &str,
-    ) -> Result<(), AuthError> {
-        let cache = match &self.inner.keys {
+async fn verify(
+    issuer: &Issuer,
+    kid: Option<&str>,
+    alg: Algorithm,
+    message: &[u8],
+    sig: &str,
+) -> Result<(), AuthError> {
+    {
+        let cache = match &issuer.keys {
             Keys::Static(set) => {
                 return verify_with(set, kid, alg, message, sig).map_err(|e| match e {
                     KeyLookup::UnknownKid => InvalidToken::UnknownKey.into(),

@@ -33,10 +33,11 @@ pub mod inbound {
     /// ([`warden_jwt`]); the validator itself is [`crate::JwtValidator`].
     #[cfg(feature = "jwt")]
     pub mod jwt {
+        pub use warden_core::{ClientRule, IssuerTemplate};
         pub use warden_jwt::{
-            Algorithm, AlgorithmSet, Dangerous, EnvConfig, EnvError, Fetch, FetchError,
-            FetchFuture, FetchResponse, JwksCacheConfig, JwtError, JwtValidatorBuilder, KeySet,
-            KeySetStatus, peek,
+            Algorithm, AlgorithmSet, Dangerous, ENTRA_COMMON_JWKS, EnvConfig, EnvError, Fetch,
+            FetchError, FetchFuture, FetchResponse, JwksCacheConfig, JwtError, JwtValidatorBuilder,
+            KeySet, KeySetStatus, MultiIssuerBuilder, peek,
         };
     }
 
