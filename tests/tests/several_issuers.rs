@@ -432,3 +432,72 @@ async fn keycloak_azp_and_custom_domains_only_by_option() {
     let own = issuer.mint(&issuer.claims(AUD)).unwrap();
     assert!(aliased.validate_token(&own).await.is_ok());
 }
+
+/// Several authorization servers behind one validator, for the tokens that
+/// are not verified locally: an issuer whose JWTs must be asked about
+/// (revocation at once) goes to its own endpoint, opaque tokens go by their
+/// prefix, the rest to the default endpoint.
+#[tokio::test]
+async fn introspection_by_issuer_and_by_prefix() {
+    use std::time::Duration;
+    use warden::inbound::TokenValidator;
+    use warden::inbound::introspect::JwtOrIntrospect;
+
+    let a = TestIssuer::start_dev().await.unwrap();
+    let b = TestIssuer::start_dev().await.unwrap();
+    // Each resource server introspects as the client whose audience it is
+    // (the issuer tells a token's state only to the resource it is for).
+    let ask = |url: &str, issuer: &str, aud: &str| {
+        let client = match aud {
+            AUD => ("svc-orders", "svc-orders-secret"),
+            _ => warden_tests::RS_LEDGER,
+        };
+        warden_tests::introspection(url, client, issuer, aud)
+            .cache_max_age(Duration::ZERO)
+            .build()
+            .unwrap()
+    };
+    // A foreign server whose opaque tokens carry a prefix.
+    let exp = warden_issuer::now_secs() + 300;
+    let ory = warden_tests::answering(
+        "/introspect",
+        json!({"active": true, "iss": "https://ory.example", "aud": AUD, "exp": exp,
+               "sub": "bob", "scope": "orders:read"})
+        .to_string(),
+    )
+    .await;
+    let v = JwtOrIntrospect::new(
+        trusting(&a, &b),
+        ask(&a.introspection_url(), a.issuer(), "api://ledger"),
+    )
+    .introspect_issuer(b.issuer(), ask(&b.introspection_url(), b.issuer(), AUD))
+    .introspect_prefix("ory_at_", ask(&ory, "https://ory.example", AUD));
+
+    // A's JWT: verified locally, nobody asked.
+    let token = a.mint(&a.claims(AUD)).unwrap();
+    assert_eq!(v.validate(&token).await.unwrap().issuer(), Some(a.issuer()));
+    assert_eq!((a.introspection_hits(), b.introspection_hits()), (0, 0));
+    // B's JWT: asked at B, so B's revocation takes effect at once.
+    let form = [("resource", AUD), ("scope", "orders:read")];
+    let token = warden_tests::batch_token(&b.token_url(), &form).await;
+    assert_eq!(v.validate(&token).await.unwrap().issuer(), Some(b.issuer()));
+    assert_eq!(b.introspection_hits(), 1);
+    let status = warden_tests::revoke(&b.revocation_url(), warden_tests::BATCH, &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v.validate(&token).await.unwrap_err(),
+        AuthError::InvalidToken(InvalidToken::Inactive)
+    );
+    assert_eq!((a.introspection_hits(), b.introspection_hits()), (0, 2));
+    // A's opaque token: the default endpoint.
+    let opaque = warden_tests::batch_token(&a.token_url(), &[("scope", "ledger:read")]).await;
+    let p = v.validate(&opaque).await.unwrap();
+    assert_eq!((p.issuer(), a.introspection_hits()), (Some(a.issuer()), 1));
+    // A prefixed opaque token: the foreign server.
+    let p = v.validate("ory_at_Zm9vYmFy").await.unwrap();
+    assert_eq!(
+        (p.issuer(), p.subject()),
+        (Some("https://ory.example"), Some("bob"))
+    );
+    assert_eq!((a.introspection_hits(), b.introspection_hits()), (1, 2));
+}

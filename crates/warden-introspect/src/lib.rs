@@ -22,7 +22,10 @@
 //! introspected on its own, without single flight, never refused.
 //!
 //! [`JwtOrIntrospect`] sends JWT-shaped tokens to a
-//! [`JwtValidator`](warden_jwt::JwtValidator) and the rest to introspection.
+//! [`JwtValidator`](warden_jwt::JwtValidator) and the rest to introspection;
+//! with several authorization servers, opaque tokens go to an endpoint by
+//! their prefix, and the JWTs of an issuer that must be asked (for
+//! immediate revocation) to that issuer's endpoint.
 #![forbid(unsafe_code)]
 
 mod flight;
@@ -65,11 +68,24 @@ pub mod fuzzing {
 
 /// JWT-shaped tokens to a JWT validator, the rest to introspection; the
 /// one validator type for a service whose configuration may or may not
-/// name an introspection endpoint.
+/// name an introspection endpoint, or names several.
+///
+/// Where a token goes, in this order:
+/// 1. a JWT-shaped token whose `iss` (read unverified, only to choose) was
+///    given to [`introspect_issuer`](Self::introspect_issuer): that
+///    issuer's endpoint, whose answer must name the same issuer;
+/// 2. another JWT-shaped token: the JWT validator (one issuer or several);
+/// 3. an opaque token with a prefix given to
+///    [`introspect_prefix`](Self::introspect_prefix) (the first that
+///    matches): that endpoint;
+/// 4. any other opaque token: the default endpoint, else the JWT validator,
+///    which refuses it as malformed.
 #[derive(Debug, Clone)]
 pub struct JwtOrIntrospect<C = warden_core::NoCustomClaims> {
     jwt: warden_jwt::JwtValidator<C>,
     introspect: Option<IntrospectionValidator>,
+    by_prefix: Vec<(String, IntrospectionValidator)>,
+    by_issuer: Vec<(String, IntrospectionValidator)>,
 }
 
 impl<C> JwtOrIntrospect<C> {
@@ -78,6 +94,8 @@ impl<C> JwtOrIntrospect<C> {
         Self {
             jwt,
             introspect: Some(introspect),
+            by_prefix: Vec::new(),
+            by_issuer: Vec::new(),
         }
     }
 
@@ -88,7 +106,37 @@ impl<C> JwtOrIntrospect<C> {
         Self {
             jwt,
             introspect: None,
+            by_prefix: Vec::new(),
+            by_issuer: Vec::new(),
         }
+    }
+
+    /// Opaque tokens starting with `prefix` (such as Ory's `ory_at_`) are
+    /// introspected at `introspect`; prefixes are tried in the order given.
+    #[must_use]
+    pub fn introspect_prefix(
+        mut self,
+        prefix: impl Into<String>,
+        introspect: IntrospectionValidator,
+    ) -> Self {
+        self.by_prefix.push((prefix.into(), introspect));
+        self
+    }
+
+    /// JWTs claiming `issuer` are introspected at `introspect` instead of
+    /// being verified locally: for an issuer whose revocations must take
+    /// effect at once. Build `introspect` with the same
+    /// [`issuer`](IntrospectionValidatorBuilder::issuer), so that the
+    /// answer is checked against it; a token that claims the issuer falsely
+    /// is judged by that issuer's server, which does not know it.
+    #[must_use]
+    pub fn introspect_issuer(
+        mut self,
+        issuer: impl Into<String>,
+        introspect: IntrospectionValidator,
+    ) -> Self {
+        self.by_issuer.push((issuer.into(), introspect));
+        self
     }
 
     /// The JWT validator (its key set decides readiness).
@@ -104,11 +152,34 @@ fn jwt_shaped(token: &str) -> bool {
     matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some(h), Some(_), Some(_), None) if h.starts_with("eyJ"))
 }
 
+impl<C> JwtOrIntrospect<C> {
+    /// The introspection endpoint for `token`, if one is to be asked.
+    fn route(&self, token: &str) -> Option<&IntrospectionValidator> {
+        if jwt_shaped(token) {
+            if self.by_issuer.is_empty() {
+                return None;
+            }
+            let claims = warden_jwt::peek::claims(token).ok()?;
+            let iss = claims.get("iss")?.as_str()?;
+            return self
+                .by_issuer
+                .iter()
+                .find(|(i, _)| i == iss)
+                .map(|(_, v)| v);
+        }
+        self.by_prefix
+            .iter()
+            .find(|(p, _)| token.starts_with(p.as_str()))
+            .map(|(_, v)| v)
+            .or(self.introspect.as_ref())
+    }
+}
+
 impl<C: DeserializeOwned + Send + Sync + 'static> TokenValidator for JwtOrIntrospect<C> {
     async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
-        match &self.introspect {
-            Some(introspect) if !jwt_shaped(token) => introspect.validate_token(token).await,
-            _ => self.jwt.validate_token(token).await,
+        match self.route(token) {
+            Some(introspect) => introspect.validate_token(token).await,
+            None => self.jwt.validate_token(token).await,
         }
     }
 }
