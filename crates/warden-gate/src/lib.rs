@@ -76,22 +76,24 @@ impl Parts {
     /// # Errors
     /// A validator or store that cannot be built.
     pub fn new(config: &GateConfig) -> Result<Self, StartError> {
-        let i = &config.issuer;
-        let mut b = JwtValidator::builder()
-            .issuer(&i.issuer)
-            .audiences(&i.audiences);
-        if let Some(url) = &i.jwks_url {
-            b = b.jwks_url(url);
-        }
-        if !i.algorithms.is_empty() {
-            b = b.algorithms(i.algorithms.iter().copied());
-        }
-        if i.allow_http {
-            b = b.dangerous().allow_http();
-        }
-        let jwt = b.build()?;
-        let validator = match &i.introspection {
-            Some(x) => {
+        let mut builders = Vec::with_capacity(config.issuers.len());
+        let mut default_introspection = None;
+        let mut by_prefix = Vec::new();
+        for i in &config.issuers {
+            let mut b = JwtValidator::builder()
+                .issuer(&i.issuer)
+                .audiences(&i.audiences);
+            if let Some(url) = &i.jwks_url {
+                b = b.jwks_url(url);
+            }
+            if !i.algorithms.is_empty() {
+                b = b.algorithms(i.algorithms.iter().copied());
+            }
+            if i.allow_http {
+                b = b.dangerous().allow_http();
+            }
+            builders.push(b);
+            if let Some(x) = &i.introspection {
                 let mut b = IntrospectionValidator::builder()
                     .endpoint(&x.endpoint)
                     .client(&x.client_id, &x.client_secret)
@@ -103,10 +105,26 @@ impl Parts {
                 if i.allow_http {
                     b = b.dangerous().allow_http();
                 }
-                JwtOrIntrospect::new(jwt.clone(), b.build()?)
+                match &x.token_prefix {
+                    Some(prefix) => by_prefix.push((prefix.clone(), b.build()?)),
+                    None => default_introspection = Some(b.build()?),
+                }
             }
+        }
+        let jwt = match builders.len() {
+            1 => builders.remove(0).build()?,
+            _ => builders
+                .into_iter()
+                .fold(JwtValidator::multi_issuer(), |m, b| m.trust(b))
+                .build()?,
+        };
+        let mut validator = match default_introspection {
+            Some(introspect) => JwtOrIntrospect::new(jwt.clone(), introspect),
             None => JwtOrIntrospect::jwt_only(jwt.clone()),
         };
+        for (prefix, introspect) in by_prefix {
+            validator = validator.introspect_prefix(prefix, introspect);
+        }
         let redis = match &config.redis {
             Some(r) => {
                 let mut cfg = RedisConfig::default();

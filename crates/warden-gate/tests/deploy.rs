@@ -207,7 +207,7 @@ fn kubernetes_runs_the_gate_with_its_own_config() {
     assert_eq!(kinds, ["ConfigMap", "Deployment", "Service"]);
     let gate_toml = at(&docs[0], "data.[gate.toml]").as_str().unwrap();
     let config = GateConfig::parse(gate_toml, |_| None).expect("the ConfigMap's gate.toml");
-    assert_eq!(config.issuer.audiences, ["api://orders"]);
+    assert_eq!(config.issuers[0].audiences, ["api://orders"]);
     let c = at(&docs[1], "spec.template.spec.containers.#0");
     assert_eq!(
         at(c, "readinessProbe.httpGet.path").as_str(),

@@ -389,3 +389,37 @@ async fn a_token_revoked_at_the_issuer_is_refused_by_the_gate() {
 async fn serve_text(text: &str) -> (String, warden_gate::Parts) {
     serve_forward(&GateConfig::parse(text, |_| None).unwrap()).await
 }
+
+/// Two `[[issuer]]` sections: tokens of each are decided by their own
+/// keys; a third issuer's token is refused and its keys never fetched.
+#[tokio::test]
+async fn several_issuers_in_one_gate() {
+    let a = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let b = TestIssuer::start_with(&[Algorithm::RS256]).await.unwrap();
+    let stranger = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let extra = format!(
+        "[[issuer]]\nissuer = \"{}\"\naudience = \"{AUD}\"\njwks_url = \"{}\"\nallow_http = true\n",
+        b.issuer(),
+        b.jwks_url()
+    );
+    let config = orders_config(&a, &extra);
+    assert_eq!(config.issuers.len(), 2);
+    let (base, parts) = serve_forward(&config).await;
+    assert!(parts.is_ready(), "ready once both key sets are loaded");
+    for issuer in [&a, &b] {
+        let t = token(issuer, "orders:read", |_| {});
+        let ans = ask(&base, "GET", "/orders/1", &[("authorization", &t)]).await;
+        assert_eq!(ans.status, 200, "{}", issuer.issuer());
+        // Still its own scopes: the write route refuses both.
+        let ans = ask(&base, "POST", "/orders/1", &[("authorization", &t)]).await;
+        ans.assert_refused(403, "insufficient_scope");
+    }
+    let t = token(&stranger, "orders:read orders:write", |_| {});
+    let ans = ask(&base, "GET", "/orders/1", &[("authorization", &t)]).await;
+    ans.assert_refused(401, "invalid_token");
+    assert_eq!(stranger.jwks_hits() + stranger.discovery_hits(), 0);
+    // A's key signing a token that claims B.
+    let t = token(&a, "orders:read", |c| c["iss"] = json!(b.issuer()));
+    let ans = ask(&base, "GET", "/orders/1", &[("authorization", &t)]).await;
+    ans.assert_refused(401, "invalid_token");
+}

@@ -24,7 +24,9 @@ use warden::{Auth, JwtValidator, RequireBearerLayer, RequireScopeLayer};
 /// client secret and the Redis URL's credentials.
 #[derive(Clone)]
 pub struct Config {
-    /// `WARDEN_ISSUER`, `WARDEN_AUDIENCE`, `WARDEN_JWKS_URL`, `WARDEN_ALLOW_HTTP`.
+    /// `WARDEN_ISSUER` (comma-separated for several issuers),
+    /// `WARDEN_AUDIENCE` (for all of them), `WARDEN_JWKS_URL` (one per
+    /// issuer, in the same order), `WARDEN_ALLOW_HTTP`.
     pub jwt: EnvConfig,
     /// `WARDEN_SCOPE`: the scope `/scoped` requires (default `orders:read`).
     pub scope: String,
@@ -173,8 +175,12 @@ impl Config {
             (Some(url), Some((id, secret))) => {
                 let mut b = IntrospectionValidator::builder()
                     .endpoint(url)
-                    .client(id, secret)
-                    .issuer(&self.jwt.issuer)
+                    .client(id, secret);
+                // An answer must name one of the trusted issuers.
+                for issuer in &self.jwt.issuers {
+                    b = b.issuer(issuer);
+                }
+                b = b
                     .cache_max_age(self.introspection_cache)
                     .audiences(&self.jwt.audiences);
                 if self.jwt.allow_http {
@@ -204,11 +210,14 @@ impl Config {
     /// # Errors
     /// A `public_url` that is not an absolute http(s) URL.
     pub fn resource(&self, public_url: &str) -> Result<ProtectedResource, ConfigError> {
-        Ok(ProtectedResource::new(public_url)
+        let mut pr = ProtectedResource::new(public_url)
             .map_err(|e| ConfigError::Invalid(format!("WARDEN_PUBLIC_URL: {e}")))?
-            .authorization_server(&self.jwt.issuer)
             .scopes([self.scope.as_str()])
-            .audiences(&self.jwt.audiences))
+            .audiences(&self.jwt.audiences);
+        for issuer in &self.jwt.issuers {
+            pr = pr.authorization_server(issuer);
+        }
+        Ok(pr)
     }
 }
 
@@ -241,6 +250,8 @@ impl Protection {
 /// The body of `/protected` and `/scoped`.
 #[derive(serde::Serialize)]
 struct Caller<'a> {
+    /// The issuer that accepted the token (one of `WARDEN_ISSUER`).
+    iss: Option<&'a str>,
     sub: Option<&'a str>,
     client_id: Option<&'a str>,
     scopes: Vec<&'a str>,
@@ -248,6 +259,7 @@ struct Caller<'a> {
 
 async fn protected(Auth(who): Auth) -> Response {
     Json(Caller {
+        iss: who.issuer(),
         sub: who.subject(),
         client_id: who.client_id(),
         scopes: who.scopes().iter().collect(),

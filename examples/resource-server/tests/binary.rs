@@ -202,3 +202,72 @@ fn binary_refuses_to_start_without_settings() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `WARDEN_ISSUER` with two issuers (the second's keys named by
+/// `WARDEN_JWKS_URL`, one URL per issuer), and a third it does not trust.
+#[tokio::test]
+async fn two_issuers_from_the_environment() {
+    let a = TestIssuer::start().await.unwrap();
+    let b = TestIssuer::start_with(&[warden_issuer::Algorithm::ES256])
+        .await
+        .unwrap();
+    let stranger = TestIssuer::start().await.unwrap();
+    let issuers = format!("{},{}", a.issuer(), b.issuer());
+    let urls = format!("{}, {}", a.jwks_url(), b.jwks_url());
+    let (_server, base) = spawn(&[
+        ("WARDEN_ISSUER", issuers.as_str()),
+        ("WARDEN_JWKS_URL", urls.as_str()),
+        ("WARDEN_AUDIENCE", "api://orders"),
+        ("WARDEN_ALLOW_HTTP", "1"),
+    ]);
+    let mut ready = false;
+    for _ in 0..100 {
+        if get(&format!("{base}/healthz"), None).await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "healthz never became ready (both key sets)");
+    for issuer in [&a, &b] {
+        let token = issuer.mint(&issuer.claims("api://orders")).unwrap();
+        let (status, _, body) = get(&format!("{base}/protected"), Some(&token)).await;
+        assert_eq!(status, 200);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["iss"], issuer.issuer());
+    }
+    let token = stranger.mint(&stranger.claims("api://orders")).unwrap();
+    let (status, www, _) = get(&format!("{base}/protected"), Some(&token)).await;
+    assert_eq!(status, 401);
+    assert!(
+        www.unwrap()
+            .contains(r#"error_description="the token issuer is not accepted""#)
+    );
+    assert_eq!(stranger.jwks_hits() + stranger.discovery_hits(), 0);
+    // Discovery was never used: the JWKS URLs were given.
+    assert_eq!(a.discovery_hits() + b.discovery_hits(), 0);
+    let res = reqwest::get(format!("{base}/.well-known/oauth-protected-resource"))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(
+        doc["authorization_servers"],
+        json!([a.issuer(), b.issuer()])
+    );
+
+    // One URL for two issuers is a configuration error, named at start.
+    let out = Command::new(env!("CARGO_BIN_EXE_resource-server"))
+        .env_clear()
+        .env("WARDEN_BIND", "127.0.0.1:0")
+        .env("WARDEN_ISSUER", &issuers)
+        .env("WARDEN_JWKS_URL", a.jwks_url())
+        .env("WARDEN_AUDIENCE", "api://orders")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARDEN_JWKS_URL has 1 URL(s) for 2 issuer(s)"),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@
 //! bind = "127.0.0.1:8181"
 //! [grpc]                      # Envoy ext_authz v3; default 127.0.0.1:9191
 //! bind = "127.0.0.1:9191"
-//! [[issuer]]
+//! [[issuer]]                 # one or more; a token's `iss` picks one
 //! issuer = "https://issuer.example"
 //! audience = "api://orders"   # or a list
 //! [[route]]                   # first match wins; no match is 403
@@ -89,6 +89,7 @@ struct IntrospectionSection {
     client_id: String,
     client_secret: String,
     cache_max_age_secs: Option<u64>,
+    token_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +160,10 @@ pub struct Introspection {
     pub client_secret: String,
     /// How long an active answer is cached at most.
     pub cache_max_age: Option<Duration>,
+    /// Only opaque tokens starting with this prefix go to this endpoint
+    /// (with several issuers); without one, it takes every opaque token no
+    /// prefix claimed.
+    pub token_prefix: Option<String>,
 }
 
 impl fmt::Debug for Introspection {
@@ -168,11 +173,12 @@ impl fmt::Debug for Introspection {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("cache_max_age", &self.cache_max_age)
+            .field("token_prefix", &self.token_prefix)
             .finish()
     }
 }
 
-/// The issuer whose tokens the gate accepts.
+/// An issuer whose tokens the gate accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
     /// The expected `iss`; the discovery base unless `jwks_url` is given.
@@ -242,8 +248,8 @@ pub struct GateConfig {
     pub http_bind: SocketAddr,
     /// The ext_authz listener.
     pub grpc_bind: SocketAddr,
-    /// The issuer.
-    pub issuer: Issuer,
+    /// The issuers, in the file's order (at least one).
+    pub issuers: Vec<Issuer>,
     /// The route rules.
     pub routes: Routes,
     /// The identity headers.
@@ -316,19 +322,42 @@ fn bind(
     }
 }
 
-fn issuer(src: &Source<'_>, issuers: Vec<Spanned<IssuerSection>>) -> Result<Issuer, ConfigError> {
-    let mut issuers = issuers.into_iter();
-    let Some(first) = issuers.next() else {
+fn issuers(
+    src: &Source<'_>,
+    sections: Vec<Spanned<IssuerSection>>,
+) -> Result<Vec<Issuer>, ConfigError> {
+    if sections.is_empty() {
         return Err(src.error(None, "an [[issuer]] is required"));
-    };
-    if let Some(second) = issuers.next() {
-        return Err(src.error(
-            Some(second.span()),
-            "only one [[issuer]] is supported (several issuers in one gate come with multi-issuer validation)",
-        ));
     }
-    let span = first.span();
-    let i = first.into_inner();
+    let mut out: Vec<Issuer> = Vec::with_capacity(sections.len());
+    for section in sections {
+        let span = section.span();
+        let i = issuer(src, section)?;
+        if out.iter().any(|o| o.issuer == i.issuer) {
+            return Err(src.error(
+                Some(span),
+                format!("issuer {:?} is configured twice", i.issuer),
+            ));
+        }
+        let unprefixed = |x: &Issuer| {
+            x.introspection
+                .as_ref()
+                .is_some_and(|x| x.token_prefix.is_none())
+        };
+        if unprefixed(&i) && out.iter().any(unprefixed) {
+            return Err(src.error(
+                Some(span),
+                "two [issuer.introspection] sections take every opaque token: give each a `token_prefix`",
+            ));
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+fn issuer(src: &Source<'_>, section: Spanned<IssuerSection>) -> Result<Issuer, ConfigError> {
+    let span = section.span();
+    let i = section.into_inner();
     let audiences = match i.audience {
         Some(OneOrMany::One(a)) => vec![a],
         Some(OneOrMany::Many(a)) => a,
@@ -367,6 +396,7 @@ fn issuer(src: &Source<'_>, issuers: Vec<Spanned<IssuerSection>>) -> Result<Issu
             client_id: x.client_id,
             client_secret: x.client_secret,
             cache_max_age: x.cache_max_age_secs.map(Duration::from_secs),
+            token_prefix: x.token_prefix.filter(|p| !p.is_empty()),
         }),
     })
 }
@@ -432,7 +462,7 @@ impl GateConfig {
             "WARDEN_GATE_GRPC_BIND",
             DEFAULT_GRPC_BIND,
         )?;
-        let issuer = issuer(&src, file.issuer)?;
+        let issuers = issuers(&src, file.issuer)?;
         if file.route.is_empty() {
             return Err(src.error(None, "no [[route]]: every request would be denied"));
         }
@@ -476,7 +506,7 @@ impl GateConfig {
         Ok(GateConfig {
             http_bind,
             grpc_bind,
-            issuer,
+            issuers,
             routes: Routes::new(routes),
             identity,
             cache_size,

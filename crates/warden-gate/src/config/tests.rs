@@ -28,9 +28,43 @@ fn defaults() {
     assert_eq!(c.grpc_bind.to_string(), DEFAULT_GRPC_BIND);
     assert_eq!(c.identity, Identity::default());
     assert_eq!(c.cache_size, DEFAULT_CACHE_CAPACITY);
-    assert_eq!(c.issuer.audiences, ["api://orders"]);
+    assert_eq!(c.issuers[0].audiences, ["api://orders"]);
     assert!(c.routes.find("GET", None, "/orders/1").is_some());
     assert!(c.routes.find("POST", None, "/orders/1").is_none());
+}
+
+#[test]
+fn several_issuers_and_their_introspection() {
+    let intro = |prefix: &str| {
+        format!(
+            "[issuer.introspection]\nendpoint = \"https://i/introspect\"\nclient_id = \"g\"\nclient_secret = \"s\"\n{prefix}"
+        )
+    };
+    let two = format!(
+        "{BASE}\n[[issuer]]\nissuer = \"https://b.test\"\naudience = [\"api://orders\", \"b\"]\n{}",
+        intro("token_prefix = \"b_at_\"\n")
+    );
+    let c = parse(&two).unwrap();
+    let names: Vec<_> = c.issuers.iter().map(|i| i.issuer.as_str()).collect();
+    assert_eq!(names, ["https://issuer.test", "https://b.test"]);
+    assert_eq!(
+        c.issuers[1]
+            .introspection
+            .as_ref()
+            .unwrap()
+            .token_prefix
+            .as_deref(),
+        Some("b_at_")
+    );
+    // Two endpoints that both take every opaque token: ambiguous.
+    let text = format!(
+        "[[issuer]]\nissuer = \"https://a.test\"\naudience = \"x\"\n{}\n[[issuer]]\nissuer = \"https://b.test\"\naudience = \"x\"\n{}\n[[route]]\npath = \"/\"\nscopes = [\"a\"]\n",
+        intro(""),
+        intro("")
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(err.reason.contains("token_prefix"), "{err}");
+    assert_eq!(err.line, Some(9), "the second [[issuer]]");
 }
 
 #[test]
@@ -76,9 +110,9 @@ fn errors_name_their_line() {
             "unknown field",
         ),
         (
-            format!("{BASE}\n[[issuer]]\nissuer = \"https://b\"\naudience = \"x\"\n"),
+            format!("{BASE}\n[[issuer]]\nissuer = \"https://issuer.test\"\naudience = \"x\"\n"),
             Some(15),
-            "only one [[issuer]]",
+            "configured twice",
         ),
         (
             format!("{BASE}\n[http]\nbind = \"localhost\"\n"),
