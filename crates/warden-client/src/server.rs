@@ -309,8 +309,13 @@ impl OAuthClient {
         &self,
         form: Vec<(&'static str, String)>,
     ) -> Result<TokenResponse, TokenSourceError> {
-        let (status, body) = self.post(Endpoint::Token, form).await?;
-        token_result(status, &body)
+        let grant = grant_label(&form);
+        let result = match self.post(Endpoint::Token, form).await {
+            Ok((status, body)) => token_result(status, &body),
+            Err(e) => Err(e),
+        };
+        warden_core::metrics::outbound_token_request(grant, result.is_ok());
+        result
     }
 
     /// Revokes a token (RFC 7009 §2.1).
@@ -351,5 +356,21 @@ impl OAuthClient {
             return Err(error_of(status, &body));
         }
         introspection_result(&body)
+    }
+}
+
+/// The `grant` label of a token request (a fixed set: never a value sent
+/// by a caller unmapped).
+fn grant_label(form: &[(&'static str, String)]) -> &'static str {
+    let grant = form
+        .iter()
+        .find(|(k, _)| *k == "grant_type")
+        .map(|(_, v)| v.as_str());
+    match grant {
+        Some("client_credentials") => "client_credentials",
+        Some(warden_core::urn::GRANT_TOKEN_EXCHANGE) => "token_exchange",
+        Some("refresh_token") => "refresh_token",
+        Some("authorization_code") => "authorization_code",
+        _ => "other",
     }
 }

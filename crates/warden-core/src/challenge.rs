@@ -146,6 +146,7 @@ impl Challenge {
             res.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        mark(&mut res, error);
         res
     }
 
@@ -166,8 +167,21 @@ impl Challenge {
         if let Some(v) = self.www_authenticate(error) {
             headers.insert(WWW_AUTHENTICATE, v);
         }
+        mark(&mut res, error);
         res
     }
+}
+
+/// With metrics on, a refusal carries its [`Outcome`](crate::metrics::Outcome)
+/// in its extensions, so that an outer authenticate layer counts a scope
+/// refusal made inside it as `forbidden`, not `allowed`.
+#[inline]
+fn mark<B>(res: &mut Response<B>, error: &AuthError) {
+    #[cfg(feature = "metrics")]
+    res.extensions_mut()
+        .insert(crate::metrics::Outcome::of(error));
+    #[cfg(not(feature = "metrics"))]
+    let _ = (res, error);
 }
 
 /// Appends `value` as the content of an RFC 9110 quoted-string: `"` and `\`

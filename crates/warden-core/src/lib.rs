@@ -126,6 +126,7 @@ pub mod credentials;
 pub mod current;
 pub mod error;
 pub mod layer;
+pub mod metrics;
 pub mod outbound;
 pub mod principal;
 pub mod resource;

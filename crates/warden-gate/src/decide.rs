@@ -222,6 +222,7 @@ impl<V: TokenValidator + Clone> Gate<V> {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(error = %e, "request refused: ambiguous path");
+                warden::metrics::outcome(warden::metrics::Outcome::InvalidRequest);
                 return self
                     .challenge
                     .http_response(&AuthError::InvalidRequest(InvalidRequest::AmbiguousPath));
@@ -232,6 +233,7 @@ impl<V: TokenValidator + Clone> Gate<V> {
             .find(&check.method, check.host.as_deref(), &path)
         else {
             tracing::debug!(method = %check.method, path, "request refused: no route");
+            warden::metrics::outcome(warden::metrics::Outcome::Forbidden);
             return plain(StatusCode::FORBIDDEN);
         };
         let mut req = Request::new(());

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use warden_client::{ClientAuth, OAuthClient};
+use warden_core::metrics::Introspected;
 use warden_core::sync::lock;
 use warden_core::{
     AuthError, ClaimRules, Clock, Fingerprint, InvalidToken, Principal, SystemClock, TokenCache,
@@ -373,8 +374,14 @@ impl IntrospectionValidator {
                 };
                 tracing::warn!(error = %e, "introspection failed");
                 AuthError::from(Unavailable::Upstream)
-            })?;
-        self.principal(token, answer.as_json())
+            });
+        let verdict = answer.and_then(|answer| self.principal(token, answer.as_json()));
+        warden_core::metrics::introspection(match &verdict {
+            Ok(_) => Introspected::Active,
+            Err(AuthError::Unavailable(_)) => Introspected::Error,
+            Err(_) => Introspected::Inactive,
+        });
+        verdict
     }
 
     /// The verdict of an introspection response body (RFC 7662 §2.2).

@@ -354,12 +354,18 @@ impl<C> JwtValidatorBuilder<C> {
                         self.jwks_cache.fetch_timeout,
                     )?),
                 };
+                let label = match (&name, &remote) {
+                    (Some(name), _) => name.clone(),
+                    (None, Remote::Jwks { url }) => url.clone(),
+                    (None, Remote::Discovery { issuer }) => issuer.clone(),
+                };
                 Keys::Remote(Arc::new(KeyCache::new(
                     remote,
                     policy,
                     client,
                     self.clock.clone(),
                     self.jwks_cache,
+                    label,
                 )))
             }
         };

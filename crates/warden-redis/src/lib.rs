@@ -266,9 +266,7 @@ impl RedisRevocationStore {
     /// Whether the local list can be trusted: Redis was heard from within
     /// `max_stale`, connected or not (a silent connection proves nothing).
     fn fresh(&self) -> bool {
-        let heard = lock(&self.inner.state).last_heard;
-        let now = self.inner.clock.now();
-        heard.is_some_and(|h| now.duration_since(h).unwrap_or_default() <= self.inner.cfg.max_stale)
+        self.inner.fresh()
     }
 
     async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, RevocationError> {
@@ -322,6 +320,7 @@ impl Inner {
             st.disconnected_since = None;
             st.last_heard = Some(now);
             st.resyncs += 1;
+            warden_core::metrics::revocation_store_ready(true);
         } else if st.connected {
             st.connected = false;
             st.disconnected_since = Some(now);
@@ -331,6 +330,14 @@ impl Inner {
     /// The subscriber connection proved alive.
     fn heard(&self) {
         lock(&self.state).last_heard = Some(self.clock.now());
+        warden_core::metrics::revocation_store_ready(true);
+    }
+
+    /// Whether the local list can be trusted (see [`RedisRevocationStore::status`]).
+    fn fresh(&self) -> bool {
+        let heard = lock(&self.state).last_heard;
+        let now = self.clock.now();
+        heard.is_some_and(|h| now.duration_since(h).unwrap_or_default() <= self.cfg.max_stale)
     }
 
     /// Forgets expired entries of the local copy.
@@ -473,6 +480,9 @@ async fn subscriber(weak: Weak<Inner>) {
                 tracing::warn!(error = %e, "redis unavailable; using the last known revocation list")
             }
         }
+        // Reconnecting at least every 2 s: the gauge turns 0 once the list
+        // is older than `max_stale`.
+        warden_core::metrics::revocation_store_ready(inner.fresh());
         let floor = inner.cfg.reconnect_min;
         drop(inner);
         delay = delay.max(floor);

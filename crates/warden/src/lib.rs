@@ -55,6 +55,13 @@ pub mod inbound {
     pub use warden_axum::AuthRejection;
 }
 
+/// Metrics on authentication outcomes (the series are always named here;
+/// they are recorded with the feature `metrics`): install a recorder, then
+/// call [`metrics::register`].
+pub mod metrics {
+    pub use warden_core::metrics::*;
+}
+
 /// Outbound: the token a service attaches to the calls it makes onward
 /// (RFC 6750 §2.1), from a [`TokenSource`](outbound::TokenSource).
 pub mod outbound {

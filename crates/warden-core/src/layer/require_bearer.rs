@@ -17,6 +17,7 @@ use crate::bearer::BearerExtractor;
 use crate::cache::{Owner, RevocationCheck, TokenCache};
 use crate::challenge::{Challenge, Protocol};
 use crate::error::AuthError;
+use crate::metrics::{self, Outcome};
 use crate::principal::Principal;
 use crate::validator::TokenValidator;
 
@@ -27,6 +28,7 @@ struct Config {
     optional: bool,
     cache: Option<TokenCache>,
     revocation: Option<Arc<dyn RevocationCheck>>,
+    metrics: bool,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             optional: false,
             cache: Some(TokenCache::default()),
             revocation: None,
+            metrics: true,
         }
     }
 }
@@ -49,11 +52,20 @@ impl fmt::Debug for Config {
             .field("optional", &self.optional)
             .field("cache", &self.cache)
             .field("revocation", &self.revocation.is_some())
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
 
 impl Config {
+    /// The refusal for `err`, counted.
+    fn refuse<B: Default, R>(&self, err: &AuthError, req: &Request<R>) -> Response<B> {
+        if self.metrics {
+            metrics::outcome(Outcome::of(err));
+        }
+        self.challenge.response(err, req)
+    }
+
     /// The revocation verdict for an authenticated principal.
     fn admit(&self, principal: &Principal) -> Result<(), AuthError> {
         match &self.revocation {
@@ -190,6 +202,15 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
         self
     }
 
+    /// Leaves this layer's requests out of the [metrics](crate::metrics)
+    /// (health probes, for example); they are counted by default when the
+    /// feature `metrics` is on.
+    #[must_use]
+    pub fn without_metrics(mut self) -> Self {
+        Arc::make_mut(&mut self.config).metrics = false;
+        self
+    }
+
     /// The validated-token cache, if on.
     pub fn token_cache(&self) -> Option<&TokenCache> {
         self.config.cache.as_ref()
@@ -266,8 +287,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
-        Inner { #[pin] fut: F },
-        Authenticated { #[pin] fut: crate::current::WithToken<F> },
+        Inner { #[pin] fut: F, count: bool },
+        Authenticated { #[pin] fut: crate::current::WithToken<F>, count: bool },
         Validating { fut: BoxFuture<B, E> },
         Ready { res: Option<Response<B>> },
     }
@@ -295,12 +316,37 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Inner { fut } => fut.poll(cx),
-            StateProj::Authenticated { fut } => fut.poll(cx),
+            StateProj::Inner { fut, count } => counted(fut.poll(cx), *count),
+            StateProj::Authenticated { fut, count } => counted(fut.poll(cx), *count),
             StateProj::Validating { fut } => fut.as_mut().poll(cx),
             StateProj::Ready { res } => super::ready_once(res, "ResponseFuture"),
         }
     }
+}
+
+/// Counts the verdict of a request the inner service answered: `allowed`,
+/// unless a layer inside refused it (a scope check: `forbidden`).
+#[inline]
+fn counted<B, E>(poll: Poll<Result<Response<B>, E>>, count: bool) -> Poll<Result<Response<B>, E>> {
+    if count && let Poll::Ready(out) = &poll {
+        count_answered(out);
+    }
+    poll
+}
+
+#[inline]
+fn count_answered<B, E>(out: &Result<Response<B>, E>) {
+    #[cfg(feature = "metrics")]
+    metrics::outcome(match out {
+        Ok(res) => res
+            .extensions()
+            .get::<Outcome>()
+            .copied()
+            .unwrap_or(Outcome::Allowed),
+        Err(_) => Outcome::Allowed,
+    });
+    #[cfg(not(feature = "metrics"))]
+    let _ = out;
 }
 
 impl<S, V, ReqB, ResB> Service<Request<ReqB>> for RequireBearer<S, V>
@@ -334,18 +380,17 @@ where
                 return ResponseFuture {
                     state: State::Inner {
                         fut: self.inner.call(req),
+                        count: config.metrics,
                     },
                 };
             }
             Ok(None) => {
                 tracing::debug!("request without bearer token refused");
-                return ResponseFuture::ready(
-                    config.challenge.response(&AuthError::MissingToken, &req),
-                );
+                return ResponseFuture::ready(config.refuse(&AuthError::MissingToken, &req));
             }
             Err(err) => {
                 tracing::debug!(error = %err, "malformed bearer credential refused");
-                return ResponseFuture::ready(config.challenge.response(&err, &req));
+                return ResponseFuture::ready(config.refuse(&err, &req));
             }
         };
 
@@ -356,21 +401,28 @@ where
             .as_ref()
             .and_then(|c| c.get_for(self.owner, token.as_bytes()))
         {
+            if config.metrics {
+                metrics::cache_lookup(true);
+            }
             if let Err(err) = config.admit(&principal) {
                 tracing::debug!(token = %token.fingerprint(), error = %err, "cached token refused");
-                return ResponseFuture::ready(config.challenge.response(&err, &req));
+                return ResponseFuture::ready(config.refuse(&err, &req));
             }
             req.extensions_mut().insert(principal);
             return ResponseFuture {
                 state: State::Authenticated {
                     fut: crate::current::with_token(Some(token), self.inner.call(req)),
+                    count: config.metrics,
                 },
             };
+        }
+        if config.metrics && config.cache.is_some() {
+            metrics::cache_lookup(false);
         }
 
         if let Err(err) = token.check() {
             tracing::debug!(error = %err, "malformed bearer credential refused");
-            return ResponseFuture::ready(config.challenge.response(&err, &req));
+            return ResponseFuture::ready(config.refuse(&err, &req));
         }
 
         // Take the service that was driven to readiness; leave a clone behind.
@@ -380,7 +432,12 @@ where
         let owner = self.owner;
         let config = self.config.clone();
         let fut = Box::pin(async move {
-            let verdict = match validator.validate(token.as_str()).await {
+            let started = config.metrics.then(std::time::Instant::now);
+            let validated = validator.validate(token.as_str()).await;
+            if let Some(started) = started {
+                metrics::validation_time(started.elapsed());
+            }
+            let verdict = match validated {
                 // Revocation first: a revoked token must not re-enter the cache.
                 Ok(principal) => config.admit(&principal).map(|()| {
                     if let Some(cache) = &config.cache {
@@ -393,11 +450,15 @@ where
             match verdict {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
-                    crate::current::with_token(Some(token), inner.call(req)).await
+                    let out = crate::current::with_token(Some(token), inner.call(req)).await;
+                    if config.metrics {
+                        count_answered(&out);
+                    }
+                    out
                 }
                 Err(err) => {
                     tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
-                    Ok(config.challenge.response(&err, &req))
+                    Ok(config.refuse(&err, &req))
                 }
             }
         });

@@ -69,6 +69,8 @@ pub(crate) struct KeyCache {
     fetches: AtomicU64,
     failures: AtomicU64,
     changed: tokio::sync::Notify,
+    /// The configured issuer, the `issuer` label of the fetch metrics.
+    label: String,
 }
 
 /// `max-age` from a Cache-Control value; `Some(0)` for no-store / no-cache.
@@ -93,7 +95,9 @@ impl KeyCache {
         client: Arc<dyn Fetch>,
         clock: Arc<dyn Clock>,
         cfg: JwksCacheConfig,
+        label: String,
     ) -> Self {
+        warden_core::metrics::register_issuer(&label);
         Self {
             remote,
             policy,
@@ -112,6 +116,7 @@ impl KeyCache {
             fetches: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             changed: tokio::sync::Notify::new(),
+            label,
         }
     }
 
@@ -201,6 +206,7 @@ impl KeyCache {
                     reason: format!("timed out after {:?}", self.cfg.fetch_timeout),
                 })
             });
+        warden_core::metrics::jwks_fetch(&self.label, result.is_ok());
         match result {
             Ok((keys, ttl)) => {
                 tracing::debug!(
