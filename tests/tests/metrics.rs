@@ -21,6 +21,8 @@ use warden_tests::get_bearer;
 
 /// `name{labels}` → value, from the exposition text.
 fn samples(handle: &PrometheusHandle) -> BTreeMap<String, f64> {
+    // The hot-path tallies, published now (else within a second).
+    warden::metrics::flush();
     handle
         .render()
         .lines()

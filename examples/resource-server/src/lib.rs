@@ -4,7 +4,7 @@
 //! variables). The router is a library so tests can drive it too.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use warden::inbound::TokenCache;
 use warden::inbound::introspect::{IntrospectError, IntrospectionValidator, JwtOrIntrospect};
 use warden::inbound::jwt::{EnvConfig, EnvError, JwtError};
@@ -320,11 +321,49 @@ pub fn app_with(protection: Protection, scope: &str) -> Router {
         .merge(protected_routes)
 }
 
+/// The process's Prometheus recorder, installed on first use (before any
+/// validator is built, so that every series is exported from the start).
+/// `None` when another recorder was installed first.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => {
+                warden::metrics::register();
+                Some(handle)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no Prometheus recorder: GET /metrics answers 404");
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// `GET /metrics`: the Prometheus text exposition format.
+async fn metrics_text() -> Response {
+    match prometheus() {
+        Some(handle) => {
+            warden::metrics::flush();
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                handle.render(),
+            )
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// Binds, prints `listening on <addr>`, and serves until Ctrl-C.
 ///
 /// # Errors
 /// When the settings cannot be used or the address cannot be bound.
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    prometheus();
     let mut protection = config.protection()?;
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
@@ -334,7 +373,8 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| format!("http://{addr}"));
     protection.resource = Some(config.resource(&public_url)?);
     println!("listening on {addr}");
-    axum::serve(listener, app_with(protection, &config.scope))
+    let app = app_with(protection, &config.scope).route("/metrics", get(metrics_text));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

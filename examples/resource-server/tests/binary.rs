@@ -255,6 +255,31 @@ async fn two_issuers_from_the_environment() {
         json!([a.issuer(), b.issuer()])
     );
 
+    // GET /metrics: Prometheus text, every series from the start, each
+    // issuer's key fetches under its own label.
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"warden_auth_requests_total{outcome="allowed"} 2"#,
+        r#"warden_auth_requests_total{outcome="unauthenticated"} 1"#,
+        r#"warden_auth_requests_total{outcome="forbidden"} 0"#,
+        r#"warden_introspections_total{result="error"} 0"#,
+        "warden_token_cache_misses_total 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    for issuer in [&a, &b] {
+        let ok = format!(
+            r#"warden_jwks_fetches_total{{issuer="{}",result="ok"}} 1"#,
+            issuer.issuer()
+        );
+        assert!(text.lines().any(|l| l == ok), "{ok} in:\n{text}");
+    }
+
     // One URL for two issuers is a configuration error, named at start.
     let out = Command::new(env!("CARGO_BIN_EXE_resource-server"))
         .env_clear()
