@@ -5,13 +5,12 @@
 //!
 //! Run with `cargo bench -p warden-bench --bench hot_path`.
 
-use std::convert::Infallible;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 use tower::{Service, ServiceExt};
-use warden_bench::{Fixture, now_or_never};
+use warden_bench::{Fixture, LayerBench, now_or_never};
 use warden_core::{BearerExtractor, Principal, RequireBearerLayer, TokenCache};
 use warden_issuer::Algorithm;
 
@@ -84,25 +83,15 @@ fn cache(c: &mut Criterion) {
 
 fn layer(c: &mut Criterion) {
     let fx = Fixture::new(Algorithm::RS256);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let handler =
-        tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let lb = LayerBench::new(&fx);
+    let (rt, req) = (&lb.rt, |t| lb.request(t));
+    let handler = tower::service_fn(warden_bench::ok);
     let authed = tower::ServiceBuilder::new()
         .layer(RequireBearerLayer::new(fx.validator.clone()))
         .service(handler);
     let uncached = tower::ServiceBuilder::new()
         .layer(RequireBearerLayer::new(fx.validator.clone()).without_cache())
         .service(handler);
-    let auth = HeaderValue::from_str(&format!("Bearer {}", fx.token)).unwrap();
-    let req = |with_token: bool| {
-        let mut r = Request::builder().uri("/protected");
-        if with_token {
-            r = r.header(http::header::AUTHORIZATION, auth.clone());
-        }
-        r.body(()).unwrap()
-    };
     let mut group = c.benchmark_group("layer");
     group.bench_function("no_auth", |b| {
         b.iter(|| rt.block_on(handler.oneshot(req(false))).unwrap())

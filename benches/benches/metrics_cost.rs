@@ -6,12 +6,9 @@
 //!
 //! Run with `cargo bench -p warden-bench --features metrics --bench metrics_cost`.
 
-use std::convert::Infallible;
-
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderValue, Request, Response};
 use tower::ServiceExt;
-use warden_bench::Fixture;
+use warden_bench::{Fixture, LayerBench};
 use warden_core::RequireBearerLayer;
 use warden_issuer::Algorithm;
 
@@ -22,25 +19,15 @@ fn layer(c: &mut Criterion) {
         .expect("the only recorder in this process");
     warden_core::metrics::register();
     let fx = Fixture::new(Algorithm::RS256);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let handler =
-        tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let lb = LayerBench::new(&fx);
+    let (rt, req) = (&lb.rt, |t| lb.request(t));
+    let handler = tower::service_fn(warden_bench::ok);
     let counted = tower::ServiceBuilder::new()
         .layer(RequireBearerLayer::new(fx.validator.clone()))
         .service(handler);
     let uncounted = tower::ServiceBuilder::new()
         .layer(RequireBearerLayer::new(fx.validator.clone()).without_metrics())
         .service(handler);
-    let auth = HeaderValue::from_str(&format!("Bearer {}", fx.token)).unwrap();
-    let req = |with_token: bool| {
-        let mut r = Request::builder().uri("/protected");
-        if with_token {
-            r = r.header(http::header::AUTHORIZATION, auth.clone());
-        }
-        r.body(()).unwrap()
-    };
     // Warm both caches.
     for svc in [&counted, &uncounted] {
         let res = rt.block_on(svc.clone().oneshot(req(true))).unwrap();

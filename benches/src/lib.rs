@@ -1,6 +1,7 @@
 //! Shared fixtures for warden's benchmarks: keys, tokens and a validator per
 //! algorithm, built without a network so that the numbers measure CPU only.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -110,4 +111,50 @@ pub fn now_or_never<F: Future>(fut: F) -> F::Output {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("the future was expected to be ready"),
     }
+}
+
+/// What the layer benchmarks share: a current-thread runtime and the
+/// fixture token's `Authorization` value.
+#[derive(Debug)]
+pub struct LayerBench {
+    /// Runs each request to completion.
+    pub rt: tokio::runtime::Runtime,
+    /// `Bearer <the fixture's token>`.
+    pub auth: http::HeaderValue,
+}
+
+impl LayerBench {
+    /// For `fx`'s token.
+    ///
+    /// # Panics
+    /// When the runtime cannot be built.
+    pub fn new(fx: &Fixture) -> Self {
+        Self {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime"),
+            auth: http::HeaderValue::from_str(&format!("Bearer {}", fx.token))
+                .expect("a token is a header value"),
+        }
+    }
+
+    /// `GET /protected`, with the token or without any.
+    ///
+    /// # Panics
+    /// Never: the request is fixed.
+    pub fn request(&self, with_token: bool) -> http::Request<()> {
+        let mut r = http::Request::builder().uri("/protected");
+        if with_token {
+            r = r.header(http::header::AUTHORIZATION, self.auth.clone());
+        }
+        r.body(()).expect("a fixed request")
+    }
+}
+
+/// The handler behind the layer: 200 at once (use with `tower::service_fn`).
+///
+/// # Errors
+/// Never.
+pub async fn ok(_req: http::Request<()>) -> Result<http::Response<()>, Infallible> {
+    Ok(http::Response::new(()))
 }

@@ -60,7 +60,7 @@ async fn valid_tokens_of_every_algorithm_are_accepted() {
         let body: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(
             body,
-            json!({"sub": "alice", "client_id": "web-app", "scopes": ["orders:read"]})
+            json!({"iss": env.issuer.issuer(), "sub": "alice", "client_id": "web-app", "scopes": ["orders:read"]})
         );
     }
 }

@@ -46,6 +46,10 @@ fn on_path(bin: &str) -> Option<PathBuf> {
 /// The proxy's binary, installed from the distribution when missing;
 /// `None` (the test is skipped) only when not required.
 fn ensure(bin: &str, package: &str) -> Option<PathBuf> {
+    // One apt-get at a time: two tests installing at once would meet
+    // dpkg's lock, and one of them would fail.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = on_path(bin) {
         return Some(p);
     }

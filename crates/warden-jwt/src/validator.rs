@@ -418,40 +418,34 @@ async fn verify(
     message: &[u8],
     sig: &str,
 ) -> Result<(), AuthError> {
-    {
-        let cache = match &issuer.keys {
-            Keys::Static(set) => {
-                return verify_with(set, kid, alg, message, sig).map_err(|e| match e {
-                    KeyLookup::UnknownKid => InvalidToken::UnknownKey.into(),
-                    KeyLookup::Failed(r) => r.into(),
-                });
-            }
-            Keys::Remote(cache) => cache,
-        };
-        let seen = cache.generation();
-        let first = match cache.usable() {
-            Some(snap) => match verify_with(&snap.keys, kid, alg, message, sig) {
-                Ok(()) => return Ok(()),
-                Err(KeyLookup::Failed(r)) => return Err(r.into()),
-                Err(KeyLookup::UnknownKid) => true,
-            },
-            None => false,
-        };
-        // Unknown kid, or no usable keys: one shared refetch, unless in cooldown.
-        if !cache.refetch(seen).await {
-            return Err(if first {
-                InvalidToken::UnknownKey.into()
-            } else {
-                Unavailable::NoKeys.into()
-            });
-        }
-        match cache.usable() {
-            Some(snap) => verify_with(&snap.keys, kid, alg, message, sig).map_err(|e| match e {
-                KeyLookup::UnknownKid => InvalidToken::UnknownKey.into(),
-                KeyLookup::Failed(r) => r.into(),
-            }),
-            None => Err(Unavailable::NoKeys.into()),
-        }
+    let lookup = |e| match e {
+        KeyLookup::UnknownKid => AuthError::from(InvalidToken::UnknownKey),
+        KeyLookup::Failed(r) => r.into(),
+    };
+    let cache = match &issuer.keys {
+        Keys::Static(set) => return verify_with(set, kid, alg, message, sig).map_err(lookup),
+        Keys::Remote(cache) => cache,
+    };
+    let seen = cache.generation();
+    let first = match cache.usable() {
+        Some(snap) => match verify_with(&snap.keys, kid, alg, message, sig) {
+            Ok(()) => return Ok(()),
+            Err(KeyLookup::Failed(r)) => return Err(r.into()),
+            Err(KeyLookup::UnknownKid) => true,
+        },
+        None => false,
+    };
+    // Unknown kid, or no usable keys: one shared refetch, unless in cooldown.
+    if !cache.refetch(seen).await {
+        return Err(if first {
+            InvalidToken::UnknownKey.into()
+        } else {
+            Unavailable::NoKeys.into()
+        });
+    }
+    match cache.usable() {
+        Some(snap) => verify_with(&snap.keys, kid, alg, message, sig).map_err(lookup),
+        None => Err(Unavailable::NoKeys.into()),
     }
 }
 

@@ -53,6 +53,17 @@ async fn get(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
     (status, www, res.text().await.unwrap_or_default())
 }
 
+/// Waits (at most 5 s) until `/healthz` says every key set is loaded.
+async fn wait_ready(base: &str) {
+    for _ in 0..100 {
+        if get(&format!("{base}/healthz"), None).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("healthz never became ready");
+}
+
 #[tokio::test]
 async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
     let issuer = TestIssuer::start_with(&warden_issuer::EVERY_FAMILY)
@@ -64,15 +75,7 @@ async fn binary_serves_every_algorithm_and_refuses_bad_tokens() {
         ("WARDEN_ALLOW_HTTP", "1"),
         ("WARDEN_SCOPE", "orders:write"),
     ]);
-    let mut ready = false;
-    for _ in 0..100 {
-        if get(&format!("{base}/healthz"), None).await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "healthz never became ready");
+    wait_ready(&base).await;
     assert_eq!(get(&format!("{base}/public"), None).await.0, 200);
 
     for kid in ["RS256-1", "PS256-1", "ES256-1", "EdDSA-1"] {
@@ -220,15 +223,7 @@ async fn two_issuers_from_the_environment() {
         ("WARDEN_AUDIENCE", "api://orders"),
         ("WARDEN_ALLOW_HTTP", "1"),
     ]);
-    let mut ready = false;
-    for _ in 0..100 {
-        if get(&format!("{base}/healthz"), None).await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "healthz never became ready (both key sets)");
+    wait_ready(&base).await;
     for issuer in [&a, &b] {
         let token = issuer.mint(&issuer.claims("api://orders")).unwrap();
         let (status, _, body) = get(&format!("{base}/protected"), Some(&token)).await;
