@@ -21,7 +21,7 @@ pub mod config;
 pub mod decide;
 pub mod ext_authz;
 pub mod forward;
-pub mod path;
+pub use warden::inbound::path;
 pub mod route;
 
 use std::sync::Arc;

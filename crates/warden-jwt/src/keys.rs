@@ -230,7 +230,7 @@ fn b64(v: &Value) -> Option<Vec<u8>> {
 }
 
 /// A usable verification key from one JWK, or `None`.
-fn parse_jwk(jwk: &Value) -> Option<VerifyKey> {
+pub(crate) fn parse_jwk(jwk: &Value) -> Option<VerifyKey> {
     let obj = jwk.as_object()?;
     if let Some(u) = obj.get("use")
         && u.as_str() != Some("sig")

@@ -25,6 +25,7 @@
 
 pub mod alg;
 pub mod builder;
+pub mod dpop;
 pub mod env;
 pub mod error;
 pub mod jwks;
@@ -35,6 +36,7 @@ pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
 pub use builder::{Dangerous, ENTRA_COMMON_JWKS, JwtValidatorBuilder, MultiIssuerBuilder};
+pub use dpop::DpopVerifier;
 pub use env::{EnvConfig, EnvError};
 pub use error::JwtError;
 pub use jwks::{JwksCacheConfig, KeySetStatus};

@@ -29,6 +29,15 @@ pub mod inbound {
         };
     }
 
+    /// Sender-constrained tokens by DPoP (RFC 9449): policy, proof
+    /// requests and verdicts, replay stores; the verifier is
+    /// `jwt::dpop::DpopVerifier`.
+    pub use warden_core::dpop;
+
+    /// The canonical form of a request path (RFC 3986 §6.2.2, §5.2.4), or
+    /// its refusal when two servers could read it two ways.
+    pub use warden_core::path;
+
     /// JWT access tokens (RFC 9068) checked by the rules of RFC 8725
     /// ([`warden_jwt`]); the validator itself is [`crate::JwtValidator`].
     #[cfg(feature = "jwt")]
@@ -37,7 +46,7 @@ pub mod inbound {
         pub use warden_jwt::{
             Algorithm, AlgorithmSet, Dangerous, ENTRA_COMMON_JWKS, EnvConfig, EnvError, Fetch,
             FetchError, FetchFuture, FetchResponse, JwksCacheConfig, JwtError, JwtValidatorBuilder,
-            KeySet, KeySetStatus, MultiIssuerBuilder, peek,
+            KeySet, KeySetStatus, MultiIssuerBuilder, dpop, peek,
         };
     }
 

@@ -1,0 +1,256 @@
+//! DPoP proof verification, RFC 9449 §4.3
+//! (<https://www.rfc-editor.org/rfc/rfc9449#section-4.3>), and the JWK
+//! thumbprint that binds a token to a key, RFC 7638 §3
+//! (<https://www.rfc-editor.org/rfc/rfc7638#section-3>).
+//!
+//! [`DpopVerifier`] makes every check of §4.3 but the replay check (the
+//! layer records a `jti` once the token has verified too; see
+//! [`warden_core::dpop`]):
+//!
+//! | check | refusal |
+//! | --- | --- |
+//! | a compact JWS with JSON header and claims, at most 8 KiB | `Malformed` |
+//! | header `typ` = `dpop+jwt` | `WrongType` |
+//! | `alg` asymmetric and allowed (never `none`, never HS*), usable with the key | `DisallowedAlgorithm` |
+//! | header `jwk` a public key (no `d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) | `BadKey` |
+//! | the signature, by that key | `BadSignature` |
+//! | `jti`, `htm`, `htu`, `iat` present (and `ath` with a token) | `MissingClaim` |
+//! | `htm` = the method; `htu` = the URI (RFC 3986 normalized, query and fragment ignored) | `WrongMethod`, `WrongUri` |
+//! | `iat` within the window (default ±60 s) | `Stale` |
+//! | `ath` = base64url(SHA-256(token)) | `WrongTokenHash` |
+//! | the key's thumbprint = the token's `cnf.jkt` | `WrongKey` |
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use warden_core::dpop::{
+    DEFAULT_IAT_WINDOW, InvalidProof, ProofRequest, ProofVerifier, VerifiedProof, normalize_uri,
+};
+use warden_core::{Clock, SystemClock};
+
+use crate::alg::{Algorithm, AlgorithmSet};
+use crate::keys::parse_jwk;
+
+/// The largest proof read.
+const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The RFC 7638 thumbprint of a public JWK: base64url(SHA-256) of its
+/// required members in lexicographic order, without whitespace. `None` for
+/// a key type other than RSA, EC and OKP, or a missing member.
+///
+/// ```
+/// use serde_json::json;
+/// // RFC 7638 §3.1's example key.
+/// let jwk = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+///     "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+/// assert_eq!(
+///     warden_jwt::dpop::thumbprint(&jwk).unwrap(),
+///     "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+/// );
+/// ```
+pub fn thumbprint(jwk: &Value) -> Option<String> {
+    let obj = jwk.as_object()?;
+    let members: &[&str] = match obj.get("kty")?.as_str()? {
+        "RSA" => &["e", "kty", "n"],
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let mut canonical = Map::new();
+    for m in members {
+        canonical.insert(
+            (*m).to_owned(),
+            Value::String(obj.get(*m)?.as_str()?.to_owned()),
+        );
+    }
+    // serde_json's map is ordered by key and writes no whitespace.
+    let text = serde_json::to_string(&canonical).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes())))
+}
+
+/// `ath`: base64url(SHA-256(the access token)), RFC 9449 §4.2.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Verifies DPoP proofs; a [`ProofVerifier`] for warden's layers.
+#[derive(Clone)]
+pub struct DpopVerifier {
+    algorithms: AlgorithmSet,
+    window: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for DpopVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopVerifier")
+            .field("algorithms", &self.algorithms)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DpopVerifier {
+    fn default() -> Self {
+        Self {
+            algorithms: AlgorithmSet::ASYMMETRIC,
+            window: DEFAULT_IAT_WINDOW,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl DpopVerifier {
+    /// Every asymmetric algorithm, a ±60 s `iat` window, the system clock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only these algorithms (symmetric ones are never accepted).
+    #[must_use]
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms
+            .into_iter()
+            .filter(|a| !a.is_symmetric())
+            .collect();
+        self
+    }
+
+    /// How far `iat` may be from now, either way (default 60 s).
+    #[must_use]
+    pub fn iat_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The clock for `iat` (tests use a manual one).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn check(&self, proof: &str, req: &ProofRequest<'_>) -> Result<VerifiedProof, InvalidProof> {
+        if proof.len() > MAX_PROOF_LEN || proof.contains(',') {
+            return Err(if proof.contains(',') {
+                InvalidProof::NotOne
+            } else {
+                InvalidProof::Malformed
+            });
+        }
+        let mut parts = proof.split('.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(InvalidProof::Malformed);
+        };
+        let header = object(h64)?;
+        let typ = header.get("typ").and_then(Value::as_str);
+        if !typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {
+            return Err(InvalidProof::WrongType);
+        }
+        if header.contains_key("crit") {
+            return Err(InvalidProof::Malformed);
+        }
+        let alg: Algorithm = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse().ok())
+            .ok_or(InvalidProof::DisallowedAlgorithm)?;
+        if alg.is_symmetric() || !self.algorithms.contains(alg) {
+            return Err(InvalidProof::DisallowedAlgorithm);
+        }
+        let jwk = header.get("jwk").ok_or(InvalidProof::BadKey)?;
+        let jwk_obj = jwk.as_object().ok_or(InvalidProof::BadKey)?;
+        if PRIVATE_MEMBERS.iter().any(|m| jwk_obj.contains_key(*m)) {
+            return Err(InvalidProof::BadKey);
+        }
+        let key = parse_jwk(jwk).ok_or(InvalidProof::BadKey)?;
+        if !key.algs.contains(alg) {
+            return Err(InvalidProof::DisallowedAlgorithm);
+        }
+        let jkt = thumbprint(jwk).ok_or(InvalidProof::BadKey)?;
+        let message = &proof.as_bytes()[..h64.len() + 1 + p64.len()];
+        match jsonwebtoken::crypto::verify(s64, message, &key.key, alg.to_jwt()) {
+            Ok(true) => {}
+            _ => return Err(InvalidProof::BadSignature),
+        }
+
+        // Signed bytes only from here on.
+        let claims = object(p64)?;
+        let text = |name: &'static str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or(InvalidProof::MissingClaim(name))
+        };
+        let jti = text("jti")?;
+        if jti.len() > 256 {
+            return Err(InvalidProof::MissingClaim("jti"));
+        }
+        if text("htm")? != req.method {
+            return Err(InvalidProof::WrongMethod);
+        }
+        let htu = normalize_uri(text("htu")?);
+        if htu.is_none() || htu != normalize_uri(req.uri) {
+            return Err(InvalidProof::WrongUri);
+        }
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_f64)
+            .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e11)
+            .ok_or(InvalidProof::MissingClaim("iat"))?;
+        let issued_at = UNIX_EPOCH + Duration::from_secs_f64(iat);
+        let now = self.clock.now();
+        let skew = match issued_at.duration_since(now) {
+            Ok(ahead) => ahead,
+            Err(behind) => behind.duration(),
+        };
+        if skew > self.window {
+            return Err(InvalidProof::Stale);
+        }
+        if let Some(token) = req.access_token
+            && text("ath")? != token_hash(token)
+        {
+            return Err(InvalidProof::WrongTokenHash);
+        }
+        if req.jkt.is_some_and(|bound| bound != jkt) {
+            return Err(InvalidProof::WrongKey);
+        }
+        Ok(VerifiedProof::new(jti.to_owned(), jkt, issued_at))
+    }
+}
+
+/// A base64url JSON object.
+fn object(part: &str) -> Result<Map<String, Value>, InvalidProof> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| InvalidProof::Malformed)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(InvalidProof::Malformed),
+    }
+}
+
+impl ProofVerifier for DpopVerifier {
+    fn verify(
+        &self,
+        proof: &str,
+        request: &ProofRequest<'_>,
+    ) -> Result<VerifiedProof, InvalidProof> {
+        crate::builder::ensure_crypto_backend().map_err(|_| InvalidProof::BadSignature)?;
+        self.check(proof, request)
+    }
+
+    fn accepted_algorithms(&self) -> Vec<&'static str> {
+        self.algorithms.iter().map(Algorithm::as_str).collect()
+    }
+}
