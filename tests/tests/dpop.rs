@@ -252,3 +252,263 @@ fn window_algorithms_and_a_proof_without_token() {
         c.jkt()
     );
 }
+
+mod over_http {
+    //! The layer with DPoP over real HTTP: a bound token with its proofs,
+    //! the stolen-token and replay cases, the policies, the challenges.
+
+    use super::*;
+    use axum::Router;
+    use axum::routing::get;
+    use warden::inbound::dpop::{Dpop, DpopPolicy};
+    use warden::{JwtValidator, RequireBearerLayer};
+    use warden_issuer::TestIssuer;
+
+    const AUD: &str = "api://orders";
+
+    struct Site {
+        issuer: TestIssuer,
+        base: String,
+        validator: JwtValidator,
+    }
+
+    /// A resource at `/orders/{id}` whose public URL is its loopback
+    /// address, with DPoP under `policy` (or without DPoP at all).
+    async fn site(policy: Option<DpopPolicy>) -> Site {
+        let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+        let validator = warden_tests::jwt_validator(issuer.issuer(), AUD);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut layer = RequireBearerLayer::new(validator.clone());
+        if let Some(policy) = policy {
+            layer = layer.dpop(Dpop::new(DpopVerifier::new(), &base).policy(policy));
+        }
+        let app = Router::new()
+            .route("/orders/{id}", get(|| async { "order" }).post(|| async { "posted" }))
+            .layer(layer);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Site {
+            issuer,
+            base,
+            validator,
+        }
+    }
+
+    impl Site {
+        /// A token bound to `client`'s key (or a plain one).
+        fn token(&self, client: Option<&Client>) -> String {
+            let mut c = self.issuer.claims(AUD);
+            if let Some(client) = client {
+                c["cnf"] = json!({"jkt": client.jkt()});
+            }
+            self.issuer.mint(&c).unwrap()
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// A proof by `client` for `method url` and `token`.
+    fn proof_for(client: &Client, method: &str, url: &str, token: &str) -> String {
+        client.proof(
+            |_| {},
+            |c| {
+                c["htm"] = json!(method);
+                c["htu"] = json!(url);
+                c["ath"] = json!(token_hash(token));
+            },
+        )
+    }
+
+    struct Answer {
+        status: u16,
+        challenges: Vec<String>,
+    }
+
+    async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        Answer {
+            status: res.status().as_u16(),
+            challenges: res
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect(),
+        }
+    }
+
+    fn dpop_error(code: &str, description: &str) -> String {
+        format!(
+            r#"DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA", error="{code}", error_description="{description}""#
+        )
+    }
+
+    #[tokio::test]
+    async fn a_stolen_token_and_a_replayed_proof_are_useless() {
+        let site = site(Some(DpopPolicy::Allow)).await;
+        let alice = Client::new(Algorithm::ES256);
+        let token = site.token(Some(&alice));
+        let url = site.url("/orders/7");
+        let auth = format!("DPoP {token}");
+
+        // The holder of the key: accepted, twice with two proofs (the second
+        // from the token cache, its proof checked all the same).
+        for _ in 0..2 {
+            let proof = proof_for(&alice, "GET", &url, &token);
+            let a = send("GET", &url, &[("authorization", &auth), ("dpop", &proof)]).await;
+            assert_eq!(a.status, 200);
+        }
+        // A query-only difference: the same htu.
+        let proof = proof_for(&alice, "GET", &url, &token);
+        let with_query = format!("{url}?page=2");
+        let a = send("GET", &with_query, &[("authorization", &auth), ("dpop", &proof)]).await;
+        assert_eq!(a.status, 200);
+
+        // A replayed proof.
+        let proof = proof_for(&alice, "GET", &url, &token);
+        let ok = send("GET", &url, &[("authorization", &auth), ("dpop", &proof)]).await;
+        assert_eq!(ok.status, 200);
+        let again = send("GET", &url, &[("authorization", &auth), ("dpop", &proof)]).await;
+        assert_eq!(again.status, 401);
+        assert_eq!(
+            again.challenges,
+            ["Bearer", &dpop_error("invalid_dpop_proof", "the DPoP proof was used before")]
+        );
+
+        // The stolen token without the key: as Bearer...
+        let stolen = format!("Bearer {token}");
+        let a = send("GET", &url, &[("authorization", &stolen)]).await;
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.challenges[0],
+            r#"Bearer error="invalid_token", error_description="the token is bound to a DPoP key""#
+        );
+        // ... as DPoP with the thief's own key...
+        let mallory = Client::new(Algorithm::ES256);
+        let proof = proof_for(&mallory, "GET", &url, &token);
+        let a = send("GET", &url, &[("authorization", &auth), ("dpop", &proof)]).await;
+        assert_eq!(
+            a.challenges[1],
+            dpop_error(
+                "invalid_dpop_proof",
+                "the DPoP proof key is not the one the token is bound to"
+            )
+        );
+        // ... and without a proof.
+        let a = send("GET", &url, &[("authorization", &auth)]).await;
+        assert_eq!(
+            a.challenges[1],
+            dpop_error("invalid_dpop_proof", "exactly one DPoP proof is required")
+        );
+
+        // A proof for another request.
+        for (name, proof) in [
+            ("method", proof_for(&alice, "POST", &url, &token)),
+            ("path", proof_for(&alice, "GET", &site.url("/orders/8"), &token)),
+        ] {
+            let a = send("GET", &url, &[("authorization", &auth), ("dpop", &proof)]).await;
+            assert_eq!(a.status, 401, "{name}");
+            assert!(a.challenges[1].contains("invalid_dpop_proof"), "{name}");
+        }
+        // Two DPoP headers, or two proofs in one.
+        let (p1, p2) = (
+            proof_for(&alice, "GET", &url, &token),
+            proof_for(&alice, "GET", &url, &token),
+        );
+        let joined = format!("{p1}, {p2}");
+        for headers in [
+            vec![("authorization", auth.as_str()), ("dpop", &p1), ("dpop", &p2)],
+            vec![("authorization", auth.as_str()), ("dpop", &joined)],
+        ] {
+            let a = send("GET", &url, &headers).await;
+            assert_eq!(
+                a.challenges[1],
+                dpop_error("invalid_dpop_proof", "exactly one DPoP proof is required")
+            );
+        }
+        // A token bound to nothing, with the DPoP scheme.
+        let plain = site.token(None);
+        let proof = proof_for(&alice, "GET", &url, &plain);
+        let a = send(
+            "GET",
+            &url,
+            &[("authorization", &format!("DPoP {plain}")), ("dpop", &proof)],
+        )
+        .await;
+        assert_eq!(
+            a.challenges[1],
+            dpop_error("invalid_token", "the token is not bound to a DPoP key")
+        );
+        // Plain Bearer still works under Allow; the bare 401 names both schemes.
+        let a = send("GET", &url, &[("authorization", &format!("Bearer {plain}"))]).await;
+        assert_eq!(a.status, 200);
+        let a = send("GET", &url, &[]).await;
+        assert_eq!(
+            a.challenges,
+            [
+                "Bearer",
+                r#"DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA""#
+            ]
+        );
+        assert!(site.validator.is_ready());
+    }
+
+    #[tokio::test]
+    async fn require_refuses_bearer_and_without_dpop_a_bound_token_is_still_refused() {
+        let site = site(Some(DpopPolicy::Require)).await;
+        let alice = Client::new(Algorithm::ES256);
+        let url = site.url("/orders/7");
+        let plain = site.token(None);
+        // A Bearer token, even with a proof beside it.
+        let proof = proof_for(&alice, "GET", &url, &plain);
+        let a = send(
+            "GET",
+            &url,
+            &[("authorization", &format!("Bearer {plain}")), ("dpop", &proof)],
+        )
+        .await;
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.challenges,
+            [dpop_error("invalid_token", "the token is not bound to a DPoP key")]
+        );
+        let token = site.token(Some(&alice));
+        let proof = proof_for(&alice, "GET", &url, &token);
+        let a = send(
+            "GET",
+            &url,
+            &[("authorization", &format!("DPoP {token}")), ("dpop", &proof)],
+        )
+        .await;
+        assert_eq!(a.status, 200);
+
+        // A layer without DPoP: the DPoP scheme is not read, and a bound
+        // token as Bearer is refused.
+        let none = site_without_dpop().await;
+        let token = none.token(Some(&alice));
+        let url = none.url("/orders/7");
+        let a = send("GET", &url, &[("authorization", &format!("Bearer {token}"))]).await;
+        assert_eq!(
+            a.challenges,
+            [r#"Bearer error="invalid_token", error_description="the token is bound to a DPoP key""#]
+        );
+        let proof = proof_for(&alice, "GET", &url, &token);
+        let a = send(
+            "GET",
+            &url,
+            &[("authorization", &format!("DPoP {token}")), ("dpop", &proof)],
+        )
+        .await;
+        assert_eq!((a.status, a.challenges.as_slice()), (401, ["Bearer".to_owned()].as_slice()));
+    }
+
+    async fn site_without_dpop() -> Site {
+        site(None).await
+    }
+}

@@ -26,6 +26,19 @@ use crate::principal::Fingerprint;
 /// The default bound on a token's length, checked before any parsing.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 
+/// The authentication scheme an access token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750), or a cookie, custom header or
+    /// query parameter.
+    #[default]
+    Bearer,
+    /// `Authorization: DPoP` with a `DPoP` proof header (RFC 9449 §7.1);
+    /// recognised only by layers configured for DPoP.
+    Dpop,
+}
+
 /// A bearer token taken off a request.
 ///
 /// Holds the bytes without copying the header (a `HeaderValue` clone shares
@@ -36,6 +49,7 @@ pub struct BearerToken {
     /// Whether the b64token grammar was checked (deferred for header values
     /// so that a cache hit on identical bytes can skip it).
     checked: bool,
+    scheme: Scheme,
 }
 
 #[derive(Clone)]
@@ -50,7 +64,13 @@ impl BearerToken {
         Self {
             repr: Repr::Owned(token.into().into_boxed_str()),
             checked: true,
+            scheme: Scheme::Bearer,
         }
+    }
+
+    /// The scheme the token came with.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 
     /// The token. Treat it as a secret: never log it.
@@ -107,6 +127,7 @@ pub struct BearerExtractor {
     cookie: Option<String>,
     query: bool,
     max_len: usize,
+    dpop: bool,
 }
 
 impl Default for BearerExtractor {
@@ -117,6 +138,7 @@ impl Default for BearerExtractor {
             cookie: None,
             query: false,
             max_len: DEFAULT_MAX_TOKEN_LEN,
+            dpop: false,
         }
     }
 }
@@ -157,6 +179,14 @@ impl BearerExtractor {
     #[must_use]
     pub fn without_authorization(mut self) -> Self {
         self.authorization = false;
+        self
+    }
+
+    /// Also reads `Authorization: DPoP <token>` (RFC 9449 §7.1); the
+    /// authenticate layer turns it on when it is configured for DPoP.
+    #[must_use]
+    pub fn dpop(mut self, on: bool) -> Self {
+        self.dpop = on;
         self
     }
 
@@ -251,26 +281,29 @@ impl BearerExtractor {
     fn read_authorization(&self, value: &HeaderValue) -> Result<Option<BearerToken>, AuthError> {
         let bytes = value.as_bytes();
         // Bound first: "Bearer" + spaces + token.
-        if self.too_large(bytes.len().saturating_sub(7)) {
-            // Only a Bearer credential is ours to judge.
-            if bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer") {
-                return Err(InvalidToken::TooLarge.into());
-            }
-            return Ok(None);
-        }
         let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
             Some(i) => (&bytes[..i], &bytes[i..]),
             None => (bytes, &bytes[bytes.len()..]),
         };
-        if !scheme.eq_ignore_ascii_case(b"bearer") {
+        let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+            Scheme::Bearer
+        } else if self.dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+            Scheme::Dpop
+        } else {
+            // Only our schemes are ours to judge.
             return Ok(None);
+        };
+        if self.too_large(bytes.len().saturating_sub(7)) {
+            return Err(InvalidToken::TooLarge.into());
         }
         let skip = rest.iter().take_while(|b| **b == b' ').count();
-        let start = scheme.len() + skip;
+        let start = bytes.len() - rest.len() + skip;
         if start == bytes.len() {
             return Err(InvalidRequest::EmptyCredential.into());
         }
-        self.raw_value(value, start).map(Some)
+        let mut token = self.raw_value(value, start)?;
+        token.scheme = scheme;
+        Ok(Some(token))
     }
 
     /// The token is `value[start..]`, checked against the b64token grammar.
@@ -285,6 +318,7 @@ impl BearerExtractor {
                 value: value.clone(),
                 start,
             },
+            scheme: Scheme::Bearer,
         })
     }
 

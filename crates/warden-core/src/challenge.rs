@@ -8,6 +8,8 @@ use std::sync::Arc;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 
+use crate::bearer::Scheme;
+use crate::dpop::DpopPolicy;
 use crate::error::AuthError;
 
 /// Which wire format a rejection takes.
@@ -52,6 +54,14 @@ pub struct Challenge {
     realm: Option<Arc<str>>,
     resource_metadata: Option<Arc<str>>,
     protocol: Protocol,
+    dpop: Option<Arc<DpopChallenge>>,
+}
+
+/// The `DPoP` challenge's fixed part.
+#[derive(Debug)]
+struct DpopChallenge {
+    algs: String,
+    require: bool,
 }
 
 impl Challenge {
@@ -87,14 +97,64 @@ impl Challenge {
         self.protocol
     }
 
-    /// The `WWW-Authenticate` value for `error`, or `None` for errors that
-    /// carry no challenge (503).
+    /// Adds the `DPoP` challenge (RFC 9449 §7.1) with the accepted proof
+    /// algorithms: next to `Bearer` under [`DpopPolicy::Allow`], alone under
+    /// [`DpopPolicy::Require`]; [`DpopPolicy::Off`] removes it.
+    #[must_use]
+    pub fn dpop(mut self, algs: &[&str], policy: DpopPolicy) -> Self {
+        self.dpop = match policy {
+            DpopPolicy::Off => None,
+            _ => Some(Arc::new(DpopChallenge {
+                algs: algs.join(" "),
+                require: policy == DpopPolicy::Require,
+            })),
+        };
+        self
+    }
+
+    /// The `WWW-Authenticate` value for `error` (the first challenge, for a
+    /// request that came without DPoP), or `None` for errors that carry no
+    /// challenge (503).
     pub fn www_authenticate(&self, error: &AuthError) -> Option<HeaderValue> {
+        self.challenges(error, None).into_iter().next()
+    }
+
+    /// Every `WWW-Authenticate` value for `error` on a request whose token
+    /// came with `scheme`: `Bearer`, and `DPoP` when configured. The error
+    /// parameters go to the challenge of the scheme the request used (a
+    /// proof error always to `DPoP`, and everything to `DPoP` when it is
+    /// required); none for 503.
+    pub fn challenges(&self, error: &AuthError, scheme: Option<Scheme>) -> Vec<HeaderValue> {
         if matches!(error, AuthError::Unavailable(_)) {
-            return None;
+            return Vec::new();
         }
+        let Some(dpop) = &self.dpop else {
+            return self
+                .render("Bearer", None, Some(error))
+                .into_iter()
+                .collect();
+        };
+        let on_dpop = dpop.require
+            || scheme == Some(Scheme::Dpop)
+            || matches!(error, AuthError::InvalidDpopProof(_));
+        let mut out = Vec::with_capacity(2);
+        if !dpop.require {
+            out.extend(self.render("Bearer", None, (!on_dpop).then_some(error)));
+        }
+        out.extend(self.render("DPoP", Some(&dpop.algs), on_dpop.then_some(error)));
+        out
+    }
+
+    /// One challenge: `scheme`, `realm`, DPoP's `algs`, the error's
+    /// parameters, `resource_metadata`.
+    fn render(
+        &self,
+        scheme: &str,
+        algs: Option<&str>,
+        error: Option<&AuthError>,
+    ) -> Option<HeaderValue> {
         let mut out = String::with_capacity(128);
-        out.push_str("Bearer");
+        out.push_str(scheme);
         let mut first = true;
         let mut param = |out: &mut String, name: &str, value: &str| {
             out.push_str(if first { " " } else { ", " });
@@ -107,12 +167,17 @@ impl Challenge {
         if let Some(realm) = &self.realm {
             param(&mut out, "realm", realm);
         }
-        if let Some(code) = error.error_code() {
-            param(&mut out, "error", code);
-            param(&mut out, "error_description", error.description());
+        if let Some(algs) = algs {
+            param(&mut out, "algs", algs);
         }
-        if let AuthError::InsufficientScope { required } = error {
-            param(&mut out, "scope", required);
+        if let Some(error) = error {
+            if let Some(code) = error.error_code() {
+                param(&mut out, "error", code);
+                param(&mut out, "error_description", error.description());
+            }
+            if let AuthError::InsufficientScope { required } = error {
+                param(&mut out, "scope", required);
+            }
         }
         if let Some(url) = &self.resource_metadata {
             param(&mut out, "resource_metadata", url);
@@ -124,11 +189,30 @@ impl Challenge {
     /// Renders `error` as a response in the wire format chosen for
     /// `request`.
     pub fn response<B: Default, R>(&self, error: &AuthError, request: &Request<R>) -> Response<B> {
-        if self.protocol.is_grpc(request.headers(), request.version()) {
+        self.response_for(error, request, None)
+    }
+
+    /// Like [`response`](Self::response), for a request whose token came
+    /// with `scheme` (see [`challenges`](Self::challenges)).
+    pub fn response_for<B: Default, R>(
+        &self,
+        error: &AuthError,
+        request: &Request<R>,
+        scheme: Option<Scheme>,
+    ) -> Response<B> {
+        let mut res = if self.protocol.is_grpc(request.headers(), request.version()) {
             self.grpc_response(error)
         } else {
             self.http_response(error)
+        };
+        if self.dpop.is_some() {
+            let headers = res.headers_mut();
+            headers.remove(WWW_AUTHENTICATE);
+            for v in self.challenges(error, scheme) {
+                headers.append(WWW_AUTHENTICATE, v);
+            }
         }
+        res
     }
 
     /// Renders `error` as an HTTP response: the status, the challenge,
@@ -139,8 +223,8 @@ impl Challenge {
         *res.status_mut() = error.status();
         res.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(v) = self.www_authenticate(error) {
-            res.headers_mut().insert(WWW_AUTHENTICATE, v);
+        for v in self.challenges(error, None) {
+            res.headers_mut().append(WWW_AUTHENTICATE, v);
         }
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()
@@ -164,8 +248,8 @@ impl Challenge {
             "grpc-message",
             HeaderValue::from_static(error.description()),
         );
-        if let Some(v) = self.www_authenticate(error) {
-            headers.insert(WWW_AUTHENTICATE, v);
+        for v in self.challenges(error, None) {
+            headers.append(WWW_AUTHENTICATE, v);
         }
         mark(&mut res, error);
         res

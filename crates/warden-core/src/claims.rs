@@ -19,6 +19,7 @@
 //! | `scope`, `scp` | a space-separated string or an array of strings; both are read and merged | `InvalidClaim` |
 //! | client | `client_id`, else `azp`, else `cid` (Okta), else `appid` (Entra v1) | `InvalidClaim` |
 //! | `sub`, `jti` | strings | `InvalidClaim` |
+//! | `cnf` | an object; `jkt` and `x5t#S256` strings when present | `InvalidClaim("cnf")` |
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,7 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::InvalidToken;
-use crate::principal::{Scopes, StandardClaims};
+use crate::principal::{Confirmation, Scopes, StandardClaims};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -428,6 +429,7 @@ impl ClaimRules {
         claims.jwt_id = string(raw.jti, "jti")?;
         claims.client_id = client_id;
         claims.scopes = scope_set;
+        claims.cnf = confirmation(raw.cnf)?;
         Ok(claims)
     }
 }
@@ -489,6 +491,8 @@ struct RawClaims {
     #[serde(default, deserialize_with = "present")]
     token_use: Option<Value>,
     #[serde(default, deserialize_with = "present")]
+    cnf: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     scope: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     scp: Option<Value>,
@@ -539,6 +543,21 @@ fn scopes(v: Option<Value>, name: &'static str) -> Result<Scopes, InvalidToken> 
         }
         Some(_) => Err(InvalidToken::InvalidClaim(name)),
     }
+}
+
+/// `cnf`: an object whose `jkt` and `x5t#S256`, when present, are strings
+/// (RFC 7800 §3.1, RFC 9449 §6.1, RFC 8705 §3.1).
+fn confirmation(v: Option<Value>) -> Result<Confirmation, InvalidToken> {
+    let mut out = Confirmation::default();
+    match v {
+        None => {}
+        Some(Value::Object(mut m)) => {
+            out.jkt = string(m.remove("jkt"), "cnf")?;
+            out.x5t_s256 = string(m.remove("x5t#S256"), "cnf")?;
+        }
+        Some(_) => return Err(InvalidToken::InvalidClaim("cnf")),
+    }
+    Ok(out)
 }
 
 /// `aud`: a string or an array of strings (RFC 7519 §4.1.3).

@@ -17,10 +17,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::bearer::{BearerToken, Scheme};
 use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, InvalidToken, Unavailable};
+use crate::principal::Principal;
 use crate::revocation::StoreFuture;
 use crate::sync::lock;
 
@@ -135,6 +138,27 @@ pub enum InvalidProof {
     Replayed,
 }
 
+impl InvalidProof {
+    /// A fixed, lower-case sentence for `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            InvalidProof::NotOne => "exactly one DPoP proof is required",
+            InvalidProof::Malformed => "the DPoP proof is malformed",
+            InvalidProof::WrongType => "the DPoP proof type is not dpop+jwt",
+            InvalidProof::DisallowedAlgorithm => "the DPoP proof algorithm is not allowed",
+            InvalidProof::BadKey => "the DPoP proof key is unusable",
+            InvalidProof::BadSignature => "the DPoP proof signature is invalid",
+            InvalidProof::MissingClaim(_) => "the DPoP proof lacks a required claim",
+            InvalidProof::WrongMethod => "the DPoP proof is for another method",
+            InvalidProof::WrongUri => "the DPoP proof is for another URI",
+            InvalidProof::Stale => "the DPoP proof is too old or too new",
+            InvalidProof::WrongTokenHash => "the DPoP proof is for another access token",
+            InvalidProof::WrongKey => "the DPoP proof key is not the one the token is bound to",
+            InvalidProof::Replayed => "the DPoP proof was used before",
+        }
+    }
+}
+
 /// Checks DPoP proofs (everything in RFC 9449 §4.3 but the replay check).
 /// warden-jwt implements it.
 pub trait ProofVerifier: Send + Sync + 'static {
@@ -150,6 +174,12 @@ pub trait ProofVerifier: Send + Sync + 'static {
 
     /// The accepted algorithms, for the challenge's `algs` parameter.
     fn accepted_algorithms(&self) -> Vec<&'static str>;
+
+    /// How far a proof's `iat` may be from now: a proof's `jti` is
+    /// remembered that long past its `iat`.
+    fn replay_window(&self) -> Duration {
+        DEFAULT_IAT_WINDOW
+    }
 }
 
 /// Why the replay store could not answer.
@@ -259,6 +289,157 @@ impl ReplayStore for MemoryReplayStore {
     ) -> StoreFuture<'a, Result<bool, ReplayError>> {
         let r = self.record(key, until);
         Box::pin(std::future::ready(r))
+    }
+}
+
+/// DPoP at a resource: the proof verifier, the replay store, the policy and
+/// the public base URL proofs are made for. Given to
+/// [`RequireBearerLayer::dpop`](crate::RequireBearerLayer::dpop).
+///
+/// The `htu` a proof must carry is the public base URL followed by the
+/// request's path: behind a proxy the `Host` header is not trusted, so the
+/// base is configured (a proxy that strips a prefix keeps it in the base:
+/// `https://api.example.com/orders-api`).
+#[derive(Clone)]
+pub struct Dpop {
+    verifier: Arc<dyn ProofVerifier>,
+    replay: Arc<dyn ReplayStore>,
+    policy: DpopPolicy,
+    base: Arc<str>,
+}
+
+impl fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("policy", &self.policy)
+            .field("base", &self.base)
+            .field("algs", &self.verifier.accepted_algorithms())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the layer learned from the request before validating its token:
+/// its method, `htu` and the one proof (or why there is not exactly one).
+#[derive(Debug)]
+pub(crate) struct ProofInput {
+    method: String,
+    uri: String,
+    proof: Result<String, InvalidProof>,
+}
+
+impl Dpop {
+    /// DPoP with `verifier` for proofs made for `public_url` (absolute: the
+    /// base URL clients address), policy [`DpopPolicy::Allow`], replays
+    /// remembered by a [`MemoryReplayStore`] (share a Redis one across
+    /// replicas).
+    pub fn new(verifier: impl ProofVerifier, public_url: impl Into<String>) -> Self {
+        let base: String = public_url.into();
+        Self {
+            verifier: Arc::new(verifier),
+            replay: Arc::new(MemoryReplayStore::default()),
+            policy: DpopPolicy::Allow,
+            base: base.trim_end_matches('/').into(),
+        }
+    }
+
+    /// The policy (default [`DpopPolicy::Allow`]).
+    #[must_use]
+    pub fn policy(mut self, policy: DpopPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Where seen proofs are remembered.
+    #[must_use]
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Arc::new(store);
+        self
+    }
+
+    /// The configured policy.
+    pub fn get_policy(&self) -> DpopPolicy {
+        self.policy
+    }
+
+    /// The algorithms proofs may use.
+    pub fn accepted_algorithms(&self) -> Vec<&'static str> {
+        self.verifier.accepted_algorithms()
+    }
+
+    /// Reads what the proof check needs off the request.
+    pub(crate) fn input(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> ProofInput {
+        let mut values = headers.get_all("dpop").iter();
+        let proof = match (values.next(), values.next()) {
+            (Some(v), None) => v
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| InvalidProof::Malformed),
+            _ => Err(InvalidProof::NotOne),
+        };
+        ProofInput {
+            method: method.as_str().to_owned(),
+            uri: format!("{}{}", self.base, uri.path()),
+            proof,
+        }
+    }
+
+    /// The binding check of an authenticated request (RFC 9449 §7.1): a
+    /// bound token needs the DPoP scheme, the DPoP scheme needs a bound
+    /// token and a valid, unseen proof by the token's key. The proof's
+    /// `jti` is recorded only when everything else passed.
+    pub(crate) async fn check(
+        &self,
+        principal: &Principal,
+        token: &BearerToken,
+        input: &ProofInput,
+    ) -> Result<(), AuthError> {
+        let jkt = principal.claims().cnf.jkt.as_deref();
+        match (token.scheme(), jkt) {
+            (Scheme::Bearer, Some(_)) => return Err(InvalidToken::DpopBound.into()),
+            (Scheme::Bearer, None) if self.policy == DpopPolicy::Require => {
+                return Err(InvalidToken::NotDpopBound.into());
+            }
+            (Scheme::Bearer, None) => return Ok(()),
+            (Scheme::Dpop, None) => return Err(InvalidToken::NotDpopBound.into()),
+            (Scheme::Dpop, Some(_)) => {}
+        }
+        let proof = input
+            .proof
+            .as_deref()
+            .map_err(|e| AuthError::InvalidDpopProof(*e))?;
+        let request = ProofRequest {
+            method: &input.method,
+            uri: &input.uri,
+            access_token: Some(token.as_str()),
+            jkt,
+        };
+        let verified = self
+            .verifier
+            .verify(proof, &request)
+            .map_err(AuthError::InvalidDpopProof)?;
+        let until = verified.issued_at + self.verifier.replay_window() + Duration::from_secs(1);
+        match self.replay.first_use(&verified.replay_key(), until).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuthError::InvalidDpopProof(InvalidProof::Replayed)),
+            Err(e) => {
+                tracing::warn!(error = %e, "DPoP replay store unavailable");
+                Err(Unavailable::Upstream.into())
+            }
+        }
+    }
+}
+
+/// A bound token presented as Bearer by a layer without DPoP: refused, so
+/// that a stolen DPoP-bound token is useless even where DPoP is not set up.
+pub(crate) fn bearer_binding(principal: &Principal) -> Result<(), AuthError> {
+    match principal.claims().cnf.jkt {
+        Some(_) => Err(InvalidToken::DpopBound.into()),
+        None => Ok(()),
     }
 }
 

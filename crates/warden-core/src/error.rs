@@ -31,6 +31,10 @@ pub enum AuthError {
     /// another audience, revoked, malformed and so on.
     #[error("invalid token: {0}")]
     InvalidToken(InvalidToken),
+    /// A DPoP proof (RFC 9449) is missing, malformed or does not match the
+    /// request or the token: 401 `invalid_dpop_proof` (§7.1).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(crate::dpop::InvalidProof),
     /// The token is valid but lacks the scopes the resource requires.
     #[error("insufficient scope: requires {required}")]
     InsufficientScope {
@@ -131,6 +135,14 @@ pub enum InvalidToken {
     /// The authorization server reports the token as not active (RFC 7662).
     #[error("token not active")]
     Inactive,
+    /// The token is bound to a DPoP key (`cnf.jkt`) but came as a bearer
+    /// token: without the proof, the binding would mean nothing.
+    #[error("token bound to a DPoP key")]
+    DpopBound,
+    /// A DPoP proof came with a token that is not bound to its key, or the
+    /// resource requires DPoP and got a bearer token.
+    #[error("token not bound to a DPoP key")]
+    NotDpopBound,
 }
 
 /// Why a token cannot be judged right now (HTTP 503, gRPC UNAVAILABLE).
@@ -174,7 +186,9 @@ impl AuthError {
     /// The HTTP status of the rejection.
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopProof(_) => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -188,6 +202,7 @@ impl AuthError {
             AuthError::MissingToken | AuthError::Unavailable(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
         }
     }
@@ -195,9 +210,10 @@ impl AuthError {
     /// The gRPC status code of the rejection.
     pub fn grpc_code(&self) -> GrpcCode {
         match self {
-            AuthError::MissingToken | AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => {
-                GrpcCode::Unauthenticated
-            }
+            AuthError::MissingToken
+            | AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopProof(_) => GrpcCode::Unauthenticated,
             AuthError::InsufficientScope { .. } => GrpcCode::PermissionDenied,
             AuthError::Unavailable(_) => GrpcCode::Unavailable,
         }
@@ -235,7 +251,10 @@ impl AuthError {
                 InvalidToken::InvalidClaim(_) => "the token has a claim of the wrong type",
                 InvalidToken::Revoked => "the token has been revoked",
                 InvalidToken::Inactive => "the token is not active",
+                InvalidToken::DpopBound => "the token is bound to a DPoP key",
+                InvalidToken::NotDpopBound => "the token is not bound to a DPoP key",
             },
+            AuthError::InvalidDpopProof(p) => p.description(),
             AuthError::InsufficientScope { .. } => "the token lacks the required scope",
             AuthError::Unavailable(_) => "the token cannot be verified right now",
         }

@@ -137,7 +137,7 @@ pub mod sync;
 pub mod urn;
 pub mod validator;
 
-pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN};
+pub use bearer::{BearerExtractor, BearerToken, DEFAULT_MAX_TOKEN_LEN, Scheme};
 pub use cache::{DEFAULT_CACHE_CAPACITY, RevocationCheck, TokenCache, TokenCacheBuilder};
 pub use challenge::{Challenge, Protocol};
 pub use claims::{ClaimRules, ClientRule, DEFAULT_LEEWAY, IssuerTemplate};
@@ -153,7 +153,9 @@ pub use outbound::{
     AccessToken, AttachBearer, AttachBearerLayer, AttachFuture, ErrorCode, NoRetry, Refusal,
     RetryOnce, RetryPolicy, StaticToken, TokenContext, TokenSource, TokenSourceError,
 };
-pub use principal::{Anonymous, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims};
+pub use principal::{
+    Anonymous, Confirmation, Fingerprint, NoCustomClaims, Principal, Scopes, StandardClaims,
+};
 pub use revocation::{
     MemoryRevocationStore, RevocationError, RevocationStore, StoreCheck, StoreFuture, WithoutJti,
     revocation_id, token_hash_id,

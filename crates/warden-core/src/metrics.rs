@@ -92,7 +92,9 @@ impl Outcome {
     /// The outcome a refusal for `err` is.
     pub fn of(err: &AuthError) -> Self {
         match err {
-            AuthError::MissingToken | AuthError::InvalidToken(_) => Outcome::Unauthenticated,
+            AuthError::MissingToken
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopProof(_) => Outcome::Unauthenticated,
             AuthError::InvalidRequest(_) => Outcome::InvalidRequest,
             AuthError::InsufficientScope { .. } => Outcome::Forbidden,
             AuthError::Unavailable(_) => Outcome::Unavailable,

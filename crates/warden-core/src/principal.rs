@@ -158,6 +158,27 @@ pub struct StandardClaims {
     pub tenant: Option<String>,
     /// The union of `scope` and `scp`, whether space-separated strings or arrays.
     pub scopes: Scopes,
+    /// `cnf` (RFC 7800): the key or certificate the token is bound to.
+    pub cnf: Confirmation,
+}
+
+/// The confirmation claim `cnf` (RFC 7800 §3.1): what a sender-constrained
+/// token is bound to. Empty for a plain bearer token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// `jkt`: the RFC 7638 thumbprint of the client's DPoP key (RFC 9449 §6.1).
+    pub jkt: Option<String>,
+    /// `x5t#S256`: the SHA-256 thumbprint of the client's certificate
+    /// (RFC 8705 §3.1).
+    pub x5t_s256: Option<String>,
+}
+
+impl Confirmation {
+    /// Whether the token is bound to anything.
+    pub fn is_bound(&self) -> bool {
+        self.jkt.is_some() || self.x5t_s256.is_some()
+    }
 }
 
 impl StandardClaims {

@@ -13,9 +13,11 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::bearer::BearerExtractor;
+use crate::bearer::Scheme;
+use crate::bearer::{BearerExtractor, BearerToken};
 use crate::cache::{Owner, RevocationCheck, TokenCache};
 use crate::challenge::{Challenge, Protocol};
+use crate::dpop::{self, Dpop, DpopPolicy};
 use crate::error::AuthError;
 use crate::metrics::{self, Outcome};
 use crate::principal::Principal;
@@ -29,6 +31,7 @@ struct Config {
     cache: Option<TokenCache>,
     revocation: Option<Arc<dyn RevocationCheck>>,
     metrics: bool,
+    dpop: Option<Dpop>,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             cache: Some(TokenCache::default()),
             revocation: None,
             metrics: true,
+            dpop: None,
         }
     }
 }
@@ -53,6 +57,7 @@ impl fmt::Debug for Config {
             .field("cache", &self.cache)
             .field("revocation", &self.revocation.is_some())
             .field("metrics", &self.metrics)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -60,10 +65,33 @@ impl fmt::Debug for Config {
 impl Config {
     /// The refusal for `err`, counted.
     fn refuse<B: Default, R>(&self, err: &AuthError, req: &Request<R>) -> Response<B> {
+        self.refuse_for(err, req, None)
+    }
+
+    /// The refusal for `err` to a request whose token came with `scheme`.
+    fn refuse_for<B: Default, R>(
+        &self,
+        err: &AuthError,
+        req: &Request<R>,
+        scheme: Option<Scheme>,
+    ) -> Response<B> {
         if self.metrics {
             metrics::outcome(Outcome::of(err));
         }
-        self.challenge.response(err, req)
+        self.challenge.response_for(err, req, scheme)
+    }
+
+    /// The extractor and challenge follow the DPoP setting.
+    fn apply_dpop(&mut self) {
+        let policy = self.dpop.as_ref().map(Dpop::get_policy);
+        let on = policy.is_some_and(|p| p != DpopPolicy::Off);
+        self.extractor = self.extractor.clone().dpop(on);
+        if let (Some(d), Some(policy)) = (&self.dpop, policy) {
+            self.challenge = self
+                .challenge
+                .clone()
+                .dpop(&d.accepted_algorithms(), policy);
+        }
     }
 
     /// The revocation verdict for an authenticated principal.
@@ -158,14 +186,34 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
     /// Where tokens are looked for (default: the `Authorization` header only).
     #[must_use]
     pub fn extractor(mut self, extractor: BearerExtractor) -> Self {
-        Arc::make_mut(&mut self.config).extractor = extractor;
+        let c = Arc::make_mut(&mut self.config);
+        c.extractor = extractor;
+        c.apply_dpop();
+        self
+    }
+
+    /// Accepts sender-constrained tokens by DPoP (RFC 9449 §7):
+    /// `Authorization: DPoP <token>` with a `DPoP` proof, checked on every
+    /// request (the token's verdict is cached, never the proof's). Under the
+    /// default policy Bearer tokens are accepted too, but never one bound to
+    /// a key (`cnf.jkt`); challenges name both schemes.
+    ///
+    /// Without this, the layer reads no `DPoP` scheme, and still refuses a
+    /// DPoP-bound token presented as Bearer.
+    #[must_use]
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        let c = Arc::make_mut(&mut self.config);
+        c.dpop = Some(dpop);
+        c.apply_dpop();
         self
     }
 
     /// The challenge parameters (realm, resource metadata) and wire format.
     #[must_use]
     pub fn challenge(mut self, challenge: Challenge) -> Self {
-        Arc::make_mut(&mut self.config).challenge = challenge;
+        let c = Arc::make_mut(&mut self.config);
+        c.challenge = challenge;
+        c.apply_dpop();
         self
     }
 
@@ -373,7 +421,7 @@ where
             }
         }
         let config = &self.config;
-        let mut token = match config.extractor.extract_deferred(req.headers(), req.uri()) {
+        let token = match config.extractor.extract_deferred(req.headers(), req.uri()) {
             Ok(Some(token)) => token,
             Ok(None) if config.optional => {
                 req.extensions_mut().insert(crate::principal::Anonymous);
@@ -394,58 +442,120 @@ where
             }
         };
 
+        let scheme = Some(token.scheme());
+        // RFC 9449 §7.2: where DPoP is required, a Bearer token is refused
+        // before anything else.
+        if token.scheme() == Scheme::Bearer
+            && config
+                .dpop
+                .as_ref()
+                .is_some_and(|d| d.get_policy() == DpopPolicy::Require)
+        {
+            let err = AuthError::from(crate::error::InvalidToken::NotDpopBound);
+            return ResponseFuture::ready(config.refuse_for(&err, &req, scheme));
+        }
+
         // The hot path: a token validated before costs a lookup.
         // Equal bytes to a validated token: the grammar check is implied.
-        if let Some(principal) = config
+        let hit = config
             .cache
             .as_ref()
-            .and_then(|c| c.get_for(self.owner, token.as_bytes()))
-        {
+            .and_then(|c| c.get_for(self.owner, token.as_bytes()));
+        if let Some(principal) = &hit {
             if config.metrics {
                 metrics::cache_lookup(true);
             }
-            if let Err(err) = config.admit(&principal) {
+            if let Err(err) = config.admit(principal) {
                 tracing::debug!(token = %token.fingerprint(), error = %err, "cached token refused");
-                return ResponseFuture::ready(config.refuse(&err, &req));
+                return ResponseFuture::ready(config.refuse_for(&err, &req, scheme));
             }
-            req.extensions_mut().insert(principal);
-            return ResponseFuture {
-                state: State::Authenticated {
-                    fut: crate::current::with_token(Some(token), self.inner.call(req)),
-                    count: config.metrics,
-                },
-            };
         }
-        if config.metrics && config.cache.is_some() {
-            metrics::cache_lookup(false);
+        let hit = match hit {
+            Some(principal) if token.scheme() == Scheme::Bearer => principal,
+            other => return self.slow(req, token, other),
+        };
+        if let Err(err) = dpop::bearer_binding(&hit) {
+            tracing::debug!(token = %token.fingerprint(), error = %err, "bound token as bearer refused");
+            return ResponseFuture::ready(config.refuse_for(&err, &req, scheme));
         }
+        req.extensions_mut().insert(hit);
+        ResponseFuture {
+            state: State::Authenticated {
+                fut: crate::current::with_token(Some(token), self.inner.call(req)),
+                count: config.metrics,
+            },
+        }
+    }
+}
 
-        if let Err(err) = token.check() {
-            tracing::debug!(error = %err, "malformed bearer credential refused");
-            return ResponseFuture::ready(config.refuse(&err, &req));
+impl<S, V> RequireBearer<S, V> {
+    /// Everything but a Bearer cache hit: validation on a miss (`hit` is
+    /// `None`), the DPoP proof on every DPoP request, then the inner
+    /// service; boxed.
+    fn slow<ReqB, ResB>(
+        &mut self,
+        req: Request<ReqB>,
+        mut token: BearerToken,
+        hit: Option<Principal>,
+    ) -> ResponseFuture<S::Future, ResB, S::Error>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        V: TokenValidator,
+        ReqB: Send + 'static,
+        ResB: Default + Send + 'static,
+    {
+        let config = self.config.clone();
+        let scheme = Some(token.scheme());
+        if hit.is_none() {
+            if config.metrics && config.cache.is_some() {
+                metrics::cache_lookup(false);
+            }
+            if let Err(err) = token.check() {
+                tracing::debug!(error = %err, "malformed bearer credential refused");
+                return ResponseFuture::ready(config.refuse_for(&err, &req, scheme));
+            }
         }
-
+        // A DPoP request: the proof is checked on every request, hit or miss.
+        let proof = match (&config.dpop, token.scheme()) {
+            (Some(d), Scheme::Dpop) => Some(d.input(req.method(), req.uri(), req.headers())),
+            _ => None,
+        };
         // Take the service that was driven to readiness; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
         let owner = self.owner;
-        let config = self.config.clone();
+        let mut req = req;
         let fut = Box::pin(async move {
-            let started = config.metrics.then(std::time::Instant::now);
-            let validated = validator.validate(token.as_str()).await;
-            if let Some(started) = started {
-                metrics::validation_time(started.elapsed());
-            }
-            let verdict = match validated {
-                // Revocation first: a revoked token must not re-enter the cache.
-                Ok(principal) => config.admit(&principal).map(|()| {
-                    if let Some(cache) = &config.cache {
-                        cache.insert_for(owner, token.as_str(), &principal, None);
+            let verdict = match hit {
+                // Admitted by the caller.
+                Some(principal) => Ok(principal),
+                None => {
+                    let started = config.metrics.then(std::time::Instant::now);
+                    let validated = validator.validate(token.as_str()).await;
+                    if let Some(started) = started {
+                        metrics::validation_time(started.elapsed());
                     }
-                    principal
-                }),
-                Err(err) => Err(err),
+                    match validated {
+                        // Revocation first: a revoked token must not re-enter the cache.
+                        Ok(principal) => config.admit(&principal).map(|()| {
+                            if let Some(cache) = &config.cache {
+                                cache.insert_for(owner, token.as_str(), &principal, None);
+                            }
+                            principal
+                        }),
+                        Err(err) => Err(err),
+                    }
+                }
+            };
+            // The binding: the token's verdict may come from the cache, the
+            // proof's never does.
+            let verdict = match (verdict, &config.dpop, &proof) {
+                (Ok(p), Some(d), Some(input)) => d.check(&p, &token, input).await.map(|()| p),
+                (Ok(p), _, _) => dpop::bearer_binding(&p).map(|()| p),
+                (Err(e), _, _) => Err(e),
             };
             match verdict {
                 Ok(principal) => {
@@ -458,7 +568,7 @@ where
                 }
                 Err(err) => {
                     tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
-                    Ok(config.refuse(&err, &req))
+                    Ok(config.refuse_for(&err, &req, scheme))
                 }
             }
         });
