@@ -261,3 +261,25 @@ pub fn introspection(
         .dangerous()
         .allow_http()
 }
+
+/// The Redis the Redis tests use (`WARDEN_TEST_REDIS_URL`), or `None` with a
+/// note that they were skipped. Under CI (`CI` set) a missing URL fails the
+/// test instead: there the Redis tests must run, never pass silently.
+///
+/// # Panics
+/// Under CI without `WARDEN_TEST_REDIS_URL`.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("WARDEN_TEST_REDIS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but WARDEN_TEST_REDIS_URL is not: the Redis tests must run in CI"
+            );
+            eprintln!(
+                "redis tests skipped: set WARDEN_TEST_REDIS_URL=redis://127.0.0.1:6379 to run them"
+            );
+            None
+        }
+    }
+}

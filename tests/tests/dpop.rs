@@ -279,19 +279,37 @@ mod over_http {
         let validator = warden_tests::jwt_validator(issuer.issuer(), AUD);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut layer = RequireBearerLayer::new(validator.clone());
-        if let Some(policy) = policy {
-            layer = layer.dpop(Dpop::new(DpopVerifier::new(), &base).policy(policy));
-        }
-        let app = Router::new()
-            .route("/orders/{id}", get(|| async { "order" }).post(|| async { "posted" }))
-            .layer(layer);
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dpop = policy.map(|p| Dpop::new(DpopVerifier::new(), &base).policy(p));
+        serve(listener, &validator, dpop);
         Site {
             issuer,
             base,
             validator,
         }
+    }
+
+    /// Serves `/orders/{id}` behind a layer with `dpop` on `listener`.
+    pub(super) fn serve_on(
+        listener: tokio::net::TcpListener,
+        validator: &JwtValidator,
+        dpop: Dpop,
+    ) {
+        serve(listener, validator, Some(dpop));
+    }
+
+    /// Serves `/orders/{id}` behind the layer on `listener`.
+    fn serve(listener: tokio::net::TcpListener, validator: &JwtValidator, dpop: Option<Dpop>) {
+        let mut layer = RequireBearerLayer::new(validator.clone());
+        if let Some(dpop) = dpop {
+            layer = layer.dpop(dpop);
+        }
+        let app = Router::new()
+            .route(
+                "/orders/{id}",
+                get(|| async { "order" }).post(|| async { "posted" }),
+            )
+            .layer(layer);
+        tokio::spawn(async move { axum::serve(listener, app).await });
     }
 
     impl Site {
@@ -367,7 +385,12 @@ mod over_http {
         // A query-only difference: the same htu.
         let proof = proof_for(&alice, "GET", &url, &token);
         let with_query = format!("{url}?page=2");
-        let a = send("GET", &with_query, &[("authorization", &auth), ("dpop", &proof)]).await;
+        let a = send(
+            "GET",
+            &with_query,
+            &[("authorization", &auth), ("dpop", &proof)],
+        )
+        .await;
         assert_eq!(a.status, 200);
 
         // A replayed proof.
@@ -378,7 +401,10 @@ mod over_http {
         assert_eq!(again.status, 401);
         assert_eq!(
             again.challenges,
-            ["Bearer", &dpop_error("invalid_dpop_proof", "the DPoP proof was used before")]
+            [
+                "Bearer",
+                &dpop_error("invalid_dpop_proof", "the DPoP proof was used before")
+            ]
         );
 
         // The stolen token without the key: as Bearer...
@@ -410,7 +436,10 @@ mod over_http {
         // A proof for another request.
         for (name, proof) in [
             ("method", proof_for(&alice, "POST", &url, &token)),
-            ("path", proof_for(&alice, "GET", &site.url("/orders/8"), &token)),
+            (
+                "path",
+                proof_for(&alice, "GET", &site.url("/orders/8"), &token),
+            ),
         ] {
             let a = send("GET", &url, &[("authorization", &auth), ("dpop", &proof)]).await;
             assert_eq!(a.status, 401, "{name}");
@@ -423,7 +452,11 @@ mod over_http {
         );
         let joined = format!("{p1}, {p2}");
         for headers in [
-            vec![("authorization", auth.as_str()), ("dpop", &p1), ("dpop", &p2)],
+            vec![
+                ("authorization", auth.as_str()),
+                ("dpop", &p1),
+                ("dpop", &p2),
+            ],
             vec![("authorization", auth.as_str()), ("dpop", &joined)],
         ] {
             let a = send("GET", &url, &headers).await;
@@ -438,7 +471,10 @@ mod over_http {
         let a = send(
             "GET",
             &url,
-            &[("authorization", &format!("DPoP {plain}")), ("dpop", &proof)],
+            &[
+                ("authorization", &format!("DPoP {plain}")),
+                ("dpop", &proof),
+            ],
         )
         .await;
         assert_eq!(
@@ -446,7 +482,12 @@ mod over_http {
             dpop_error("invalid_token", "the token is not bound to a DPoP key")
         );
         // Plain Bearer still works under Allow; the bare 401 names both schemes.
-        let a = send("GET", &url, &[("authorization", &format!("Bearer {plain}"))]).await;
+        let a = send(
+            "GET",
+            &url,
+            &[("authorization", &format!("Bearer {plain}"))],
+        )
+        .await;
         assert_eq!(a.status, 200);
         let a = send("GET", &url, &[]).await;
         assert_eq!(
@@ -470,20 +511,29 @@ mod over_http {
         let a = send(
             "GET",
             &url,
-            &[("authorization", &format!("Bearer {plain}")), ("dpop", &proof)],
+            &[
+                ("authorization", &format!("Bearer {plain}")),
+                ("dpop", &proof),
+            ],
         )
         .await;
         assert_eq!(a.status, 401);
         assert_eq!(
             a.challenges,
-            [dpop_error("invalid_token", "the token is not bound to a DPoP key")]
+            [dpop_error(
+                "invalid_token",
+                "the token is not bound to a DPoP key"
+            )]
         );
         let token = site.token(Some(&alice));
         let proof = proof_for(&alice, "GET", &url, &token);
         let a = send(
             "GET",
             &url,
-            &[("authorization", &format!("DPoP {token}")), ("dpop", &proof)],
+            &[
+                ("authorization", &format!("DPoP {token}")),
+                ("dpop", &proof),
+            ],
         )
         .await;
         assert_eq!(a.status, 200);
@@ -493,22 +543,123 @@ mod over_http {
         let none = site_without_dpop().await;
         let token = none.token(Some(&alice));
         let url = none.url("/orders/7");
-        let a = send("GET", &url, &[("authorization", &format!("Bearer {token}"))]).await;
+        let a = send(
+            "GET",
+            &url,
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
         assert_eq!(
             a.challenges,
-            [r#"Bearer error="invalid_token", error_description="the token is bound to a DPoP key""#]
+            [
+                r#"Bearer error="invalid_token", error_description="the token is bound to a DPoP key""#
+            ]
         );
         let proof = proof_for(&alice, "GET", &url, &token);
         let a = send(
             "GET",
             &url,
-            &[("authorization", &format!("DPoP {token}")), ("dpop", &proof)],
+            &[
+                ("authorization", &format!("DPoP {token}")),
+                ("dpop", &proof),
+            ],
         )
         .await;
-        assert_eq!((a.status, a.challenges.as_slice()), (401, ["Bearer".to_owned()].as_slice()));
+        assert_eq!(
+            (a.status, a.challenges.as_slice()),
+            (401, ["Bearer".to_owned()].as_slice())
+        );
     }
 
     async fn site_without_dpop() -> Site {
         site(None).await
+    }
+}
+
+mod fleet {
+    //! Two replicas behind one public URL share a Redis replay store: a
+    //! proof seen by one is a replay at the other; a Redis that cannot
+    //! answer is 503.
+
+    use super::*;
+    use std::time::Duration;
+    use warden::inbound::dpop::Dpop;
+    use warden::revocation::redis::{RedisConfig, RedisRevocationStore};
+    use warden_issuer::TestIssuer;
+
+    const PUBLIC: &str = "https://api.example.com";
+
+    async fn replica(validator: &warden::JwtValidator, store: RedisRevocationStore) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dpop = Dpop::new(DpopVerifier::new(), PUBLIC).replay_store(store);
+        super::over_http::serve_on(listener, validator, dpop);
+        format!("http://{addr}/orders/7")
+    }
+
+    #[tokio::test]
+    async fn a_proof_is_a_replay_at_every_replica() {
+        let Some(url) = warden_tests::redis_url() else {
+            return;
+        };
+        let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+        let v = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
+        let connect = || RedisRevocationStore::connect(&url, RedisConfig::default()).unwrap();
+        let (a, b) = (replica(&v, connect()).await, replica(&v, connect()).await);
+        let alice = Client::new(Algorithm::ES256);
+        let mut c = issuer.claims("api://orders");
+        c["cnf"] = json!({"jkt": alice.jkt()});
+        let token = issuer.mint(&c).unwrap();
+        let auth = format!("DPoP {token}");
+        let htu = format!("{PUBLIC}/orders/7");
+        for _ in 0..3 {
+            let proof = alice.proof(
+                |_| {},
+                |cl| {
+                    cl["htu"] = json!(htu);
+                    cl["ath"] = json!(token_hash(&token));
+                },
+            );
+            let status = |u: &str| {
+                let (auth, proof, u) = (auth.clone(), proof.clone(), u.to_owned());
+                async move {
+                    reqwest::Client::new()
+                        .get(u)
+                        .header("authorization", auth)
+                        .header("dpop", proof)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                }
+            };
+            assert_eq!(status(&a).await, 200);
+            assert_eq!(status(&b).await, 401, "the replay at the other replica");
+            assert_eq!(status(&a).await, 401, "and at the first");
+        }
+
+        // Redis unreachable: 503, never a pass.
+        let down = RedisRevocationStore::connect(
+            "redis://127.0.0.1:1",
+            RedisConfig::default().timeout(Duration::from_millis(200)),
+        )
+        .unwrap();
+        let c = replica(&v, down).await;
+        let proof = alice.proof(
+            |_| {},
+            |cl| {
+                cl["htu"] = json!(htu);
+                cl["ath"] = json!(token_hash(&token));
+            },
+        );
+        let res = reqwest::Client::new()
+            .get(&c)
+            .header("authorization", &auth)
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503);
     }
 }

@@ -14,19 +14,7 @@ use warden::revocation::RevocationStore;
 use warden::testing::{Clock, ManualClock};
 use warden_issuer::Issuer;
 use warden_redis::{RedisConfig, RedisRevocationStore};
-use warden_tests::{get_bearer, serve};
-
-fn redis_url() -> Option<String> {
-    match std::env::var("WARDEN_TEST_REDIS_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!(
-                "redis tests skipped: set WARDEN_TEST_REDIS_URL=redis://127.0.0.1:6379 to run them"
-            );
-            None
-        }
-    }
-}
+use warden_tests::{get_bearer, redis_url, serve};
 
 async fn ready(store: &RedisRevocationStore) {
     assert!(

@@ -327,11 +327,7 @@ async fn cache_off_still_decides() {
 /// publishes to Redis, is refused by the gate (needs WARDEN_TEST_REDIS_URL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_at_the_issuer_is_refused_by_the_gate() {
-    let Some(url) = std::env::var("WARDEN_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("redis test skipped: set WARDEN_TEST_REDIS_URL=redis://127.0.0.1:6379 to run it");
+    let Some(url) = warden_tests::redis_url() else {
         return;
     };
     use warden::revocation::redis::{RedisConfig, RedisRevocationStore};

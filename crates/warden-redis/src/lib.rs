@@ -25,6 +25,11 @@
 //!   [`status`](RedisRevocationStore::status) reports not ready; the
 //!   subscriber reconnects and resynchronises.
 //! - The local copy forgets entries as they expire (on each PING tick).
+//!
+//! The store is also a DPoP replay store shared by the fleet (RFC 9449
+//! §11.1, <https://www.rfc-editor.org/rfc/rfc9449#section-11.1>): a proof is
+//! `SET NX` under `warden:dpop:<jkt>:<jti>` until it could no longer be
+//! accepted; a Redis that cannot answer is a 503, never a pass.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -35,10 +40,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use warden_core::clock::unix_millis;
+use warden_core::dpop::{ReplayError, ReplayStore};
 use warden_core::sync::{OnDrop, lock};
 use warden_core::{Clock, RevocationError, RevocationStore, StoreFuture, SystemClock};
 
 const PREFIX: &str = "warden:revoked:";
+/// The prefix of seen DPoP proofs: `warden:dpop:<jkt>:<jti>`.
+const DPOP_PREFIX: &str = "warden:dpop:";
 const CHANNEL: &str = "warden:revocations";
 
 /// Settings of the store.
@@ -542,5 +550,47 @@ impl RevocationStore for RedisRevocationStore {
             ));
         }
         Ok(false)
+    }
+}
+
+/// The store is also a DPoP replay store for a fleet (RFC 9449 §11.1): a
+/// proof is recorded with `SET NX` and a lifetime until it could no longer
+/// be accepted, so a proof seen by one replica is a replay at every other.
+/// A Redis that cannot answer (within the store's timeout) is
+/// [`ReplayError::Unavailable`], which the layer answers 503: never a pass.
+impl ReplayStore for RedisRevocationStore {
+    fn first_use<'a>(
+        &'a self,
+        key: &'a str,
+        until: SystemTime,
+    ) -> StoreFuture<'a, Result<bool, ReplayError>> {
+        Box::pin(async move {
+            let ttl = until
+                .duration_since(self.inner.clock.now())
+                .unwrap_or_default()
+                .max(Duration::from_millis(1));
+            let mut conn = self
+                .connection()
+                .await
+                .map_err(|e| ReplayError::Unavailable(e.to_string()))?;
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(format!("{DPOP_PREFIX}{key}"))
+                .arg("1")
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+            let set = cmd.query_async::<Option<String>>(&mut conn);
+            match tokio::time::timeout(self.inner.cfg.timeout, set).await {
+                Ok(Ok(set)) => Ok(set.is_some()),
+                Ok(Err(e)) => {
+                    *self.inner.conn.lock().await = None;
+                    Err(ReplayError::Unavailable(format!("redis: {e}")))
+                }
+                Err(_) => {
+                    *self.inner.conn.lock().await = None;
+                    Err(ReplayError::Unavailable("redis: timed out".into()))
+                }
+            }
+        })
     }
 }
