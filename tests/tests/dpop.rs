@@ -663,3 +663,113 @@ mod fleet {
         assert_eq!(res.status(), 503);
     }
 }
+
+mod nonces {
+    //! Server nonces (RFC 9449 §8) over HTTP: the round trip, a nonce shared
+    //! by replicas with one key, refused by another key and once expired.
+
+    use super::*;
+    use std::time::Duration;
+    use warden::inbound::dpop::Dpop;
+    use warden::inbound::jwt::dpop::NonceKey;
+    use warden_issuer::TestIssuer;
+
+    const PUBLIC: &str = "https://api.example.com";
+
+    async fn replica(v: &warden::JwtValidator, verifier: DpopVerifier) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        super::over_http::serve_on(listener, v, Dpop::new(verifier, PUBLIC));
+        format!("http://{addr}/orders/7")
+    }
+
+    /// Status, `WWW-Authenticate` values and `DPoP-Nonce` of a GET.
+    async fn call(url: &str, auth: &str, proof: &str) -> (u16, Vec<String>, Option<String>) {
+        let res = reqwest::Client::new()
+            .get(url)
+            .header("authorization", auth)
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+        let www = res
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let nonce = res
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (res.status().as_u16(), www, nonce)
+    }
+
+    #[tokio::test]
+    async fn round_trip_shared_key_other_key_and_expiry() {
+        let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+        let v = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
+        let clock = ManualClock::starting_now();
+        let shared = NonceKey::from_bytes(&[7; 32]).unwrap();
+        assert!(NonceKey::from_bytes(&[7; 31]).is_none());
+        let with = |key: NonceKey| {
+            DpopVerifier::new()
+                .nonces(key, Some(Duration::from_secs(60)))
+                .clock(clock.clone())
+        };
+        let a = replica(&v, with(shared.clone())).await;
+        let b = replica(&v, with(shared)).await;
+        let other = replica(&v, with(NonceKey::random())).await;
+
+        let alice = Client::new(Algorithm::ES256);
+        let mut c = issuer.claims("api://orders");
+        c["cnf"] = json!({"jkt": alice.jkt()});
+        let token = issuer.mint(&c).unwrap();
+        let auth = format!("DPoP {token}");
+        let proof = |nonce: Option<&str>| {
+            alice.proof(
+                |_| {},
+                |cl| {
+                    cl["htu"] = json!(format!("{PUBLIC}/orders/7"));
+                    cl["ath"] = json!(token_hash(&token));
+                    cl["iat"] = json!(clock_secs(&clock));
+                    if let Some(n) = nonce {
+                        cl["nonce"] = json!(n);
+                    }
+                },
+            )
+        };
+
+        // No nonce: 401 use_dpop_nonce, with one to use.
+        let (status, www, nonce) = call(&a, &auth, &proof(None)).await;
+        assert_eq!(status, 401);
+        assert!(www[1].contains(r#"error="use_dpop_nonce""#), "{www:?}");
+        let nonce = nonce.expect("a DPoP-Nonce header");
+        // The retry with it passes, at this replica and at the one sharing
+        // the key; another key's replica asks for its own.
+        assert_eq!(call(&a, &auth, &proof(Some(&nonce))).await.0, 200);
+        assert_eq!(call(&b, &auth, &proof(Some(&nonce))).await.0, 200);
+        let (status, _, fresh) = call(&other, &auth, &proof(Some(&nonce))).await;
+        assert_eq!((status, fresh.is_some()), (401, true));
+        // A forged seal.
+        let (secs, _) = nonce.split_once('.').unwrap();
+        let forged = format!("{secs}.AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(call(&a, &auth, &proof(Some(&forged))).await.0, 401);
+        // Expired: past the lifetime, a new one is handed out.
+        clock.advance(Duration::from_secs(61));
+        let (status, www, fresh) = call(&a, &auth, &proof(Some(&nonce))).await;
+        assert_eq!(status, 401);
+        assert!(www[1].contains("use_dpop_nonce"));
+        assert_ne!(fresh.as_deref(), Some(nonce.as_str()));
+        assert_eq!(call(&a, &auth, &proof(fresh.as_deref())).await.0, 200);
+    }
+
+    fn clock_secs(clock: &ManualClock) -> u64 {
+        use warden::testing::Clock;
+        clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+}

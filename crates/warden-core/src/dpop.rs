@@ -136,6 +136,11 @@ pub enum InvalidProof {
     /// The proof was used before.
     #[error("DPoP proof replayed")]
     Replayed,
+    /// The server requires a nonce it issued (RFC 9449 §8): the proof has
+    /// none, or one that is not this server's or has expired. Sent as
+    /// `error="use_dpop_nonce"` with a fresh `DPoP-Nonce`.
+    #[error("DPoP nonce required")]
+    UseNonce,
 }
 
 impl InvalidProof {
@@ -155,6 +160,7 @@ impl InvalidProof {
             InvalidProof::WrongTokenHash => "the DPoP proof is for another access token",
             InvalidProof::WrongKey => "the DPoP proof key is not the one the token is bound to",
             InvalidProof::Replayed => "the DPoP proof was used before",
+            InvalidProof::UseNonce => "the DPoP proof must carry the server's nonce",
         }
     }
 }
@@ -179,6 +185,12 @@ pub trait ProofVerifier: Send + Sync + 'static {
     /// remembered that long past its `iat`.
     fn replay_window(&self) -> Duration {
         DEFAULT_IAT_WINDOW
+    }
+
+    /// A fresh server nonce for the `DPoP-Nonce` header, when this verifier
+    /// requires nonces (RFC 9449 §8).
+    fn fresh_nonce(&self) -> Option<String> {
+        None
     }
 }
 
@@ -364,6 +376,11 @@ impl Dpop {
     /// The algorithms proofs may use.
     pub fn accepted_algorithms(&self) -> Vec<&'static str> {
         self.verifier.accepted_algorithms()
+    }
+
+    /// A fresh nonce for a `DPoP-Nonce` header, when nonces are required.
+    pub fn fresh_nonce(&self) -> Option<String> {
+        self.verifier.fresh_nonce()
     }
 
     /// Reads what the proof check needs off the request.

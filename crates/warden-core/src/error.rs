@@ -202,6 +202,9 @@ impl AuthError {
             AuthError::MissingToken | AuthError::Unavailable(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InvalidDpopProof(crate::dpop::InvalidProof::UseNonce) => {
+                Some("use_dpop_nonce")
+            }
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
         }

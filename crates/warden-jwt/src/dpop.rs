@@ -19,6 +19,11 @@
 //! | `iat` within the window (default ±60 s) | `Stale` |
 //! | `ath` = base64url(SHA-256(token)) | `WrongTokenHash` |
 //! | the key's thumbprint = the token's `cnf.jkt` | `WrongKey` |
+//! | with [nonces](DpopVerifier::nonces): `nonce` one this fleet issued, not expired | `UseNonce` (`use_dpop_nonce`, with a fresh `DPoP-Nonce`) |
+//!
+//! Nonces (RFC 9449 §8, §9) are sealed timestamps: the time they were
+//! made and an HMAC-SHA256 of it under a [`NonceKey`]. Any replica with the
+//! same key accepts any replica's nonce, and nothing is stored per nonce.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -80,12 +85,69 @@ pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The default lifetime of a server nonce.
+pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The key that seals server nonces: from configuration, shared by the
+/// replicas (so that one replica's nonce is good at every other), or random
+/// per process. `Debug` never shows it.
+#[derive(Clone)]
+pub struct NonceKey(jsonwebtoken::EncodingKey);
+
+impl std::fmt::Debug for NonceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceKey([redacted])")
+    }
+}
+
+impl NonceKey {
+    /// A key of at least 32 bytes (for example base64-decoded from the
+    /// configuration); `None` when shorter.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < 32 {
+            return None;
+        }
+        jsonwebtoken::EncodingKey::from_secret(bytes).ok().map(Self)
+    }
+
+    /// A random key for this process only (replicas then refuse each
+    /// other's nonces, and clients fetch a new one: correct, a round trip
+    /// slower).
+    ///
+    /// # Panics
+    /// When the operating system has no randomness to give.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("operating system randomness");
+        Self::from_bytes(&bytes).expect("32 bytes are a valid HMAC key")
+    }
+
+    /// The seal of `secs`: base64url of HMAC-SHA256, cut to 128 bits.
+    fn seal(&self, secs: u64) -> Option<String> {
+        let sig = jsonwebtoken::crypto::sign(
+            &secs.to_be_bytes(),
+            &self.0,
+            jsonwebtoken::Algorithm::HS256,
+        )
+        .ok()?;
+        Some(sig[..22].to_owned())
+    }
+}
+
+/// Nonces under a key, good for a lifetime.
+#[derive(Clone, Debug)]
+struct Nonces {
+    key: NonceKey,
+    lifetime: Duration,
+}
+
 /// Verifies DPoP proofs; a [`ProofVerifier`] for warden's layers.
 #[derive(Clone)]
 pub struct DpopVerifier {
     algorithms: AlgorithmSet,
     window: Duration,
     clock: Arc<dyn Clock>,
+    nonces: Option<Nonces>,
 }
 
 impl std::fmt::Debug for DpopVerifier {
@@ -103,6 +165,7 @@ impl Default for DpopVerifier {
             algorithms: AlgorithmSet::ASYMMETRIC,
             window: DEFAULT_IAT_WINDOW,
             clock: Arc::new(SystemClock),
+            nonces: None,
         }
     }
 }
@@ -128,6 +191,48 @@ impl DpopVerifier {
     pub fn iat_window(mut self, window: Duration) -> Self {
         self.window = window;
         self
+    }
+
+    /// Requires server nonces sealed by `key` (RFC 9449 §8), good for
+    /// `lifetime` ([`DEFAULT_NONCE_LIFETIME`] when `None`): a proof without
+    /// a valid one is refused with `use_dpop_nonce` and a fresh nonce.
+    #[must_use]
+    pub fn nonces(mut self, key: NonceKey, lifetime: Option<Duration>) -> Self {
+        self.nonces = Some(Nonces {
+            key,
+            lifetime: lifetime.unwrap_or(DEFAULT_NONCE_LIFETIME),
+        });
+        self
+    }
+
+    /// A nonce made now, if nonces are on.
+    fn issue_nonce(&self) -> Option<String> {
+        let n = self.nonces.as_ref()?;
+        let secs = self.clock.now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        Some(format!("{secs}.{}", n.key.seal(secs)?))
+    }
+
+    /// Whether `nonce` was sealed by this key within the lifetime (a
+    /// nonce from a few seconds in the future, a replica's clock ahead, is
+    /// accepted).
+    fn nonce_ok(&self, n: &Nonces, nonce: &str) -> bool {
+        let Some((secs, seal)) = nonce.split_once('.') else {
+            return false;
+        };
+        let Ok(secs) = secs.parse::<u64>() else {
+            return false;
+        };
+        let now = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let fresh = secs <= now + 5 && now.saturating_sub(secs) <= n.lifetime.as_secs();
+        fresh
+            && n.key
+                .seal(secs)
+                .is_some_and(|s| constant_eq(s.as_bytes(), seal.as_bytes()))
     }
 
     /// The clock for `iat` (tests use a manual one).
@@ -225,8 +330,19 @@ impl DpopVerifier {
         if req.jkt.is_some_and(|bound| bound != jkt) {
             return Err(InvalidProof::WrongKey);
         }
+        if let Some(n) = &self.nonces {
+            let nonce = claims.get("nonce").and_then(Value::as_str);
+            if !nonce.is_some_and(|nonce| self.nonce_ok(n, nonce)) {
+                return Err(InvalidProof::UseNonce);
+            }
+        }
         Ok(VerifiedProof::new(jti.to_owned(), jkt, issued_at))
     }
+}
+
+/// Equality in time independent of where the inputs differ.
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A base64url JSON object.
@@ -252,5 +368,13 @@ impl ProofVerifier for DpopVerifier {
 
     fn accepted_algorithms(&self) -> Vec<&'static str> {
         self.algorithms.iter().map(Algorithm::as_str).collect()
+    }
+
+    fn replay_window(&self) -> Duration {
+        self.window
+    }
+
+    fn fresh_nonce(&self) -> Option<String> {
+        self.issue_nonce()
     }
 }

@@ -568,7 +568,15 @@ impl<S, V> RequireBearer<S, V> {
                 }
                 Err(err) => {
                     tracing::debug!(token = %token.fingerprint(), error = %err, "bearer token refused");
-                    Ok(config.refuse_for(&err, &req, scheme))
+                    let mut res: Response<ResB> = config.refuse_for(&err, &req, scheme);
+                    // RFC 9449 §8: the nonce to use comes with the refusal.
+                    if err == AuthError::InvalidDpopProof(dpop::InvalidProof::UseNonce)
+                        && let Some(nonce) = config.dpop.as_ref().and_then(Dpop::fresh_nonce)
+                        && let Ok(v) = http::HeaderValue::from_str(&nonce)
+                    {
+                        res.headers_mut().insert("dpop-nonce", v);
+                    }
+                    Ok(res)
                 }
             }
         });
