@@ -773,3 +773,160 @@ mod nonces {
             .as_secs()
     }
 }
+
+mod issuer {
+    //! warden-issuer's token endpoint with DPoP (RFC 9449 §5): bound tokens
+    //! that the resource accepts only with their key's proofs.
+
+    use super::*;
+    use warden::inbound::dpop::Dpop;
+    use warden_issuer::{IssuerConfig, TestIssuer};
+
+    /// A token request by svc-batch with `proof` (if any).
+    async fn cc(issuer: &TestIssuer, proof: Option<&str>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .post(issuer.token_url())
+            .basic_auth(warden_tests::BATCH.0, Some(warden_tests::BATCH.1))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", "api://orders"),
+                ("scope", "orders:read"),
+            ]);
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&res.text().await.unwrap()).unwrap(),
+        )
+    }
+
+    fn token_proof(c: &Client, issuer: &TestIssuer) -> String {
+        c.proof(
+            |_| {},
+            |cl| {
+                cl["htm"] = json!("POST");
+                cl["htu"] = json!(issuer.token_url());
+                cl.as_object_mut().unwrap().remove("ath");
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn the_token_endpoint_binds_tokens_to_the_proven_key() {
+        let issuer = TestIssuer::start_dev().await.unwrap();
+        let doc: Value = reqwest::get(format!(
+            "{}/.well-known/openid-configuration",
+            issuer.issuer()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(
+            doc["dpop_signing_alg_values_supported"],
+            json!(["ES256", "ES384", "RS256", "PS256", "EdDSA"])
+        );
+
+        let alice = Client::new(Algorithm::ES256);
+        let proof = token_proof(&alice, &issuer);
+        let (status, body) = cc(&issuer, Some(&proof)).await;
+        assert_eq!(
+            (status, body["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{body}"
+        );
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        let claims = warden::inbound::jwt::peek::claims(&token).unwrap();
+        assert_eq!(claims["cnf"]["jkt"], alice.jkt());
+        // The same proof again: a replay.
+        let (status, body) = cc(&issuer, Some(&proof)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        // A proof for another endpoint.
+        let wrong = alice.proof(
+            |_| {},
+            |cl| {
+                cl["htm"] = json!("POST");
+                cl["htu"] = json!(issuer.introspection_url());
+                cl.as_object_mut().unwrap().remove("ath");
+            },
+        );
+        let (status, body) = cc(&issuer, Some(&wrong)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        // Without a proof: a Bearer token, as before.
+        let (_, body) = cc(&issuer, None).await;
+        assert_eq!(body["token_type"], "Bearer");
+
+        // The resource: the bound token works with alice's proofs only.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let v = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
+        super::over_http::serve_on(listener, &v, Dpop::new(DpopVerifier::new(), &base));
+        let url = format!("{base}/orders/1");
+        let send = |auth: String, proof: Option<String>| {
+            let url = url.clone();
+            async move {
+                let mut r = reqwest::Client::new()
+                    .get(url)
+                    .header("authorization", auth);
+                if let Some(p) = proof {
+                    r = r.header("dpop", p);
+                }
+                r.send().await.unwrap().status().as_u16()
+            }
+        };
+        let p = alice.proof(
+            |_| {},
+            |cl| {
+                cl["htu"] = json!(url);
+                cl["ath"] = json!(token_hash(&token));
+            },
+        );
+        assert_eq!(send(format!("DPoP {token}"), Some(p)).await, 200);
+        assert_eq!(send(format!("Bearer {token}"), None).await, 401);
+
+        // Introspection says what the token is bound to.
+        let res: Value = reqwest::Client::new()
+            .post(issuer.introspection_url())
+            .basic_auth("svc-orders", Some("svc-orders-secret"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (res["active"].as_bool(), &res["cnf"]["jkt"]),
+            (Some(true), &json!(alice.jkt()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_registered_for_dpop_must_prove_a_key() {
+        let mut cfg = IssuerConfig::dev();
+        for c in &mut cfg.clients {
+            if c.id == warden_tests::BATCH.0 {
+                c.dpop_bound_access_tokens = true;
+            }
+        }
+        let issuer = TestIssuer::builder(cfg).start().await.unwrap();
+        let (status, body) = cc(&issuer, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        let alice = Client::new(Algorithm::EdDSA);
+        let (status, body) = cc(&issuer, Some(&token_proof(&alice, &issuer))).await;
+        assert_eq!((status, body["token_type"].as_str()), (200, Some("DPoP")));
+    }
+}

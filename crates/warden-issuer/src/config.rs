@@ -94,6 +94,10 @@ pub struct ClientConfig {
     /// authorization code flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_audience: Option<String>,
+    /// Token requests must carry a DPoP proof, and every access token is
+    /// DPoP-bound (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A protected resource (an audience) and its scopes.
@@ -135,6 +139,7 @@ impl fmt::Debug for ClientConfig {
             .field("exchange_scopes", &self.exchange_scopes)
             .field("redirect_uris", &self.redirect_uris)
             .field("token_audience", &self.token_audience)
+            .field("dpop_bound_access_tokens", &self.dpop_bound_access_tokens)
             .finish()
     }
 }
@@ -226,6 +231,7 @@ fn client(id: &str, grants: &[Grant], scopes: &[&str]) -> ClientConfig {
         exchange_scopes: BTreeMap::new(),
         redirect_uris: Vec::new(),
         token_audience: None,
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Issuer {
     shutdown: Option<oneshot::Sender<()>>,
 }
 
+/// The most DPoP proofs the token endpoint remembers at once (each for
+/// about two minutes).
+const DPOP_JTI_CAPACITY: usize = 100_000;
+
 /// The name the foundation tests know the issuer by.
 pub type TestIssuer = Issuer;
 
@@ -170,6 +174,10 @@ impl IssuerBuilder {
             revocations: self
                 .store
                 .unwrap_or_else(|| Arc::new(MemoryRevocationStore::with_clock(self.clock.clone()))),
+            dpop_jtis: warden_core::dpop::MemoryReplayStore::with_clock(
+                DPOP_JTI_CAPACITY,
+                self.clock.clone(),
+            ),
             clock: self.clock,
             last_prune: Mutex::new(UNIX_EPOCH),
             codes: Mutex::default(),
@@ -521,6 +529,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
+        "dpop_signing_alg_values_supported": crate::oauth::dpop::ALGS,
     }))
     .into_response()
 }

@@ -73,6 +73,9 @@ pub(crate) struct RefreshEntry {
     pub(crate) consent: Consent,
     pub(crate) expires_at: SystemTime,
     pub(crate) used: bool,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449
+    /// §5): its next use needs a proof by the same key.
+    pub(crate) jkt: Option<String>,
 }
 
 /// A refresh-token family: everything rotated from one grant.
@@ -114,6 +117,9 @@ pub(crate) struct Shared {
     /// revokes them too.
     pub(crate) derived: Mutex<HashMap<String, Vec<(String, SystemTime)>>>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// DPoP proofs seen at the token endpoint (bounded; full of live
+    /// proofs, a new one is refused rather than an old one forgotten).
+    pub(crate) dpop_jtis: warden_core::dpop::MemoryReplayStore,
     /// When the maps were last swept of what has expired.
     pub(crate) last_prune: Mutex<SystemTime>,
 }

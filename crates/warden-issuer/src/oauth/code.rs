@@ -131,7 +131,8 @@ pub(super) async fn authorization_code_grant(
             &client.id,
             &consent.audience,
             &consent.scopes,
-        ),
+        )
+        .bound(req.jkt),
     )?;
     // Recorded, then checked: a reuse that raced this redemption sees the
     // token, or this redemption sees the reuse; either way it is revoked.
@@ -156,7 +157,9 @@ pub(super) async fn authorization_code_grant(
     let mut extra = json!({});
     if client.grants.contains(&Grant::RefreshToken) {
         let ends = family_end(shared, &family);
-        extra["refresh_token"] = json!(new_refresh_token(shared, family, ends, consent)?);
+        // RFC 9449 §5: a public client's refresh token is bound to its key.
+        let jkt = req.jkt.filter(|_| client.public).map(str::to_owned);
+        extra["refresh_token"] = json!(new_refresh_token(shared, family, ends, consent, jkt)?);
     }
     Ok(token_response(&issued, &scopes, extra))
 }

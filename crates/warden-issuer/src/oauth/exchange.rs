@@ -91,7 +91,7 @@ pub(super) async fn exchange_grant(req: TokenRequest<'_>) -> Result<Response, OA
         AccessGrant {
             act: Some(act),
             not_after: subject_exp,
-            ..AccessGrant::new(sub, &client.id, &aud, &scopes)
+            ..AccessGrant::new(sub, &client.id, &aud, &scopes).bound(req.jkt)
         },
     )?;
     if let Some(parent) = subject_jti {

@@ -119,6 +119,8 @@ pub(super) struct Issued {
     pub(super) expires_in: u64,
     pub(super) jti: String,
     pub(super) exp: SystemTime,
+    /// `DPoP` for a token bound to a key, else `Bearer` (RFC 9449 §5).
+    pub(super) token_type: &'static str,
 }
 
 /// What an access token is issued for: each field is one claim.
@@ -135,6 +137,8 @@ pub(super) struct AccessGrant<'a> {
     pub(super) act: Option<Value>,
     /// The token never outlives this (an exchanged token, its subject's).
     pub(super) not_after: Option<SystemTime>,
+    /// `cnf.jkt`: the DPoP key the token is bound to (RFC 9449 §6.1).
+    pub(super) jkt: Option<&'a str>,
 }
 
 impl<'a> AccessGrant<'a> {
@@ -152,7 +156,14 @@ impl<'a> AccessGrant<'a> {
             scopes,
             act: None,
             not_after: None,
+            jkt: None,
         }
+    }
+
+    /// Bound to the DPoP key `jkt`, if any.
+    pub(super) fn bound(mut self, jkt: Option<&'a str>) -> Self {
+        self.jkt = jkt;
+        self
     }
 }
 
@@ -169,6 +180,7 @@ pub(super) fn issue_access_token(
         scopes,
         act,
         not_after,
+        jkt,
     } = grant;
     let res = cfg
         .resource(audience)
@@ -199,6 +211,9 @@ pub(super) fn issue_access_token(
     if let Some(act) = act {
         claims["act"] = act;
     }
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({"jkt": jkt});
+    }
     let exp_time = UNIX_EPOCH + Duration::from_secs(exp);
     let access_token = match res.format {
         TokenFormat::Jwt => {
@@ -227,13 +242,14 @@ pub(super) fn issue_access_token(
         expires_in: exp - now,
         jti,
         exp: exp_time,
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
     })
 }
 
 pub(super) fn token_response(issued: &Issued, scopes: &[String], extra: Value) -> Response {
     let mut body = json!({
         "access_token": issued.access_token,
-        "token_type": "Bearer",
+        "token_type": issued.token_type,
         "expires_in": issued.expires_in,
         "scope": scopes.join(" "),
     });
@@ -263,6 +279,7 @@ pub(super) fn new_refresh_token(
     family: String,
     family_ends: SystemTime,
     consent: Consent,
+    jkt: Option<String>,
 ) -> Result<String, OAuthError> {
     let token = random_id(32)?;
     lock(&shared.refresh).insert(
@@ -272,6 +289,7 @@ pub(super) fn new_refresh_token(
             consent,
             expires_at: (shared.now() + REFRESH_LIFETIME).min(family_ends),
             used: false,
+            jkt,
         },
     );
     Ok(token)

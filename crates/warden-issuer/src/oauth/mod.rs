@@ -7,6 +7,7 @@
 mod authorize;
 mod client_auth;
 mod code;
+pub(crate) mod dpop;
 mod error;
 mod exchange;
 mod introspect;

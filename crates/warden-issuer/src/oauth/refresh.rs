@@ -50,6 +50,13 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
         if entry.expires_at <= shared.now() {
             return Err(err("invalid_grant", "the refresh token has expired"));
         }
+        // RFC 9449 §5: a bound refresh token needs a proof by its key.
+        if entry.jkt.is_some() && entry.jkt.as_deref() != req.jkt {
+            return Err(err(
+                "invalid_dpop_proof",
+                "the refresh token is bound to another DPoP key",
+            ));
+        }
         // A bad request does not burn the token: check the scope first.
         if let Some(bad) = requested
             .iter()
@@ -86,7 +93,7 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
     let issued = issue_access_token(
         shared,
         cfg,
-        AccessGrant::new(&consent.user, &client.id, &consent.audience, &granted),
+        AccessGrant::new(&consent.user, &client.id, &consent.audience, &granted).bound(req.jkt),
     )?;
     if !record_in_family(shared, &family, &issued) {
         // Revoked while this request ran: the new token goes with it.
@@ -94,7 +101,8 @@ pub(super) async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAu
         return Err(err("invalid_grant", "the refresh token was revoked"));
     }
     let ends = family_end(shared, &family);
-    let rt = new_refresh_token(shared, family, ends, consent)?;
+    let jkt = req.jkt.filter(|_| client.public).map(str::to_owned);
+    let rt = new_refresh_token(shared, family, ends, consent, jkt)?;
     Ok(token_response(
         &issued,
         &granted,

@@ -55,6 +55,8 @@ pub(super) struct TokenRequest<'a> {
     pub(super) client: &'a ClientConfig,
     /// The form parameters.
     pub(super) params: &'a Params,
+    /// The DPoP key the request proved (RFC 9449 §5), if any.
+    pub(super) jkt: Option<&'a str>,
 }
 
 pub(super) async fn token_inner(
@@ -65,11 +67,13 @@ pub(super) async fn token_inner(
     let cfg = shared.config();
     let grant = params.require("grant_type")?;
     let client = authenticate_client(shared, &cfg, headers, params).await?;
+    let jkt = super::dpop::proved_key(shared, &client, headers).await?;
     let request = TokenRequest {
         shared,
         cfg: &cfg,
         client: &client,
         params,
+        jkt: jkt.as_deref(),
     };
     match grant {
         "client_credentials" => {
@@ -91,7 +95,7 @@ pub(super) async fn token_inner(
             let issued = issue_access_token(
                 shared,
                 &cfg,
-                AccessGrant::new(&client.id, &client.id, &aud, &scopes),
+                AccessGrant::new(&client.id, &client.id, &aud, &scopes).bound(jkt.as_deref()),
             )?;
             Ok(token_response(&issued, &scopes, json!({})))
         }
