@@ -930,3 +930,76 @@ mod issuer {
         assert_eq!((status, body["token_type"].as_str()), (200, Some("DPoP")));
     }
 }
+
+mod client {
+    //! warden-client with a DPoP key (#16 item 3): token requests prove the
+    //! key, the bound token goes out as `DPoP` with a proof per call
+    //! through `AttachBearerLayer`, a resource requiring nonces gets one
+    //! retry; the resource server accepts all of it.
+
+    use super::*;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+    use tower::{Service, ServiceBuilder, ServiceExt};
+    use warden::inbound::dpop::{Dpop, DpopPolicy};
+    use warden::inbound::jwt::dpop::{DpopKey, NonceKey};
+    use warden::outbound::{AttachBearerLayer, TokenContext, TokenSource};
+    use warden_client::ClientCredentials;
+    use warden_issuer::TestIssuer;
+
+    #[tokio::test]
+    async fn the_clients_proofs_are_accepted_and_a_nonce_is_retried_once() {
+        let issuer = TestIssuer::start_dev().await.unwrap();
+        let key = DpopKey::generate().unwrap();
+        let source = ClientCredentials::builder()
+            .issuer(issuer.issuer())
+            .client_secret_basic(warden_tests::BATCH.0, warden_tests::BATCH.1)
+            .resource("api://orders")
+            .scope("orders:read")
+            .dpop(key.clone())
+            .dangerous()
+            .allow_http()
+            .build()
+            .unwrap();
+        let token = source.token(&TokenContext::default()).await.unwrap();
+        let signer = token.proof_signer().expect("a DPoP-bound token");
+        assert_eq!(signer.jkt(), key.thumbprint());
+        let claims = warden::inbound::jwt::peek::claims(token.secret()).unwrap();
+        assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+
+        // A resource that requires DPoP and nonces.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let v = warden_tests::jwt_validator(issuer.issuer(), "api://orders");
+        let verifier =
+            DpopVerifier::new().nonces(NonceKey::random(), Some(Duration::from_secs(300)));
+        super::over_http::serve_on(
+            listener,
+            &v,
+            Dpop::new(verifier, &base).policy(DpopPolicy::Require),
+        );
+
+        let http = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let mut svc = ServiceBuilder::new()
+            .layer(AttachBearerLayer::new(source.clone()).retry_once())
+            .service(http);
+        for n in 0..3 {
+            let req = http::Request::get(format!("{base}/orders/{n}?q=1"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let res = svc.ready().await.unwrap().call(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(
+                (status.as_u16(), &body[..]),
+                (200, &b"order"[..]),
+                "call {n}"
+            );
+        }
+        assert_eq!(source.stats().fetches, 1, "one token for every call");
+    }
+}

@@ -74,6 +74,8 @@ pub struct SourceStats {
 #[derive(Debug, Clone)]
 pub(crate) struct Fetched {
     pub(crate) token: String,
+    /// The key a DPoP-bound token (`token_type: DPoP`) is bound to.
+    pub(crate) dpop: Option<std::sync::Arc<dyn warden_core::dpop::ProofSigner>>,
     pub(crate) expires_in: Option<Duration>,
     /// A hard upper bound on the expiry (an exchanged token never outlives
     /// its subject).
@@ -201,7 +203,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
         match result {
             Ok(f) => {
                 let (expires_at, refresh_at) = schedule(now, &f, &self.cfg);
-                let token = AccessToken::new(f.token, Some(expires_at));
+                let mut token = AccessToken::new(f.token, Some(expires_at));
+                if let Some(signer) = f.dpop {
+                    token = token.dpop_bound(signer);
+                }
                 st.token = Some(token.clone());
                 st.refresh_at = Some(refresh_at);
                 st.failures = 0;

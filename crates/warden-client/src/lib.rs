@@ -82,7 +82,7 @@ pub mod fuzzing {
             reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
         let r = crate::response::token_result(status, body)?;
         let exp = crate::source::unverified_exp(&r.access_token);
-        let f = crate::source::fetched(r, exp);
+        let f = crate::source::fetched(r, exp, None);
         let (expires_at, refresh_at) =
             crate::cache::schedule(SystemTime::now(), &f, &crate::CacheConfig::default());
         Ok((expires_at, refresh_at, exp))

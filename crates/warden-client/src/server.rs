@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
+use warden_core::dpop::ProofSigner;
 use warden_core::{Refusal, TokenSourceError};
 use warden_http::{DiscoveryError, ServerMetadata, UrlPolicy};
+use warden_jwt::DpopKey;
 
 use crate::auth::ClientAuth;
 use crate::error::ClientError;
@@ -55,6 +57,7 @@ struct ClientInner {
     policy: UrlPolicy,
     max_body: usize,
     timeout: Duration,
+    dpop: Option<DpopKey>,
 }
 
 /// Builds an [`OAuthClient`]: an issuer to discover endpoints from, or the
@@ -70,6 +73,7 @@ pub struct OAuthClientBuilder {
     assertion_audience: Option<String>,
     policy: UrlPolicy,
     timeout: Duration,
+    dpop: Option<DpopKey>,
 }
 
 warden_core::string_setters! { OAuthClientBuilder {
@@ -93,6 +97,15 @@ impl OAuthClientBuilder {
     /// The bound on one request, discovery included (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Proves possession of `key` on every token request (RFC 9449 §5):
+    /// the server binds the tokens to it, and the sources send them as
+    /// `DPoP` with a proof per call. A `use_dpop_nonce` answer is retried
+    /// once with the server's nonce.
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
         self
     }
 
@@ -144,6 +157,7 @@ impl OAuthClientBuilder {
                 policy: self.policy,
                 max_body: warden_http::DEFAULT_MAX_BODY,
                 timeout: self.timeout,
+                dpop: self.dpop,
             }),
         })
     }
@@ -168,7 +182,7 @@ impl DangerousOAuthClient {
 }
 
 /// Which endpoint a request goes to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Token,
     Introspection,
@@ -187,7 +201,13 @@ impl OAuthClient {
             assertion_audience: None,
             policy: UrlPolicy::HttpsOnly,
             timeout: DEFAULT_TIMEOUT,
+            dpop: None,
         }
+    }
+
+    /// The DPoP key token requests prove, if any.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_ref()
     }
 
     /// The client's id.
@@ -279,14 +299,52 @@ impl OAuthClient {
     async fn post(
         &self,
         which: Endpoint,
-        mut form: Vec<(&'static str, String)>,
+        form: Vec<(&'static str, String)>,
     ) -> Result<(reqwest::StatusCode, warden_http::fetch::Bytes), TokenSourceError> {
         let url = self.endpoint(which).await?;
-        let req = self.inner.http.post(&url);
+        let dpop = self
+            .inner
+            .dpop
+            .as_ref()
+            .filter(|_| which == Endpoint::Token);
+        let (status, body, nonce) = self.post_once(&url, form.clone(), dpop).await?;
+        // RFC 9449 §8: the server wants its nonce in the proof; once more.
+        match (dpop, nonce) {
+            (Some(key), Some(nonce)) => {
+                key.remember_nonce(&url, &nonce);
+                let (status, body, _) = self.post_once(&url, form, dpop).await?;
+                Ok((status, body))
+            }
+            _ => Ok((status, body)),
+        }
+    }
+
+    /// One POST; with a DPoP key, its proof, and the nonce a
+    /// `use_dpop_nonce` answer asks for.
+    async fn post_once(
+        &self,
+        url: &str,
+        mut form: Vec<(&'static str, String)>,
+        dpop: Option<&DpopKey>,
+    ) -> Result<
+        (
+            reqwest::StatusCode,
+            warden_http::fetch::Bytes,
+            Option<String>,
+        ),
+        TokenSourceError,
+    > {
+        let mut req = self.inner.http.post(url);
+        if let Some(key) = dpop {
+            let proof = key
+                .sign_proof("POST", url, None)
+                .map_err(|e| TokenSourceError::Unavailable(format!("DPoP proof: {e}")))?;
+            req = req.header("dpop", proof);
+        }
         let req = self
             .inner
             .auth
-            .apply(req, &mut form, self.assertion_audience(&url))?;
+            .apply(req, &mut form, self.assertion_audience(url))?;
         let unavailable = |e: warden_http::FetchError| TokenSourceError::Unavailable(e.to_string());
         let res = req
             .form(&form)
@@ -294,10 +352,19 @@ impl OAuthClient {
             .await
             .map_err(|e| unavailable(warden_http::FetchError::of(&e)))?;
         let status = res.status();
+        let nonce = res
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = warden_http::read_capped(res, self.inner.max_body)
             .await
             .map_err(unavailable)?;
-        Ok((status, body))
+        let asks_nonce = dpop.is_some()
+            && status == reqwest::StatusCode::BAD_REQUEST
+            && serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["error"] == "use_dpop_nonce");
+        Ok((status, body, nonce.filter(|_| asks_nonce)))
     }
 
     /// A token request (RFC 6749 §4.4.2, §6; RFC 8693 §2.1).

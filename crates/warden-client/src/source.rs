@@ -21,8 +21,20 @@ use crate::server::OAuthClient;
 /// refreshed anyway (an absurd `expires_in` must not overflow the clock).
 const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
-pub(crate) fn fetched(r: TokenResponse, not_after: Option<SystemTime>) -> Fetched {
+pub(crate) fn fetched(
+    r: TokenResponse,
+    not_after: Option<SystemTime>,
+    client: Option<&OAuthClient>,
+) -> Fetched {
+    // A DPoP-bound token keeps its key: it is never sent as Bearer.
+    let dpop = match client.and_then(OAuthClient::dpop_key) {
+        Some(key) if r.token_type.eq_ignore_ascii_case("dpop") => {
+            Some(Arc::new(key.clone()) as Arc<dyn warden_core::dpop::ProofSigner>)
+        }
+        _ => None,
+    };
     Fetched {
+        dpop,
         token: r.access_token,
         expires_in: r
             .expires_in
@@ -87,7 +99,7 @@ impl<G: Grant> Cached<G> {
                     grant
                         .request(&client, subject.as_deref())
                         .await
-                        .map(|r| fetched(r, not_after))
+                        .map(|r| fetched(r, not_after, Some(&client)))
                 }
             })
             .await
@@ -112,6 +124,7 @@ pub(crate) struct Server {
     pub(crate) allow_http: bool,
     pub(crate) cache: CacheConfig,
     pub(crate) clock: Option<Arc<dyn Clock>>,
+    pub(crate) dpop: Option<warden_jwt::DpopKey>,
 }
 
 impl Server {
@@ -128,6 +141,9 @@ impl Server {
                     "set .issuer(..) or .token_endpoint(..)".into(),
                 ));
             }
+        }
+        if let Some(key) = &self.dpop {
+            b = b.dpop(key.clone());
         }
         if self.allow_http {
             b = b.dangerous().allow_http();
@@ -176,6 +192,14 @@ macro_rules! server_setters {
             /// Tuning of the token cache.
             pub fn cache(mut self, cache: $crate::CacheConfig) -> Self {
                 self.server.cache = cache;
+                self
+            }
+
+            /// Proves possession of `key` on token requests (RFC 9449): the
+            /// tokens are bound to it and sent as `DPoP` with a proof per
+            /// call, never as Bearer.
+            pub fn dpop(mut self, key: warden_jwt::DpopKey) -> Self {
+                self.server.dpop = Some(key);
                 self
             }
 

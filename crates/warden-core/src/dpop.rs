@@ -194,6 +194,30 @@ pub trait ProofVerifier: Send + Sync + 'static {
     }
 }
 
+/// Signs DPoP proofs for a client (RFC 9449 §4.2): a [`TokenSource`]'s
+/// DPoP-bound [`AccessToken`] carries one, so that the outbound layer sends
+/// `Authorization: DPoP` with a fresh proof, never the token as Bearer.
+/// warden-jwt's `DpopKey` implements it.
+///
+/// [`TokenSource`]: crate::TokenSource
+/// [`AccessToken`]: crate::AccessToken
+pub trait ProofSigner: fmt::Debug + Send + Sync + 'static {
+    /// A proof for `method uri` (query and fragment dropped), with `ath`
+    /// for `access_token` when given, and the nonce last remembered for the
+    /// URI's origin.
+    ///
+    /// # Errors
+    /// A message when signing fails.
+    fn proof(&self, method: &str, uri: &str, access_token: Option<&str>) -> Result<String, String>;
+
+    /// Remembers the nonce a server at `uri`'s origin asked for
+    /// (`DPoP-Nonce`), for the next proofs there.
+    fn remember_nonce(&self, uri: &str, nonce: &str);
+
+    /// The RFC 7638 thumbprint of the key (what tokens are bound to).
+    fn jkt(&self) -> &str;
+}
+
 /// Why the replay store could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

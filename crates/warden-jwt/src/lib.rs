@@ -36,7 +36,7 @@ pub mod validator;
 
 pub use alg::{Algorithm, AlgorithmSet};
 pub use builder::{Dangerous, ENTRA_COMMON_JWKS, JwtValidatorBuilder, MultiIssuerBuilder};
-pub use dpop::{DpopVerifier, NonceKey};
+pub use dpop::{DpopKey, DpopVerifier, NonceKey};
 pub use env::{EnvConfig, EnvError};
 pub use error::JwtError;
 pub use jwks::{JwksCacheConfig, KeySetStatus};

@@ -86,6 +86,15 @@ impl PrivateKey {
         let mut header = jsonwebtoken::Header::new(self.alg.to_jwt());
         header.kid = self.kid.clone();
         header.typ = Some(typ.to_owned());
+        self.sign_with_header(header, claims)
+    }
+
+    /// Signs `claims` under `header` (whose `alg` must be this key's).
+    pub(crate) fn sign_with_header(
+        &self,
+        header: jsonwebtoken::Header,
+        claims: &serde_json::Value,
+    ) -> Result<String, SignError> {
         jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| SignError::Sign(e.to_string()))
     }
 }

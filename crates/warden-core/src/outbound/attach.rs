@@ -223,11 +223,54 @@ fn context<B>(req: &Request<B>) -> TokenContext {
 }
 
 fn set_token<B>(req: &mut Request<B>, token: &AccessToken) -> Result<(), TokenSourceError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+    let Some(signer) = token.proof_signer() else {
+        let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+            .map_err(|_| TokenSourceError::InvalidToken)?;
+        value.set_sensitive(true);
+        req.headers_mut().insert(AUTHORIZATION, value);
+        return Ok(());
+    };
+    // RFC 9449 §7: a bound token goes as DPoP, with a proof for this call.
+    let mut value = HeaderValue::try_from(format!("DPoP {}", token.secret()))
         .map_err(|_| TokenSourceError::InvalidToken)?;
     value.set_sensitive(true);
+    let uri = req.uri();
+    if uri.scheme().is_none() || uri.authority().is_none() {
+        return Err(TokenSourceError::Unavailable(
+            "a DPoP proof needs the request's absolute URI".into(),
+        ));
+    }
+    let proof = signer
+        .proof(
+            req.method().as_str(),
+            &uri.to_string(),
+            Some(token.secret()),
+        )
+        .map_err(|e| TokenSourceError::Unavailable(format!("DPoP proof: {e}")))?;
+    let proof = HeaderValue::try_from(proof).map_err(|_| TokenSourceError::InvalidToken)?;
     req.headers_mut().insert(AUTHORIZATION, value);
+    req.headers_mut().insert("dpop", proof);
     Ok(())
+}
+
+/// The nonce a downstream asked for (RFC 9449 §9: 401 with
+/// `error="use_dpop_nonce"` and `DPoP-Nonce`), if it did.
+fn asks_nonce<B>(res: &http::Response<B>) -> Option<String> {
+    let asks = res
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.contains("error=\"use_dpop_nonce\""))
+        });
+    if !asks {
+        return None;
+    }
+    res.headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Passes an explicit credential through, marked sensitive. `None` when the
@@ -299,9 +342,21 @@ where
         AttachFuture {
             inner: Box::pin(async move {
                 let token = source.token(&ctx).await?;
-                let replay = R::keep(&req);
+                let mut replay = R::keep(&req);
+                let uri = req.uri().to_string();
                 set_token(&mut req, &token)?;
-                let res = inner.call(req).await.map_err(Into::into)?;
+                let mut res = inner.call(req).await.map_err(Into::into)?;
+                // A DPoP nonce asked for: remembered, and the call retried
+                // once with it (when the policy keeps a copy).
+                if let (Some(signer), Some(nonce)) = (token.proof_signer(), asks_nonce(&res)) {
+                    signer.remember_nonce(&uri, &nonce);
+                    if let Some(mut again) = replay.take() {
+                        set_token(&mut again, &token)?;
+                        ready(&mut inner).await.map_err(Into::into)?;
+                        replay = R::keep(&again);
+                        res = inner.call(again).await.map_err(Into::into)?;
+                    }
+                }
                 if !says_invalid_token(&res) {
                     return Ok(res);
                 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::refusal::Refusal;
+use crate::dpop::ProofSigner;
 use crate::principal::Fingerprint;
 
 /// An access token for an outbound call. `Debug` shows only a fingerprint.
@@ -17,6 +18,7 @@ use crate::principal::Fingerprint;
 pub struct AccessToken {
     value: Arc<str>,
     expires_at: Option<SystemTime>,
+    signer: Option<Arc<dyn ProofSigner>>,
 }
 
 impl AccessToken {
@@ -25,7 +27,21 @@ impl AccessToken {
         Self {
             value: value.into(),
             expires_at,
+            signer: None,
         }
+    }
+
+    /// A token bound to `signer`'s key (RFC 9449): it is only ever sent as
+    /// `Authorization: DPoP` with a proof by that key.
+    #[must_use]
+    pub fn dpop_bound(mut self, signer: Arc<dyn ProofSigner>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The key the token is bound to, if it is DPoP-bound.
+    pub fn proof_signer(&self) -> Option<&Arc<dyn ProofSigner>> {
+        self.signer.as_ref()
     }
 
     /// The token. Treat it as a secret: never log it.
@@ -49,6 +65,7 @@ impl fmt::Debug for AccessToken {
         f.debug_struct("AccessToken")
             .field("fingerprint", &self.fingerprint())
             .field("expires_at", &self.expires_at)
+            .field("dpop", &self.signer.as_ref().map(|s| s.jkt().to_owned()))
             .finish()
     }
 }

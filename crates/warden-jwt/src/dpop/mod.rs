@@ -21,9 +21,15 @@
 //! | the key's thumbprint = the token's `cnf.jkt` | `WrongKey` |
 //! | with [nonces](DpopVerifier::nonces): `nonce` one this fleet issued, not expired | `UseNonce` (`use_dpop_nonce`, with a fresh `DPoP-Nonce`) |
 //!
+//! [`DpopKey`] is the client half: a key that signs proofs (RFC 9449 §4.2).
+//!
 //! Nonces (RFC 9449 §8, §9) are sealed timestamps: the time they were
 //! made and an HMAC-SHA256 of it under a [`NonceKey`]. Any replica with the
 //! same key accepts any replica's nonce, and nothing is stored per nonce.
+
+mod key;
+
+pub use key::DpopKey;
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
