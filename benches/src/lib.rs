@@ -74,10 +74,18 @@ impl Fixture {
     /// # Panics
     /// When key generation or signing fails (a broken crypto library).
     pub fn new(alg: Algorithm) -> Self {
+        Self::with_claims(alg, &typical_claims())
+    }
+
+    /// Builds the fixture for `alg` with a token of these claims.
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    pub fn with_claims(alg: Algorithm, claims: &Value) -> Self {
         let key = SigningKey::generate(alg, format!("{alg}-bench")).expect("keygen");
         let jwk = key.public_jwk().expect("asymmetric");
         let header = json!({"alg": alg.as_str(), "kid": key.kid(), "typ": "at+jwt"});
-        let token = warden_issuer::sign_jwt(&header, &typical_claims(), &key).expect("sign");
+        let token = warden_issuer::sign_jwt(&header, claims, &key).expect("sign");
         let set = KeySet::from_jwks_value(&json!({"keys": [jwk.clone()]})).expect("jwks");
         let validator = JwtValidator::builder()
             .issuer(ISS)

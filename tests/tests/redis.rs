@@ -60,6 +60,7 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
             without_jti: warden::revocation::WithoutJti::Hash,
             cache: cache.clone(),
             resource: None,
+            dpop: None,
         };
         let addr = serve(app_with(protection, "orders:read")).await;
         replicas.push((format!("http://{addr}/protected"), cache));
@@ -373,6 +374,7 @@ async fn a_silently_dropped_redis_flow_fails_closed_after_max_stale() {
         without_jti: warden::revocation::WithoutJti::Hash,
         cache: TokenCache::default(),
         resource: None,
+        dpop: None,
     };
     let base = format!(
         "http://{}",

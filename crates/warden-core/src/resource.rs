@@ -59,6 +59,8 @@ pub struct ProtectedResource {
     bearer_methods: Vec<&'static str>,
     signing_algs: Vec<String>,
     audiences: Vec<String>,
+    dpop_algs: Vec<String>,
+    dpop_required: bool,
 }
 
 impl ProtectedResource {
@@ -93,6 +95,8 @@ impl ProtectedResource {
             scopes: Vec::new(),
             bearer_methods: vec!["header"],
             signing_algs: Vec::new(),
+            dpop_algs: Vec::new(),
+            dpop_required: false,
             audiences: Vec::new(),
         })
     }
@@ -138,6 +142,24 @@ impl ProtectedResource {
         algs: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
         self.signing_algs = algs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Advertises DPoP (RFC 9728 §2, RFC 9449 §7.1): the proof algorithms
+    /// (`dpop_signing_alg_values_supported`) and whether bound tokens are
+    /// required (`dpop_bound_access_tokens_required`); the configuration
+    /// of a [`Dpop`](crate::dpop::Dpop) gives both.
+    #[must_use]
+    pub fn dpop(mut self, dpop: &crate::dpop::Dpop) -> Self {
+        if dpop.get_policy() == crate::dpop::DpopPolicy::Off {
+            return self;
+        }
+        self.dpop_algs = dpop
+            .accepted_algorithms()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        self.dpop_required = dpop.get_policy() == crate::dpop::DpopPolicy::Require;
         self
     }
 
@@ -189,6 +211,10 @@ impl ProtectedResource {
         list("scopes_supported", &self.scopes);
         list("resource_signing_alg_values_supported", &self.signing_algs);
         list("warden_audiences", &self.audiences);
+        list("dpop_signing_alg_values_supported", &self.dpop_algs);
+        if self.dpop_required {
+            doc["dpop_bound_access_tokens_required"] = json!(true);
+        }
         doc
     }
 

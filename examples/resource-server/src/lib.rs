@@ -14,7 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use warden::inbound::TokenCache;
+use warden::inbound::dpop::{Dpop, DpopPolicy};
 use warden::inbound::introspect::{IntrospectError, IntrospectionValidator, JwtOrIntrospect};
+use warden::inbound::jwt::dpop::DpopVerifier;
 use warden::inbound::jwt::{EnvConfig, EnvError, JwtError};
 use warden::inbound::resource::ProtectedResource;
 use warden::revocation::redis::{RedisConfig, RedisRevocationStore, RedisStoreError};
@@ -45,9 +47,12 @@ pub struct Config {
     /// `jti` is looked up by its hash) or `refuse`.
     pub without_jti: WithoutJti,
     /// `WARDEN_PUBLIC_URL`: the absolute base URL clients reach this server
-    /// at, the resource identifier of its RFC 9728 metadata (default
-    /// `http://<the bound address>`).
+    /// at, the resource identifier of its RFC 9728 metadata and the base of
+    /// DPoP proofs' `htu` (default `http://<the bound address>`).
     pub public_url: Option<String>,
+    /// `WARDEN_DPOP`: `allow` (default: Bearer and DPoP, a DPoP-bound token
+    /// never as Bearer), `require` or `off` (RFC 9449).
+    pub dpop: DpopPolicy,
 }
 
 impl std::fmt::Debug for Config {
@@ -146,6 +151,16 @@ impl Config {
             redis_url: opt("WARDEN_REDIS_URL"),
             without_jti,
             public_url: opt("WARDEN_PUBLIC_URL"),
+            dpop: match opt("WARDEN_DPOP").as_deref() {
+                None | Some("allow") => DpopPolicy::Allow,
+                Some("require") => DpopPolicy::Require,
+                Some("off") => DpopPolicy::Off,
+                Some(other) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "WARDEN_DPOP is allow, require or off, not {other:?}"
+                    )));
+                }
+            },
         })
     }
 
@@ -202,6 +217,7 @@ impl Config {
             without_jti: self.without_jti,
             cache: TokenCache::default(),
             resource: None,
+            dpop: None,
         })
     }
 
@@ -238,6 +254,8 @@ pub struct Protection {
     /// RFC 9728 metadata: when set, served at its well-known path and named
     /// by every 401 and 403 challenge (`resource_metadata`).
     pub resource: Option<ProtectedResource>,
+    /// DPoP (RFC 9449), when on.
+    pub dpop: Option<Dpop>,
 }
 
 impl Protection {
@@ -289,6 +307,7 @@ pub fn app(validator: JwtValidator, scope: &str) -> Router {
         without_jti: WithoutJti::default(),
         cache: TokenCache::default(),
         resource: None,
+        dpop: None,
     };
     app_with(protection, scope)
 }
@@ -306,6 +325,9 @@ pub fn app_with(protection: Protection, scope: &str) -> Router {
     }
     let mut scoped = RequireScopeLayer::all([scope]);
     let mut router = Router::new();
+    if let Some(dpop) = &protection.dpop {
+        layer = layer.dpop(dpop.clone());
+    }
     if let Some(pr) = &protection.resource {
         layer = layer.challenge(pr.challenge());
         scoped = scoped.challenge(pr.challenge());
@@ -371,7 +393,18 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    protection.resource = Some(config.resource(&public_url)?);
+    let mut resource = config.resource(&public_url)?;
+    if config.dpop != DpopPolicy::Off {
+        // Proofs are made for the public URL; with Redis, a proof seen by
+        // one replica is a replay at every other.
+        let mut dpop = Dpop::new(DpopVerifier::new(), &public_url).policy(config.dpop);
+        if let Some(store) = &protection.revocation {
+            dpop = dpop.replay_store(store.clone());
+        }
+        resource = resource.dpop(&dpop);
+        protection.dpop = Some(dpop);
+    }
+    protection.resource = Some(resource);
     println!("listening on {addr}");
     let app = app_with(protection, &config.scope).route("/metrics", get(metrics_text));
     axum::serve(listener, app)

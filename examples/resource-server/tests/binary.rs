@@ -291,3 +291,60 @@ async fn two_issuers_from_the_environment() {
         "{err}"
     );
 }
+
+/// `WARDEN_DPOP=require`: the metadata says so, a bound token works with
+/// its key's proof (made for `WARDEN_PUBLIC_URL`), a Bearer token is
+/// refused with the DPoP challenge; a bad value stops the start.
+#[tokio::test]
+async fn dpop_required_from_the_environment() {
+    use warden::inbound::jwt::dpop::{DpopKey, thumbprint};
+    let issuer = TestIssuer::start().await.unwrap();
+    let (_server, base) = spawn(&[
+        ("WARDEN_ISSUER", issuer.issuer()),
+        ("WARDEN_AUDIENCE", "api://orders"),
+        ("WARDEN_ALLOW_HTTP", "1"),
+        ("WARDEN_DPOP", "require"),
+    ]);
+    wait_ready(&base).await;
+    let res = reqwest::get(format!("{base}/.well-known/oauth-protected-resource"))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(doc["dpop_bound_access_tokens_required"], true);
+    assert!(
+        doc["dpop_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ES256"))
+    );
+
+    let key = DpopKey::generate().unwrap();
+    let mut claims = issuer.claims("api://orders");
+    claims["cnf"] = json!({"jkt": key.thumbprint()});
+    let token = issuer.mint(&claims).unwrap();
+    let url = format!("{base}/protected");
+    let proof = key.sign_proof("GET", &url, Some(&token)).unwrap();
+    let res = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let plain = issuer.mint(&issuer.claims("api://orders")).unwrap();
+    let (status, www, _) = get(&url, Some(&plain)).await;
+    assert_eq!(status, 401);
+    assert!(www.unwrap().starts_with("DPoP algs="));
+    assert!(thumbprint(&json!({"kty": "EC"})).is_none());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_resource-server"))
+        .env_clear()
+        .env("WARDEN_ISSUER", issuer.issuer())
+        .env("WARDEN_AUDIENCE", "api://orders")
+        .env("WARDEN_DPOP", "sometimes")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARDEN_DPOP is allow, require or off"));
+}
