@@ -33,7 +33,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use warden::inbound::Fingerprint;
+use warden::inbound::dpop::Dpop;
 use warden::inbound::jwt::JwksCacheConfig;
+use warden::inbound::jwt::dpop::{DpopKey, DpopVerifier};
 use warden::issuer::{Issuer, IssuerConfig};
 use warden::outbound::client::{CacheConfig, ClientCredentials, TokenExchange};
 use warden::outbound::{AttachBearer, AttachBearerLayer, TokenContext, TokenSource};
@@ -217,6 +219,11 @@ async fn serve_http(app: Router) -> Result<SocketAddr, String> {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
+    serve_on(l, app)
+}
+
+/// Serves `app` on a bound listener.
+fn serve_on(l: tokio::net::TcpListener, app: Router) -> Result<SocketAddr, String> {
     let addr = l.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = axum::serve(l, app).await;
@@ -296,6 +303,15 @@ impl Demo {
                 .layer(AttachBearerLayer::new(to_inventory))
                 .service(channel),
         );
+        // orders accepts DPoP-bound tokens too (RFC 9449): proofs are made
+        // for its own URL.
+        let orders_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let orders_url = format!(
+            "http://{}",
+            orders_listener.local_addr().map_err(|e| e.to_string())?
+        );
         let orders_app = Router::new()
             .route(
                 "/orders",
@@ -315,9 +331,10 @@ impl Demo {
             })
             .layer(
                 RequireBearerLayer::new(validator(&issuer, "api://orders")?)
-                    .revocation(StoreCheck::new(store.clone())),
+                    .revocation(StoreCheck::new(store.clone()))
+                    .dpop(Dpop::new(DpopVerifier::new(), &orders_url)),
             );
-        let orders = serve_http(orders_app).await?;
+        let orders = serve_on(orders_listener, orders_app)?;
 
         // gateway (HTTP): the user-facing edge; calls orders on behalf of the user.
         let to_orders = exchange_source(&issuer, "svc-gateway", "api://orders", None)?;
@@ -439,6 +456,21 @@ impl Demo {
             b = b.clock(c.clone());
         }
         b.build().map_err(|e| e.to_string())
+    }
+
+    /// svc-batch's client credentials for api://orders with a DPoP key:
+    /// its tokens are bound to the key.
+    fn bound_batch(&self, key: &DpopKey) -> Result<ClientCredentials, String> {
+        ClientCredentials::builder()
+            .issuer(self.issuer.issuer())
+            .client_secret_basic("svc-batch", "svc-batch-secret")
+            .resource("api://orders")
+            .scope("orders:read")
+            .dpop(key.clone())
+            .dangerous()
+            .allow_http()
+            .build()
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -16,6 +16,7 @@ use warden::outbound::{AccessToken, TokenContext, TokenSource};
 use warden::testing::ManualClock;
 
 use crate::{Demo, Report, Step, exchange_source, fp};
+use warden::inbound::jwt::dpop::DpopKey;
 
 /// What step 1 leaves for the later ones.
 struct Batch {
@@ -50,6 +51,8 @@ pub async fn scenario(demo: &Demo) -> Result<Report, String> {
     revocation(demo, &mut n, &alice).await?;
     n.step("6. the issuer rotates its signing key");
     rotation(demo, &mut n, &batch).await?;
+    n.step("7. svc-batch holds a DPoP-bound token: a stolen copy is useless, a proof cannot be replayed");
+    stolen_token(demo, &mut n).await?;
     n.finish();
     Ok(n.report)
 }
@@ -368,6 +371,75 @@ async fn rotation(demo: &Demo, n: &mut Narrator, batch: &Batch) -> Result<(), St
         &format!(
             "the older token signed by {old_kid} -> {status}: it keeps working until it expires"
         ),
+    );
+    Ok(())
+}
+
+/// Step 7: a sender-constrained token (RFC 9449).
+async fn stolen_token(demo: &Demo, n: &mut Narrator) -> Result<(), String> {
+    let key = DpopKey::generate().map_err(|e| e.to_string())?;
+    let token = demo
+        .bound_batch(&key)?
+        .token(&TokenContext::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = token.secret().to_owned();
+    n.say(&format!(
+        "POST /token with a DPoP proof -> token {} bound to key {} (cnf.jkt)",
+        fp(&token),
+        &key.thumbprint()[..12]
+    ));
+    let url = format!("http://{}/orders", demo.orders);
+    let call = |auth: String, proof: Option<String>| {
+        let url = url.clone();
+        async move {
+            let mut req = reqwest::Client::new()
+                .get(url)
+                .header("authorization", auth);
+            if let Some(p) = proof {
+                req = req.header("dpop", p);
+            }
+            match req.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let www: Vec<String> = r
+                        .headers()
+                        .get_all("www-authenticate")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                        .collect();
+                    (status, www.join(" | "))
+                }
+                Err(e) => (0, e.to_string()),
+            }
+        }
+    };
+    let proof = key
+        .sign_proof("GET", &url, Some(&token))
+        .map_err(|e| e.to_string())?;
+    let (status, _) = call(format!("DPoP {token}"), Some(proof.clone())).await;
+    n.check(
+        status == 200,
+        &format!("GET orders /orders with the key's proof -> {status}"),
+    );
+    let (status, www) = call(format!("Bearer {token}"), None).await;
+    n.check(
+        status == 401 && www.contains("bound to a DPoP key"),
+        &format!("a stolen copy sent as Bearer -> {status} ({www})"),
+    );
+    let thief = DpopKey::generate().map_err(|e| e.to_string())?;
+    let forged = thief
+        .sign_proof("GET", &url, Some(&token))
+        .map_err(|e| e.to_string())?;
+    let (status, www) = call(format!("DPoP {token}"), Some(forged)).await;
+    n.check(
+        status == 401 && www.contains("invalid_dpop_proof"),
+        &format!("a stolen copy with the thief's own key -> {status}"),
+    );
+    let (status, www) = call(format!("DPoP {token}"), Some(proof)).await;
+    n.check(
+        status == 401 && www.contains("used before"),
+        &format!("the first proof replayed -> {status}"),
     );
     Ok(())
 }

@@ -9,7 +9,7 @@ async fn every_step_of_the_scenario_passes() {
     for s in &report.steps {
         assert!(s.passed, "step failed: {}", s.name);
     }
-    assert_eq!(report.steps.len(), 6);
+    assert_eq!(report.steps.len(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
