@@ -39,6 +39,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "mtls")]
+pub mod mtls;
+
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;

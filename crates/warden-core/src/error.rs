@@ -143,6 +143,10 @@ pub enum InvalidToken {
     /// resource requires DPoP and got a bearer token.
     #[error("token not bound to a DPoP key")]
     NotDpopBound,
+    /// The token is bound to a client certificate (`cnf["x5t#S256"]`, RFC
+    /// 8705 §3) and the request came without it, or with another.
+    #[error("token bound to another client certificate")]
+    CertificateMismatch,
 }
 
 /// Why a token cannot be judged right now (HTTP 503, gRPC UNAVAILABLE).
@@ -256,6 +260,9 @@ impl AuthError {
                 InvalidToken::Inactive => "the token is not active",
                 InvalidToken::DpopBound => "the token is bound to a DPoP key",
                 InvalidToken::NotDpopBound => "the token is not bound to a DPoP key",
+                InvalidToken::CertificateMismatch => {
+                    "the token is bound to a client certificate this request does not present"
+                }
             },
             AuthError::InvalidDpopProof(p) => p.description(),
             AuthError::InsufficientScope { .. } => "the token lacks the required scope",

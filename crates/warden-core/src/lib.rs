@@ -128,6 +128,7 @@ pub mod dpop;
 pub mod error;
 pub mod layer;
 pub mod metrics;
+pub mod mtls;
 pub mod outbound;
 pub mod path;
 pub mod principal;

@@ -34,6 +34,18 @@ pub mod inbound {
     /// `jwt::dpop::DpopVerifier`.
     pub use warden_core::dpop;
 
+    /// Certificate-bound tokens (RFC 8705 §3): the client certificate in
+    /// request extensions, from a trusted proxy's header or (feature
+    /// `mtls`) from warden's rustls server.
+    pub mod mtls {
+        pub use warden_core::mtls::*;
+
+        /// Serves an axum app over rustls with each request's client
+        /// certificate in its extensions.
+        #[cfg(feature = "mtls")]
+        pub use warden_axum::mtls::serve;
+    }
+
     /// The canonical form of a request path (RFC 3986 §6.2.2, §5.2.4), or
     /// its refusal when two servers could read it two ways.
     pub use warden_core::path;

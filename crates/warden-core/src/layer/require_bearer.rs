@@ -474,7 +474,9 @@ where
             Some(principal) if token.scheme() == Scheme::Bearer => principal,
             other => return self.slow(req, token, other),
         };
-        if let Err(err) = dpop::bearer_binding(&hit) {
+        if let Err(err) = dpop::bearer_binding(&hit)
+            .and_then(|()| crate::mtls::certificate_binding(&hit, req.extensions()))
+        {
             tracing::debug!(token = %token.fingerprint(), error = %err, "bound token as bearer refused");
             return ResponseFuture::ready(config.refuse_for(&err, &req, scheme));
         }
@@ -557,6 +559,9 @@ impl<S, V> RequireBearer<S, V> {
                 (Ok(p), _, _) => dpop::bearer_binding(&p).map(|()| p),
                 (Err(e), _, _) => Err(e),
             };
+            // RFC 8705 §3: a certificate-bound token needs its certificate.
+            let verdict = verdict
+                .and_then(|p| crate::mtls::certificate_binding(&p, req.extensions()).map(|()| p));
             match verdict {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
