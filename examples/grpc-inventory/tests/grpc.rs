@@ -279,3 +279,88 @@ async fn one_validator_serves_axum_and_tonic() {
     assert_eq!(body, "alice");
     assert_eq!(issuer.jwks_hits(), 1, "one key cache behind both servers");
 }
+
+/// DPoP over gRPC (#16): the same verdicts as over HTTP, as gRPC statuses;
+/// the proof is made for `POST <public URL>/<service>/<method>`.
+#[tokio::test]
+async fn dpop_bound_tokens_over_grpc() {
+    use example_grpc_inventory::InventoryService;
+    use example_grpc_inventory::pb::inventory_server::InventoryServer;
+    use tonic::server::NamedService;
+    use warden::inbound::dpop::{Dpop, DpopPolicy};
+    use warden::inbound::jwt::dpop::{DpopKey, DpopVerifier};
+
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let layer = warden::grpc::authenticate(validator(&issuer))
+        .dpop(Dpop::new(DpopVerifier::new(), &base).policy(DpopPolicy::Allow));
+    let rules = example_grpc_inventory::scope_rules().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .layer(warden::grpc::RequireMethodScopeLayer::new(rules))
+            .add_service(InventoryServer::new(InventoryService::default()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = Endpoint::from_shared(base.clone()).unwrap().connect_lazy();
+    let mut client = InventoryClient::new(channel);
+
+    let key = DpopKey::generate().unwrap();
+    let bound = token(&issuer, "inventory:read", |c| {
+        c["cnf"] = json!({"jkt": key.thumbprint()})
+    });
+    let htu = format!(
+        "{base}/{}/GetItem",
+        <InventoryServer<InventoryService> as NamedService>::NAME
+    );
+    let call = |auth: String, proof: Option<String>| {
+        let mut req = with_auth(
+            GetItemRequest {
+                sku: "apple".into(),
+            },
+            Some(&auth),
+        );
+        if let Some(p) = proof {
+            req.metadata_mut().insert("dpop", p.parse().unwrap());
+        }
+        req
+    };
+    let proof = key.sign_proof("POST", &htu, Some(&bound)).unwrap();
+    client
+        .get_item(call(format!("DPoP {bound}"), Some(proof.clone())))
+        .await
+        .expect("the key's proof");
+    // The same proof again, the stolen token as Bearer, a thief's key.
+    let thief = DpopKey::generate().unwrap();
+    for (name, auth, proof, want) in [
+        (
+            "replay",
+            format!("DPoP {bound}"),
+            Some(proof),
+            "invalid_dpop_proof",
+        ),
+        (
+            "as bearer",
+            format!("Bearer {bound}"),
+            None,
+            "bound to a DPoP key",
+        ),
+        (
+            "thief",
+            format!("DPoP {bound}"),
+            Some(thief.sign_proof("POST", &htu, Some(&bound)).unwrap()),
+            "invalid_dpop_proof",
+        ),
+    ] {
+        let status = client.get_item(call(auth, proof)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{name}");
+        let www: Vec<String> = status
+            .metadata()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(www.iter().any(|w| w.contains(want)), "{name}: {www:?}");
+    }
+}
