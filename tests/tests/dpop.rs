@@ -1003,3 +1003,21 @@ mod client {
         assert_eq!(source.stats().fetches, 1, "one token for every call");
     }
 }
+
+/// The DPoP fuzz target's seed is a proof the verifier accepts (so its
+/// oracle, "nothing but the seed is accepted", guards something).
+#[test]
+fn the_fuzz_seed_is_a_valid_proof() {
+    use std::time::UNIX_EPOCH;
+    let seed = include_str!("../../fuzz/keys/dpop_seeds.txt").trim();
+    let header = warden::inbound::jwt::peek::header(seed).unwrap();
+    let jkt = thumbprint(&header["jwk"]).unwrap();
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let request = ProofRequest {
+        method: "GET",
+        uri: "https://fuzz.warden.invalid/orders?page=1",
+        access_token: Some("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmdXp6In0.c2ln"),
+        jkt: Some(&jkt),
+    };
+    assert!(DpopVerifier::new().clock(clock).verify(seed, &request).is_ok());
+}
