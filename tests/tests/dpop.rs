@@ -1019,5 +1019,10 @@ fn the_fuzz_seed_is_a_valid_proof() {
         access_token: Some("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmdXp6In0.c2ln"),
         jkt: Some(&jkt),
     };
-    assert!(DpopVerifier::new().clock(clock).verify(seed, &request).is_ok());
+    assert!(
+        DpopVerifier::new()
+            .clock(clock)
+            .verify(seed, &request)
+            .is_ok()
+    );
 }
