@@ -911,6 +911,103 @@ mod issuer {
         );
     }
 
+    /// A public client (web-app, code + PKCE) proves a key at the token
+    /// endpoint: its refresh token is bound to the key too.
+    #[tokio::test]
+    async fn a_public_clients_refresh_token_is_bound_to_its_key() {
+        use base64::Engine;
+        use sha2::Digest;
+        let issuer = TestIssuer::start_dev().await.unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let verifier: String = (0..4).map(|_| warden_issuer::fresh_id()).collect();
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let redirect = "http://127.0.0.1:8080/callback";
+        let mut form = vec![
+            ("response_type", "code"),
+            ("client_id", "web-app"),
+            ("redirect_uri", redirect),
+            ("scope", "orders:read"),
+            ("state", "s"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        form.extend([
+            ("username", "alice"),
+            ("password", "alice-password"),
+            ("decision", "allow"),
+        ]);
+        let res = http
+            .post(issuer.authorize_url())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        let code = location
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("code="))
+            .unwrap()
+            .to_owned();
+        let alice = Client::new(Algorithm::ES256);
+        let token_request = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+            let mut req = http.post(issuer.token_url()).form(&form);
+            if let Some(p) = proof {
+                req = req.header("dpop", p);
+            }
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap())
+            }
+        };
+        let (status, body) = token_request(
+            vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", code),
+                ("redirect_uri", redirect.into()),
+                ("client_id", "web-app".into()),
+                ("code_verifier", verifier),
+            ],
+            Some(token_proof(&alice, &issuer)),
+        )
+        .await;
+        assert_eq!(
+            (status, body["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{body}"
+        );
+        let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+        let form = || {
+            vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", refresh.clone()),
+                ("client_id", "web-app".to_owned()),
+            ]
+        };
+        // Another key, or none: refused, and the refresh token not burnt.
+        let mallory = Client::new(Algorithm::ES256);
+        for proof in [Some(token_proof(&mallory, &issuer)), None] {
+            let (status, body) = token_request(form(), proof).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_dpop_proof"))
+            );
+        }
+        let (status, body) = token_request(form(), Some(token_proof(&alice, &issuer))).await;
+        assert_eq!(
+            (status, body["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{body}"
+        );
+        let claims =
+            warden::inbound::jwt::peek::claims(body["access_token"].as_str().unwrap()).unwrap();
+        assert_eq!(claims["cnf"]["jkt"], alice.jkt());
+    }
+
     #[tokio::test]
     async fn a_client_registered_for_dpop_must_prove_a_key() {
         let mut cfg = IssuerConfig::dev();
