@@ -28,6 +28,8 @@ pub struct Fixture {
     pub decoding_key: jsonwebtoken::DecodingKey,
     /// jsonwebtoken's validation with the same issuer and audience.
     pub validation: jsonwebtoken::Validation,
+    /// The signing key, to mint fresh tokens.
+    pub key: SigningKey,
 }
 
 impl std::fmt::Debug for Fixture {
@@ -84,8 +86,7 @@ impl Fixture {
     pub fn with_claims(alg: Algorithm, claims: &Value) -> Self {
         let key = SigningKey::generate(alg, format!("{alg}-bench")).expect("keygen");
         let jwk = key.public_jwk().expect("asymmetric");
-        let header = json!({"alg": alg.as_str(), "kid": key.kid(), "typ": "at+jwt"});
-        let token = warden_issuer::sign_jwt(&header, claims, &key).expect("sign");
+        let token = Self::sign(&key, claims);
         let set = KeySet::from_jwks_value(&json!({"keys": [jwk.clone()]})).expect("jwks");
         let validator = JwtValidator::builder()
             .issuer(ISS)
@@ -104,7 +105,19 @@ impl Fixture {
             validator,
             decoding_key,
             validation,
+            key,
         }
+    }
+}
+
+impl Fixture {
+    /// A token of `claims` signed by `key`, as the fixture's token is.
+    ///
+    /// # Panics
+    /// When signing fails.
+    pub fn sign(key: &SigningKey, claims: &Value) -> String {
+        let header = json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "at+jwt"});
+        warden_issuer::sign_jwt(&header, claims, key).expect("sign")
     }
 }
 
