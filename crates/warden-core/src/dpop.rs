@@ -20,6 +20,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use sha2::Digest;
+
 use crate::bearer::{BearerToken, Scheme};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, InvalidToken, Unavailable};
@@ -246,7 +248,9 @@ pub trait ReplayStore: Send + Sync + 'static {
 /// whose token and proof verified reach the store, so filling it takes
 /// valid credentials.
 pub struct MemoryReplayStore {
-    seen: Mutex<HashMap<String, SystemTime>>,
+    /// By the first 128 bits of the key's SHA-256: no allocation per entry,
+    /// and no key an attacker can make collide.
+    seen: Mutex<HashMap<[u8; 16], SystemTime, foldhash::fast::RandomState>>,
     capacity: usize,
     clock: Box<dyn Clock>,
 }
@@ -298,6 +302,10 @@ impl MemoryReplayStore {
     fn record(&self, key: &str, until: SystemTime) -> Result<bool, ReplayError> {
         let now = self.clock.now();
         let mut seen = lock(&self.seen);
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let mut short = [0u8; 16];
+        short.copy_from_slice(&digest[..16]);
+        let key = &short;
         if let Some(t) = seen.get(key)
             && *t > now
         {
@@ -312,7 +320,7 @@ impl MemoryReplayStore {
                 )));
             }
         }
-        seen.insert(key.to_owned(), until);
+        seen.insert(short, until);
         Ok(true)
     }
 }

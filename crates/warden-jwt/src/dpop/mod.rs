@@ -310,9 +310,15 @@ impl DpopVerifier {
         if text("htm")? != req.method {
             return Err(InvalidProof::WrongMethod);
         }
-        let htu = normalize_uri(text("htu")?);
-        if htu.is_none() || htu != normalize_uri(req.uri) {
-            return Err(InvalidProof::WrongUri);
+        // The same text, query aside, is the same URI; anything else is
+        // compared in normal form.
+        let htu = text("htu")?;
+        let same = req.uri.split(['?', '#']).next() == Some(htu) && !htu.contains(['?', '#']);
+        if !same {
+            let htu = normalize_uri(htu);
+            if htu.is_none() || htu != normalize_uri(req.uri) {
+                return Err(InvalidProof::WrongUri);
+            }
         }
         let iat = claims
             .get("iat")
