@@ -361,6 +361,11 @@ mod over_http {
         }
     }
 
+    /// A GET of `url` with `auth` and one `DPoP` proof.
+    async fn send_with(url: &str, auth: &str, proof: &str) -> Answer {
+        send("GET", url, &[("authorization", auth), ("dpop", proof)]).await
+    }
+
     fn dpop_error(code: &str, description: &str) -> String {
         format!(
             r#"DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA", error="{code}", error_description="{description}""#
@@ -468,15 +473,7 @@ mod over_http {
         // A token bound to nothing, with the DPoP scheme.
         let plain = site.token(None);
         let proof = proof_for(&alice, "GET", &url, &plain);
-        let a = send(
-            "GET",
-            &url,
-            &[
-                ("authorization", &format!("DPoP {plain}")),
-                ("dpop", &proof),
-            ],
-        )
-        .await;
+        let a = send_with(&url, &format!("DPoP {plain}"), &proof).await;
         assert_eq!(
             a.challenges[1],
             dpop_error("invalid_token", "the token is not bound to a DPoP key")
@@ -508,15 +505,7 @@ mod over_http {
         let plain = site.token(None);
         // A Bearer token, even with a proof beside it.
         let proof = proof_for(&alice, "GET", &url, &plain);
-        let a = send(
-            "GET",
-            &url,
-            &[
-                ("authorization", &format!("Bearer {plain}")),
-                ("dpop", &proof),
-            ],
-        )
-        .await;
+        let a = send_with(&url, &format!("Bearer {plain}"), &proof).await;
         assert_eq!(a.status, 401);
         assert_eq!(
             a.challenges,
@@ -527,15 +516,7 @@ mod over_http {
         );
         let token = site.token(Some(&alice));
         let proof = proof_for(&alice, "GET", &url, &token);
-        let a = send(
-            "GET",
-            &url,
-            &[
-                ("authorization", &format!("DPoP {token}")),
-                ("dpop", &proof),
-            ],
-        )
-        .await;
+        let a = send_with(&url, &format!("DPoP {token}"), &proof).await;
         assert_eq!(a.status, 200);
 
         // A layer without DPoP: the DPoP scheme is not read, and a bound
@@ -556,15 +537,7 @@ mod over_http {
             ]
         );
         let proof = proof_for(&alice, "GET", &url, &token);
-        let a = send(
-            "GET",
-            &url,
-            &[
-                ("authorization", &format!("DPoP {token}")),
-                ("dpop", &proof),
-            ],
-        )
-        .await;
+        let a = send_with(&url, &format!("DPoP {token}"), &proof).await;
         assert_eq!(
             (a.status, a.challenges.as_slice()),
             (401, ["Bearer".to_owned()].as_slice())

@@ -185,9 +185,15 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
 
     /// Where tokens are looked for (default: the `Authorization` header only).
     #[must_use]
-    pub fn extractor(mut self, extractor: BearerExtractor) -> Self {
+    pub fn extractor(self, extractor: BearerExtractor) -> Self {
+        self.configure(|c| c.extractor = extractor)
+    }
+
+    /// Changes the settings, keeping the extractor and challenge in step
+    /// with DPoP.
+    fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         let c = Arc::make_mut(&mut self.config);
-        c.extractor = extractor;
+        f(c);
         c.apply_dpop();
         self
     }
@@ -201,28 +207,20 @@ impl<V: TokenValidator> RequireBearerLayer<V> {
     /// Without this, the layer reads no `DPoP` scheme, and still refuses a
     /// DPoP-bound token presented as Bearer.
     #[must_use]
-    pub fn dpop(mut self, dpop: Dpop) -> Self {
-        let c = Arc::make_mut(&mut self.config);
-        c.dpop = Some(dpop);
-        c.apply_dpop();
-        self
+    pub fn dpop(self, dpop: Dpop) -> Self {
+        self.configure(|c| c.dpop = Some(dpop))
     }
 
     /// The challenge parameters (realm, resource metadata) and wire format.
     #[must_use]
-    pub fn challenge(mut self, challenge: Challenge) -> Self {
-        let c = Arc::make_mut(&mut self.config);
-        c.challenge = challenge;
-        c.apply_dpop();
-        self
+    pub fn challenge(self, challenge: Challenge) -> Self {
+        self.configure(|c| c.challenge = challenge)
     }
 
     /// Shorthand for the wire format of rejections (default [`Protocol::Auto`]).
     #[must_use]
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
-        let c = Arc::make_mut(&mut self.config);
-        c.challenge = c.challenge.clone().protocol(protocol);
-        self
+    pub fn protocol(self, protocol: Protocol) -> Self {
+        self.configure(|c| c.challenge = c.challenge.clone().protocol(protocol))
     }
 
     /// Uses `cache` for validated tokens (share one between layers, or keep
