@@ -308,6 +308,11 @@ mod over_http {
                 "/orders/{id}",
                 get(|| async { "order" }).post(|| async { "posted" }),
             )
+            .route(
+                "/admin",
+                get(|| async { "admin" })
+                    .route_layer(warden::RequireScopeLayer::all(["orders:admin"])),
+            )
             .layer(layer);
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
@@ -477,6 +482,17 @@ mod over_http {
         assert_eq!(
             a.challenges[1],
             dpop_error("invalid_token", "the token is not bound to a DPoP key")
+        );
+        // A scope refusal inside the layer answers in the request's scheme.
+        let admin = site.url("/admin");
+        let proof = proof_for(&alice, "GET", &admin, &token);
+        let a = send_with(&admin, &auth, &proof).await;
+        assert_eq!(a.status, 403);
+        assert_eq!(
+            a.challenges,
+            [
+                r#"DPoP error="insufficient_scope", error_description="the token lacks the required scope", scope="orders:admin""#
+            ]
         );
         // Plain Bearer still works under Allow; the bare 401 names both schemes.
         let a = send(

@@ -129,10 +129,14 @@ impl Challenge {
             return Vec::new();
         }
         let Some(dpop) = &self.dpop else {
-            return self
-                .render("Bearer", None, Some(error))
-                .into_iter()
-                .collect();
+            // Only a DPoP-configured layer upstream accepts DPoP: this
+            // layer answers such a request in its scheme, without `algs`.
+            let name = if scheme == Some(Scheme::Dpop) {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            return self.render(name, None, Some(error)).into_iter().collect();
         };
         let on_dpop = dpop.require
             || scheme == Some(Scheme::Dpop)
@@ -205,7 +209,7 @@ impl Challenge {
         } else {
             self.http_response(error)
         };
-        if self.dpop.is_some() {
+        if self.dpop.is_some() || scheme == Some(Scheme::Dpop) {
             let headers = res.headers_mut();
             headers.remove(WWW_AUTHENTICATE);
             for v in self.challenges(error, scheme) {

@@ -563,6 +563,10 @@ impl<S, V> RequireBearer<S, V> {
             match verdict {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
+                    if token.scheme() == Scheme::Dpop {
+                        // For the layers inside (a scope refusal's challenge).
+                        req.extensions_mut().insert(Scheme::Dpop);
+                    }
                     let out = crate::current::with_token(Some(token), inner.call(req)).await;
                     if config.metrics {
                         count_answered(&out);

@@ -288,7 +288,10 @@ where
         let challenge = &self.challenge;
         ScopeFuture::decide(verdict, &mut self.inner, req, |err, req| {
             tracing::debug!(path = req.uri().path(), error = %err, "request refused by scope guard");
-            challenge.response(err, req)
+            // A request that came with DPoP is answered in the DPoP scheme
+            // (RFC 9449 §7.1).
+            let scheme = req.extensions().get::<crate::bearer::Scheme>().copied();
+            challenge.response_for(err, req, scheme)
         })
     }
 }
