@@ -7,6 +7,7 @@
 //! the verifier let through.
 #![no_main]
 
+use std::sync::LazyLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
@@ -21,12 +22,17 @@ const JKT: &str = "uxYBVty75r4iYQx_Ljb2aojPj_z-GkV8lr5X2_vZzlw";
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmdXp6In0.c2ln";
 const SEEDS: &str = include_str!("../keys/dpop_seeds.txt");
 
+/// One verifier for every input: its parsed-header cache is part of what
+/// is fuzzed.
+static VERIFIER: LazyLock<DpopVerifier> = LazyLock::new(|| {
+    DpopVerifier::new().clock(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)))
+});
+
 fuzz_target!(|data: &[u8]| {
     let Ok(proof) = std::str::from_utf8(data) else {
         return;
     };
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW));
-    let verifier = DpopVerifier::new().clock(clock);
+    let verifier = &*VERIFIER;
     let request = ProofRequest {
         method: "GET",
         uri: "https://fuzz.warden.invalid/orders?page=1",

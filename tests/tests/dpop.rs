@@ -1112,3 +1112,28 @@ fn the_fuzz_seed_is_a_valid_proof() {
             .is_ok()
     );
 }
+
+/// The parsed-header cache never stands in for a check: a cached header
+/// with a forged signature is refused, and a verifier whose algorithm list
+/// changed judges the header again.
+#[test]
+fn the_header_cache_answers_only_for_the_header() {
+    let c = Client::new(Algorithm::ES256);
+    let thief = Client::new(Algorithm::ES256);
+    let jkt = c.jkt();
+    let v = DpopVerifier::new();
+    assert!(v.verify(&c.good(), &request(&jkt)).is_ok());
+    // Same header (c's jwk), signed by the thief: the header is cached.
+    let forged = thief.proof(|h| h["jwk"] = c.jwk(), |_| {});
+    assert_eq!(forged.split('.').next(), c.good().split('.').next());
+    assert_eq!(
+        v.verify(&forged, &request(&jkt)),
+        Err(InvalidProof::BadSignature)
+    );
+    let rsa_only = v.clone().algorithms([Algorithm::RS256]);
+    assert_eq!(
+        rsa_only.verify(&c.good(), &request(&jkt)),
+        Err(InvalidProof::DisallowedAlgorithm)
+    );
+    assert!(v.verify(&c.good(), &request(&jkt)).is_ok());
+}

@@ -147,6 +147,17 @@ struct Nonces {
     lifetime: Duration,
 }
 
+/// How many proof headers (one per client key, typically) are kept parsed.
+const HEADER_CACHE: usize = 4096;
+
+/// A proof header that passed its checks: the algorithm, the key, its
+/// thumbprint.
+struct ProofHeader {
+    alg: Algorithm,
+    key: crate::keys::VerifyKey,
+    jkt: String,
+}
+
 /// Verifies DPoP proofs; a [`ProofVerifier`] for warden's layers.
 #[derive(Clone)]
 pub struct DpopVerifier {
@@ -154,6 +165,7 @@ pub struct DpopVerifier {
     window: Duration,
     clock: Arc<dyn Clock>,
     nonces: Option<Nonces>,
+    headers: Arc<quick_cache::sync::Cache<Box<str>, Arc<ProofHeader>>>,
 }
 
 impl std::fmt::Debug for DpopVerifier {
@@ -172,6 +184,7 @@ impl Default for DpopVerifier {
             window: DEFAULT_IAT_WINDOW,
             clock: Arc::new(SystemClock),
             nonces: None,
+            headers: Arc::new(quick_cache::sync::Cache::new(HEADER_CACHE)),
         }
     }
 }
@@ -189,6 +202,8 @@ impl DpopVerifier {
             .into_iter()
             .filter(|a| !a.is_symmetric())
             .collect();
+        // Headers were judged under the old list: a fresh cache.
+        self.headers = Arc::new(quick_cache::sync::Cache::new(HEADER_CACHE));
         self
     }
 
@@ -248,20 +263,10 @@ impl DpopVerifier {
         self
     }
 
-    fn check(&self, proof: &str, req: &ProofRequest<'_>) -> Result<VerifiedProof, InvalidProof> {
-        if proof.len() > MAX_PROOF_LEN || proof.contains(',') {
-            return Err(if proof.contains(',') {
-                InvalidProof::NotOne
-            } else {
-                InvalidProof::Malformed
-            });
-        }
-        let mut parts = proof.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(InvalidProof::Malformed);
-        };
+    /// A proof's header, checked: `typ`, no `crit`, an allowed asymmetric
+    /// `alg` the public `jwk` can use. The same for every proof of one
+    /// client key, so it is parsed once and kept (bounded) by its text.
+    fn parse_header(&self, h64: &str) -> Result<ProofHeader, InvalidProof> {
         let header = object(h64)?;
         let typ = header.get("typ").and_then(Value::as_str);
         if !typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {
@@ -288,6 +293,32 @@ impl DpopVerifier {
             return Err(InvalidProof::DisallowedAlgorithm);
         }
         let jkt = thumbprint(jwk).ok_or(InvalidProof::BadKey)?;
+        Ok(ProofHeader { alg, key, jkt })
+    }
+
+    fn check(&self, proof: &str, req: &ProofRequest<'_>) -> Result<VerifiedProof, InvalidProof> {
+        if proof.len() > MAX_PROOF_LEN || proof.contains(',') {
+            return Err(if proof.contains(',') {
+                InvalidProof::NotOne
+            } else {
+                InvalidProof::Malformed
+            });
+        }
+        let mut parts = proof.split('.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(InvalidProof::Malformed);
+        };
+        let header = match self.headers.get(h64) {
+            Some(h) => h,
+            None => {
+                let h = Arc::new(self.parse_header(h64)?);
+                self.headers.insert(h64.into(), h.clone());
+                h
+            }
+        };
+        let (alg, key, jkt) = (header.alg, &header.key, header.jkt.clone());
         let message = &proof.as_bytes()[..h64.len() + 1 + p64.len()];
         match jsonwebtoken::crypto::verify(s64, message, &key.key, alg.to_jwt()) {
             Ok(true) => {}
