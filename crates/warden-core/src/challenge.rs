@@ -204,30 +204,26 @@ impl Challenge {
         request: &Request<R>,
         scheme: Option<Scheme>,
     ) -> Response<B> {
-        let mut res = if self.protocol.is_grpc(request.headers(), request.version()) {
-            self.grpc_response(error)
+        if self.protocol.is_grpc(request.headers(), request.version()) {
+            self.grpc_with(error, scheme)
         } else {
-            self.http_response(error)
-        };
-        if self.dpop.is_some() || scheme == Some(Scheme::Dpop) {
-            let headers = res.headers_mut();
-            headers.remove(WWW_AUTHENTICATE);
-            for v in self.challenges(error, scheme) {
-                headers.append(WWW_AUTHENTICATE, v);
-            }
+            self.http_with(error, scheme)
         }
-        res
     }
 
     /// Renders `error` as an HTTP response: the status, the challenge,
     /// `Cache-Control: no-store` (a rejection is never reused by a cache),
     /// an empty body; 503 adds `Retry-After`.
     pub fn http_response<B: Default>(&self, error: &AuthError) -> Response<B> {
+        self.http_with(error, None)
+    }
+
+    fn http_with<B: Default>(&self, error: &AuthError, scheme: Option<Scheme>) -> Response<B> {
         let mut res = Response::new(B::default());
         *res.status_mut() = error.status();
         res.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        for v in self.challenges(error, None) {
+        for v in self.challenges(error, scheme) {
             res.headers_mut().append(WWW_AUTHENTICATE, v);
         }
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
@@ -242,6 +238,10 @@ impl Challenge {
     /// `content-type: application/grpc`, `grpc-status`, `grpc-message`, and
     /// the RFC 6750 challenge in `www-authenticate` metadata.
     pub fn grpc_response<B: Default>(&self, error: &AuthError) -> Response<B> {
+        self.grpc_with(error, None)
+    }
+
+    fn grpc_with<B: Default>(&self, error: &AuthError, scheme: Option<Scheme>) -> Response<B> {
         let mut res = Response::new(B::default());
         let headers = res.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
@@ -252,7 +252,7 @@ impl Challenge {
             "grpc-message",
             HeaderValue::from_static(error.description()),
         );
-        for v in self.challenges(error, None) {
+        for v in self.challenges(error, scheme) {
             headers.append(WWW_AUTHENTICATE, v);
         }
         mark(&mut res, error);

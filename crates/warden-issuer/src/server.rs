@@ -178,6 +178,7 @@ impl IssuerBuilder {
                 DPOP_JTI_CAPACITY,
                 self.clock.clone(),
             ),
+            dpop: crate::oauth::dpop::verifier(self.clock.clone()),
             clock: self.clock,
             last_prune: Mutex::new(UNIX_EPOCH),
             codes: Mutex::default(),

@@ -120,6 +120,8 @@ pub(crate) struct Shared {
     /// DPoP proofs seen at the token endpoint (bounded; full of live
     /// proofs, a new one is refused rather than an old one forgotten).
     pub(crate) dpop_jtis: warden_core::dpop::MemoryReplayStore,
+    /// The token endpoint's DPoP proof verifier.
+    pub(crate) dpop: warden_jwt::DpopVerifier,
     /// When the maps were last swept of what has expired.
     pub(crate) last_prune: Mutex<SystemTime>,
 }

@@ -90,9 +90,10 @@ impl EnvConfig {
         })
     }
 
-    /// The first issuer (the only one, in most deployments).
+    /// The first issuer (the only one, in most deployments); empty when
+    /// `issuers` was emptied after reading.
     pub fn issuer(&self) -> &str {
-        &self.issuers[0]
+        self.issuers.first().map_or("", String::as_str)
     }
 
     /// Reads the settings from the process environment.

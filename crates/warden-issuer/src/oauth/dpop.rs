@@ -16,10 +16,12 @@ use crate::state::Shared;
 /// `dpop_signing_alg_values_supported`).
 pub(crate) const ALGS: [&str; 5] = ["ES256", "ES384", "RS256", "PS256", "EdDSA"];
 
-fn verifier(shared: &Shared) -> DpopVerifier {
+/// The token endpoint's verifier, made once per issuer (it keeps proof
+/// headers parsed).
+pub(crate) fn verifier(clock: std::sync::Arc<dyn warden_core::Clock>) -> DpopVerifier {
     DpopVerifier::new()
         .algorithms(ALGS.iter().filter_map(|a| a.parse::<Algorithm>().ok()))
-        .clock(shared.clock.clone())
+        .clock(clock)
 }
 
 /// The thumbprint of the key a token request proved, if it carried a
@@ -48,7 +50,7 @@ pub(crate) async fn proved_key(
         access_token: None,
         jkt: None,
     };
-    let v = verifier(shared);
+    let v = &shared.dpop;
     let proved = v
         .verify(proof, &request)
         .map_err(|e| bad(e.description()))?;
