@@ -180,6 +180,24 @@ fn each_check_refuses_a_proof_that_fails_it_only() {
             InvalidProof::NotOne,
         ),
         ("not a JWS", "not.a.jws".to_owned(), InvalidProof::Malformed),
+        (
+            "htm given twice",
+            {
+                // Parsers that keep the first and the last would disagree.
+                let h = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": c.jwk()});
+                let claims = format!(
+                    r#"{{"jti":"j2","htm":"POST","htm":"GET","htu":"{URI}","iat":{},"ath":"{}"}}"#,
+                    now_secs(),
+                    token_hash(TOKEN)
+                );
+                let input = format!("{}.{}", b64(h.to_string().as_bytes()), b64(claims.as_bytes()));
+                format!("{input}.{}", b64(&c.key.sign(input.as_bytes()).unwrap()))
+            },
+            InvalidProof::Malformed,
+        ),
+        ("claims not an object", c.proof(|_| {}, |cl| *cl = json!(["GET"])), InvalidProof::Malformed),
+        ("numeric jti", c.proof(|_| {}, |cl| cl["jti"] = json!(7)), InvalidProof::MissingClaim("jti")),
+        ("empty htm", c.proof(|_| {}, |cl| cl["htm"] = json!("")), InvalidProof::MissingClaim("htm")),
     ];
     for (name, proof, want) in cases {
         assert_eq!(verify(&proof, &jkt).unwrap_err(), want, "{name}");

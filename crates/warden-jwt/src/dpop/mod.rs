@@ -9,7 +9,7 @@
 //!
 //! | check | refusal |
 //! | --- | --- |
-//! | a compact JWS with JSON header and claims, at most 8 KiB | `Malformed` |
+//! | a compact JWS with JSON header and claims (an object, each claim once), at most 8 KiB | `Malformed` |
 //! | header `typ` = `dpop+jwt` | `WrongType` |
 //! | `alg` asymmetric and allowed (never `none`, never HS*), usable with the key | `DisallowedAlgorithm` |
 //! | header `jwk` a public key (no `d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) | `BadKey` |
@@ -318,7 +318,7 @@ impl DpopVerifier {
                 h
             }
         };
-        let (alg, key, jkt) = (header.alg, &header.key, header.jkt.clone());
+        let (alg, key, jkt) = (header.alg, &header.key, header.jkt.as_str());
         let message = &proof.as_bytes()[..h64.len() + 1 + p64.len()];
         match jsonwebtoken::crypto::verify(s64, message, &key.key, alg.to_jwt()) {
             Ok(true) => {}
@@ -326,24 +326,25 @@ impl DpopVerifier {
         }
 
         // Signed bytes only from here on.
-        let claims = object(p64)?;
-        let text = |name: &'static str| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or(InvalidProof::MissingClaim(name))
-        };
-        let jti = text("jti")?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(p64)
+            .map_err(|_| InvalidProof::Malformed)?;
+        // An object only (serde would read a struct from an array too).
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(InvalidProof::Malformed);
+        }
+        let claims: ProofClaims<'_> =
+            serde_json::from_slice(&bytes).map_err(|_| InvalidProof::Malformed)?;
+        let jti = claims.text("jti", &claims.jti)?;
         if jti.len() > 256 {
             return Err(InvalidProof::MissingClaim("jti"));
         }
-        if text("htm")? != req.method {
+        if claims.text("htm", &claims.htm)? != req.method {
             return Err(InvalidProof::WrongMethod);
         }
         // The same text, query aside, is the same URI; anything else is
         // compared in normal form.
-        let htu = text("htu")?;
+        let htu = claims.text("htu", &claims.htu)?;
         let same = req.uri.split(['?', '#']).next() == Some(htu) && !htu.contains(['?', '#']);
         if !same {
             let htu = normalize_uri(htu);
@@ -351,11 +352,10 @@ impl DpopVerifier {
                 return Err(InvalidProof::WrongUri);
             }
         }
-        let iat = claims
-            .get("iat")
-            .and_then(Value::as_f64)
-            .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e11)
-            .ok_or(InvalidProof::MissingClaim("iat"))?;
+        let iat = match claims.iat {
+            Some(Member::Number(t)) if (0.0..1e11).contains(&t) => t,
+            _ => return Err(InvalidProof::MissingClaim("iat")),
+        };
         let issued_at = UNIX_EPOCH + Duration::from_secs_f64(iat);
         let now = self.clock.now();
         let skew = match issued_at.duration_since(now) {
@@ -366,7 +366,7 @@ impl DpopVerifier {
             return Err(InvalidProof::Stale);
         }
         if let Some(token) = req.access_token
-            && text("ath")? != token_hash(token)
+            && !ath_matches(claims.text("ath", &claims.ath)?, token)
         {
             return Err(InvalidProof::WrongTokenHash);
         }
@@ -374,18 +374,127 @@ impl DpopVerifier {
             return Err(InvalidProof::WrongKey);
         }
         if let Some(n) = &self.nonces {
-            let nonce = claims.get("nonce").and_then(Value::as_str);
+            let nonce = match &claims.nonce {
+                Some(Member::Text(t)) => Some(&**t),
+                _ => None,
+            };
             if !nonce.is_some_and(|nonce| self.nonce_ok(n, nonce)) {
                 return Err(InvalidProof::UseNonce);
             }
         }
-        Ok(VerifiedProof::new(jti.to_owned(), jkt, issued_at))
+        Ok(VerifiedProof::new(
+            jti.to_owned(),
+            jkt.to_owned(),
+            issued_at,
+        ))
     }
 }
 
 /// Equality in time independent of where the inputs differ.
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `ath` is base64url(SHA-256(token)): compared without allocating.
+fn ath_matches(ath: &str, token: &str) -> bool {
+    let mut encoded = [0u8; 43];
+    let digest = Sha256::digest(token.as_bytes());
+    URL_SAFE_NO_PAD
+        .encode_slice(digest, &mut encoded)
+        .is_ok_and(|n| &encoded[..n] == ath.as_bytes())
+}
+
+/// The claims a proof is judged by, read in place (no map, no copies but
+/// of escaped strings). A claim of the wrong type counts as missing; a
+/// claim given twice makes the proof malformed.
+#[derive(serde::Deserialize)]
+struct ProofClaims<'a> {
+    #[serde(borrow, default)]
+    jti: Option<Member<'a>>,
+    #[serde(borrow, default)]
+    htm: Option<Member<'a>>,
+    #[serde(borrow, default)]
+    htu: Option<Member<'a>>,
+    #[serde(borrow, default)]
+    ath: Option<Member<'a>>,
+    #[serde(borrow, default)]
+    nonce: Option<Member<'a>>,
+    #[serde(borrow, default)]
+    iat: Option<Member<'a>>,
+}
+
+impl ProofClaims<'_> {
+    /// A non-empty string claim, or `MissingClaim(name)`.
+    fn text<'s>(
+        &self,
+        name: &'static str,
+        member: &'s Option<Member<'_>>,
+    ) -> Result<&'s str, InvalidProof> {
+        match member {
+            Some(Member::Text(t)) if !t.is_empty() => Ok(t),
+            _ => Err(InvalidProof::MissingClaim(name)),
+        }
+    }
+}
+
+/// One claim's value: a string, a number, or anything else (skipped).
+enum Member<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Number(f64),
+    Other,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Member<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Member<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Member::Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Member::Text(v.to_owned().into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Member::Number(v))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Member::Number(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Member::Number(v as f64))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Member::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Member::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Member::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Member::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A base64url JSON object.
