@@ -942,13 +942,24 @@ mod issuer {
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
         ];
+        let page = http
+            .get(issuer.authorize_url())
+            .query(&form)
+            .send()
+            .await
+            .unwrap();
+        let headers = page.headers().clone();
+        let signin =
+            warden_issuer::SignInForm::read(&headers, &page.text().await.unwrap()).unwrap();
         form.extend([
             ("username", "alice"),
             ("password", "alice-password"),
             ("decision", "allow"),
+            ("csrf", signin.csrf.as_str()),
         ]);
         let res = http
             .post(issuer.authorize_url())
+            .header("cookie", signin.cookie_header())
             .form(&form)
             .send()
             .await

@@ -98,6 +98,10 @@ pub struct ClientConfig {
     /// DPoP-bound (RFC 9449 §5.2 `dpop_bound_access_tokens`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// The name people see on the sign-in and consent page (default: the
+    /// client id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A protected resource (an audience) and its scopes.
@@ -113,6 +117,11 @@ pub struct ResourceConfig {
     pub lifetime_secs: u64,
     /// The scopes this resource knows.
     pub scopes: Vec<String>,
+    /// What each scope lets a client do, in words for the consent page
+    /// (`"orders:read" = "See your orders"`); a scope without one is shown
+    /// by its name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scope_descriptions: BTreeMap<String, String>,
 }
 
 /// A development user for the login page. `Debug` redacts the password.
@@ -140,6 +149,7 @@ impl fmt::Debug for ClientConfig {
             .field("redirect_uris", &self.redirect_uris)
             .field("token_audience", &self.token_audience)
             .field("dpop_bound_access_tokens", &self.dpop_bound_access_tokens)
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -232,6 +242,7 @@ fn client(id: &str, grants: &[Grant], scopes: &[&str]) -> ClientConfig {
         redirect_uris: Vec::new(),
         token_audience: None,
         dpop_bound_access_tokens: false,
+        name: None,
     }
 }
 
@@ -241,6 +252,20 @@ fn resource(aud: &str, format: TokenFormat, scopes: &[&str]) -> ResourceConfig {
         format,
         lifetime_secs: 600,
         scopes: strings(scopes),
+        scope_descriptions: scopes
+            .iter()
+            .filter_map(|s| {
+                let words = match *s {
+                    "orders:read" => "See your orders",
+                    "orders:write" => "Place and change orders for you",
+                    "inventory:read" => "See stock levels",
+                    "inventory:write" => "Change stock levels",
+                    "ledger:read" => "Read the ledger",
+                    _ => return None,
+                };
+                Some(((*s).to_owned(), words.to_owned()))
+            })
+            .collect(),
     }
 }
 
@@ -281,6 +306,7 @@ impl IssuerConfig {
         web.public = true;
         web.redirect_uris = strings(&["http://127.0.0.1:8080/callback"]);
         web.token_audience = Some("api://gateway".into());
+        web.name = Some("Orders web app".into());
         Self {
             issuer: None,
             keys: KeysConfig {
@@ -350,6 +376,14 @@ impl IssuerConfig {
     fn check_inner(&self) -> Result<(), String> {
         self.keys.alg_inner()?;
         let known = |aud: &str| self.resources.iter().any(|r| r.audience == aud);
+        for r in &self.resources {
+            if let Some(s) = r.scope_descriptions.keys().find(|s| !r.scopes.contains(s)) {
+                return Err(format!(
+                    "resource {}: a description for {s}, which is not one of its scopes",
+                    r.audience
+                ));
+            }
+        }
         for c in &self.clients {
             if c.public {
                 if c.secret.is_some() || c.jwks.is_some() {

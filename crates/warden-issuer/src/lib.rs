@@ -38,6 +38,7 @@ pub use config::{
 };
 pub use keys::{Algorithm, EVERY_FAMILY, KeyError, SigningKey};
 pub use mint::{assemble, b64, sign_jwt};
+pub use oauth::signin::{CSRF_COOKIE, CSRF_FIELD, SignInForm};
 pub use server::{Issuer, IssuerBuilder, StartError, TestIssuer, fresh_id, now_secs};
 pub use state::{Mode, PRUNE_EVERY, StateCounts};
 

@@ -187,6 +187,12 @@ impl IssuerBuilder {
             opaque: Mutex::default(),
             assertion_jtis: Mutex::default(),
             derived: Mutex::default(),
+            csrf_key: aws_lc_rs::hmac::Key::generate(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+            .map_err(|_| KeyError("CSRF key generation"))?,
+            throttle: crate::oauth::throttle::Throttle::default(),
         });
         let path = self.path;
         let app = Router::new()
@@ -212,6 +218,8 @@ impl IssuerBuilder {
             .with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
+            // The peer address: sign-in failures are counted by it too.
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;

@@ -124,6 +124,10 @@ pub(crate) struct Shared {
     pub(crate) dpop: warden_jwt::DpopVerifier,
     /// When the maps were last swept of what has expired.
     pub(crate) last_prune: Mutex<SystemTime>,
+    /// The key of the sign-in page's CSRF tokens (this process's own).
+    pub(crate) csrf_key: aws_lc_rs::hmac::Key,
+    /// Sign-in failures by user and address (bounded).
+    pub(crate) throttle: crate::oauth::throttle::Throttle,
 }
 
 /// How many entries the issuer holds in memory, for tests and metrics. Every
@@ -144,6 +148,8 @@ pub struct StateCounts {
     pub assertion_jtis: usize,
     /// Subject tokens with exchanged tokens hanging off them.
     pub derived: usize,
+    /// Users and addresses with recent sign-in failures (bounded).
+    pub sign_in_failures: usize,
 }
 
 /// How often the issuer sweeps its maps (by its clock).
@@ -209,6 +215,7 @@ impl Shared {
             opaque_tokens: lock(&self.opaque).len(),
             assertion_jtis: lock(&self.assertion_jtis).len(),
             derived: lock(&self.derived).len(),
+            sign_in_failures: self.throttle.len(),
         }
     }
 

@@ -306,16 +306,20 @@ async fn login(issuer: &Issuer, query: &[(&str, &str)], password: &str) -> (u16,
     if status != 200 {
         return (status, location);
     }
+    let headers = page.headers().clone();
     let html = page.text().await.unwrap();
     assert!(html.contains("<form"), "{html}");
+    let signin = warden_issuer::SignInForm::read(&headers, &html).expect("a CSRF token and cookie");
     let mut form: Vec<(&str, &str)> = query.to_vec();
     form.extend([
         ("username", "alice"),
         ("password", password),
         ("decision", "allow"),
+        ("csrf", &signin.csrf),
     ]);
     let res = client
         .post(issuer.authorize_url())
+        .header("cookie", signin.cookie_header())
         .form(&form)
         .send()
         .await

@@ -395,13 +395,25 @@ impl Demo {
             "GET /authorize (web-app, PKCE S256) -> {} login page",
             page.status().as_u16()
         ));
+        // The form's CSRF token and the cookie it is bound to, as a browser
+        // would send them back.
+        let headers = page.headers().clone();
+        let html = page.text().await.map_err(|e| e.to_string())?;
+        let signin = warden::issuer::SignInForm::read(&headers, &html)
+            .ok_or("the login page has no CSRF token")?;
         let mut form: Vec<(&str, &str)> = query.to_vec();
         form.extend([
             ("username", "alice"),
             ("password", "alice-password"),
             ("decision", "allow"),
+            ("csrf", signin.csrf.as_str()),
         ]);
-        let res = send(http.post(self.issuer.authorize_url()).form(&form)).await?;
+        let res = send(
+            http.post(self.issuer.authorize_url())
+                .header("cookie", signin.cookie_header())
+                .form(&form),
+        )
+        .await?;
         let location = res
             .headers()
             .get("location")

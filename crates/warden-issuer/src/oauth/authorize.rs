@@ -6,14 +6,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Form;
-use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 
 use super::client_auth::constant_time_eq;
 use super::issue::resolve_target;
 use super::params::Params;
+use super::signin::{self, message_page};
 use crate::config::{ClientConfig, Grant, IssuerConfig};
 use crate::state::{Code, Consent, Shared, lock, random_id};
 
@@ -94,14 +97,7 @@ pub(super) fn check_authz(
     issuer: &str,
     params: &Params,
 ) -> Result<AuthzRequest, Box<Response>> {
-    let page = |msg: &str| {
-        (
-            StatusCode::BAD_REQUEST,
-            Html(format!("<h1>Bad request</h1><p>{}</p>", html_escape(msg))),
-        )
-            .into_response()
-            .into()
-    };
+    let page = |msg: &str| Box::new(message_page(StatusCode::BAD_REQUEST, "Bad request", msg));
     let client_id = params
         .get("client_id")
         .ok()
@@ -188,62 +184,40 @@ pub(super) fn check_authz(
     })
 }
 
-pub(super) fn login_page(params: &Params, req: &AuthzRequest, error: Option<&str>) -> Response {
-    let hidden: String = params
-        .0
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "username" | "password" | "decision"))
-        .map(|(k, v)| {
-            format!(
-                r#"<input type="hidden" name="{}" value="{}">"#,
-                html_escape(k),
-                html_escape(v)
-            )
-        })
-        .collect();
-    let error = error
-        .map(|e| format!(r#"<p class="error">{}</p>"#, html_escape(e)))
-        .unwrap_or_default();
-    let status = if error.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNAUTHORIZED
-    };
-    let body = format!(
-        r#"<!doctype html><html><head><title>warden-issuer: sign in</title></head><body>
-<h1>Sign in to {client}</h1>
-<p>{client} asks for <b>{scopes}</b> on <b>{aud}</b>.</p>{error}
-<form method="post" action="">{hidden}
-<label>User <input name="username" autocomplete="username"></label>
-<label>Password <input name="password" type="password" autocomplete="current-password"></label>
-<button name="decision" value="allow">Allow</button>
-<button name="decision" value="deny">Deny</button>
-</form></body></html>"#,
-        client = html_escape(&req.client.id),
-        scopes = html_escape(&req.scopes.join(" ")),
-        aud = html_escape(&req.audience),
-    );
-    let mut res = (status, Html(body)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+/// The browser's CSRF cookie, or a fresh one.
+fn cookie_or_fresh(headers: &HeaderMap) -> Option<String> {
+    signin::csrf_cookie(headers)
+        .map(str::to_owned)
+        .or_else(|| random_id(16).ok())
 }
 
-/// `GET /authorize`: the login and consent page.
+/// `GET /authorize`: the sign-in and consent page.
 pub(crate) async fn authorize_page(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let params = Params(query);
-    match check_authz(&shared.config(), &shared.issuer, &params) {
-        Ok(req) => login_page(&params, &req, None),
-        Err(res) => *res,
+    let req = match check_authz(&shared.config(), &shared.issuer, &params) {
+        Ok(req) => req,
+        Err(res) => return *res,
+    };
+    match cookie_or_fresh(&headers) {
+        Some(cookie) => signin::sign_in_page(&shared, &params, &req, &cookie, None),
+        None => message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "The server could not make this page safely. Try again in a moment.",
+        ),
     }
 }
 
-/// `POST /authorize`: checks the user and consent, then redirects with a code.
+/// `POST /authorize`: checks the form's CSRF token, the decision, the user
+/// (slowed after repeated failures), then redirects with a code.
 pub(crate) async fn authorize_submit(
     State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -258,6 +232,20 @@ pub(crate) async fn authorize_submit(
         Ok(r) => r,
         Err(res) => return *res,
     };
+    // RFC 6749 §10.12: only a form this server made for this request, in
+    // this browser, is taken. Not sent back to the client: it may not be
+    // the client's doing.
+    let cookie = signin::csrf_cookie(&headers);
+    let token = params.get(signin::CSRF_FIELD).ok().flatten();
+    if !signin::csrf_ok(&shared.csrf_key, cookie, token, &req, shared.now_secs()) {
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The sign-in form was not sent from this page, or has expired. \
+             Go back to the application and sign in again.",
+        );
+    }
+    let cookie = cookie.unwrap_or_default().to_owned();
     // RFC 6749 §4.1.2.1: errors after the request is known go back to the client.
     let to_client = |code: &str, description: &str| {
         redirect_error(
@@ -273,13 +261,29 @@ pub(crate) async fn authorize_submit(
     }
     let username = params.get("username").ok().flatten().unwrap_or_default();
     let password = params.get("password").ok().flatten().unwrap_or_default();
+    let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let wait = shared.throttle.attempt(username, addr, shared.now());
+    if !wait.is_zero() {
+        tracing::info!(
+            wait_ms = wait.as_millis() as u64,
+            "sign-in slowed after repeated failures"
+        );
+        tokio::time::sleep(wait).await;
+    }
     let ok = cfg
         .users
         .iter()
         .any(|u| u.username == username && constant_time_eq(&u.password, password));
     if !ok {
-        return login_page(&params, &req, Some("unknown user or wrong password"));
+        return signin::sign_in_page(
+            &shared,
+            &params,
+            &req,
+            &cookie,
+            Some((signin::WRONG_CREDENTIALS, username)),
+        );
     }
+    shared.throttle.succeeded(username, addr);
     let code = match random_id(24) {
         Ok(c) => c,
         Err(_) => return to_client("server_error", "the random generator failed"),

@@ -15,6 +15,8 @@ mod issue;
 mod params;
 mod refresh;
 mod revoke;
+pub(crate) mod signin;
+pub(crate) mod throttle;
 mod token;
 
 pub(crate) use authorize::{authorize_page, authorize_submit};
