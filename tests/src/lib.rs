@@ -283,3 +283,63 @@ pub fn redis_url() -> Option<String> {
         }
     }
 }
+
+/// Where `bin` is installed, in the usual system directories.
+pub fn on_path(bin: &str) -> Option<std::path::PathBuf> {
+    [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+        "/bin",
+    ]
+    .iter()
+    .map(|d| std::path::Path::new(d).join(bin))
+    .find(|p| p.exists())
+}
+
+/// A program the tests need from the distribution's packages (a proxy, a
+/// browser), installed with apt-get when missing (refreshing the package
+/// lists once if the first try fails). `None`, with a note that the test is
+/// skipped, only when not `required`; a required one that cannot be had
+/// fails the test, naming `required_by` (the variable that asked for it).
+///
+/// # Panics
+/// When `required` and the program cannot be installed.
+pub fn ensure_installed(
+    bin: &str,
+    packages: &[&str],
+    required: bool,
+    required_by: &str,
+) -> Option<std::path::PathBuf> {
+    use std::process::{Command, Stdio};
+    // One apt-get at a time: two tests installing at once would meet
+    // dpkg's lock, and one of them would fail.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = on_path(bin) {
+        return Some(p);
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut install = vec!["install", "-y", "-q"];
+    install.extend_from_slice(packages);
+    let installed = apt(&install) || (apt(&["update", "-q"]) && apt(&install));
+    let found = on_path(bin);
+    assert!(
+        found.is_some() || !required,
+        "{bin} is required ({required_by}) but could not be installed (apt-get ok: {installed})"
+    );
+    if found.is_none() {
+        println!("skipped: {bin} is not installed (set {required_by} to require it)");
+    }
+    found
+}

@@ -184,6 +184,7 @@ impl DangerousOAuthClient {
 /// Which endpoint a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
+    Authorization,
     Token,
     Introspection,
     Revocation,
@@ -242,6 +243,7 @@ impl OAuthClient {
     async fn endpoint(&self, which: Endpoint) -> Result<String, TokenSourceError> {
         let inner = &self.inner;
         let explicit = match which {
+            Endpoint::Authorization => &None,
             Endpoint::Token => &inner.token,
             Endpoint::Introspection => &inner.introspection,
             Endpoint::Revocation => &inner.revocation,
@@ -254,6 +256,7 @@ impl OAuthClient {
         };
         let Some(issuer) = &inner.issuer else {
             return Err(missing(match which {
+                Endpoint::Authorization => "authorization endpoint",
                 Endpoint::Token => "token endpoint",
                 Endpoint::Introspection => "introspection endpoint",
                 Endpoint::Revocation => "revocation endpoint",
@@ -261,6 +264,10 @@ impl OAuthClient {
         };
         let md = self.metadata(issuer).await?;
         let url = match which {
+            Endpoint::Authorization => md
+                .authorization_endpoint
+                .clone()
+                .ok_or_else(|| missing("authorization endpoint")),
             Endpoint::Token => md.token_endpoint.clone().ok_or_else(|| {
                 TokenSourceError::Unavailable("discovery failed: no token_endpoint".into())
             }),
@@ -383,6 +390,36 @@ impl OAuthClient {
         };
         warden_core::metrics::outbound_token_request(grant, result.is_ok());
         result
+    }
+
+    /// The authorization endpoint (RFC 6749 §3.1), from discovery: where
+    /// a web app sends the browser to sign in.
+    ///
+    /// # Errors
+    /// As [`token_request`](Self::token_request); a server without one is
+    /// `Refused`.
+    pub async fn authorization_endpoint(&self) -> Result<String, TokenSourceError> {
+        self.endpoint(Endpoint::Authorization).await
+    }
+
+    /// Redeems an authorization code (RFC 6749 §4.1.3) with its PKCE
+    /// verifier (RFC 7636 §4.5), at the redirect URI the code was sent to.
+    ///
+    /// # Errors
+    /// As [`token_request`](Self::token_request).
+    pub async fn redeem_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<TokenResponse, TokenSourceError> {
+        self.token_request(vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.into()),
+            ("redirect_uri", redirect_uri.into()),
+            ("code_verifier", verifier.into()),
+        ])
+        .await
     }
 
     /// Revokes a token (RFC 7009 §2.1).

@@ -29,46 +29,10 @@ fn required() -> bool {
     std::env::var("WARDEN_TEST_PROXIES").is_ok_and(|v| v == "1")
 }
 
-fn on_path(bin: &str) -> Option<PathBuf> {
-    [
-        "/usr/sbin",
-        "/usr/bin",
-        "/usr/local/sbin",
-        "/usr/local/bin",
-        "/sbin",
-        "/bin",
-    ]
-    .iter()
-    .map(|d| Path::new(d).join(bin))
-    .find(|p| p.exists())
-}
-
 /// The proxy's binary, installed from the distribution when missing;
 /// `None` (the test is skipped) only when not required.
 fn ensure(bin: &str, package: &str) -> Option<PathBuf> {
-    // One apt-get at a time: two tests installing at once would meet
-    // dpkg's lock, and one of them would fail.
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = on_path(bin) {
-        return Some(p);
-    }
-    let installed = Command::new("apt-get")
-        .args(["install", "-y", "-q", package])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let found = on_path(bin);
-    assert!(
-        found.is_some() || !required(),
-        "{bin} is required (WARDEN_TEST_PROXIES=1) but could not be installed (apt-get ok: {installed})"
-    );
-    if found.is_none() {
-        println!("skipped: {bin} is not installed (set WARDEN_TEST_PROXIES=1 to require it)");
-    }
-    found
+    warden_tests::ensure_installed(bin, &[package], required(), "WARDEN_TEST_PROXIES=1")
 }
 
 fn free_port() -> u16 {

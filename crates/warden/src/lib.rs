@@ -100,7 +100,7 @@ pub mod outbound {
         pub use warden_client::{
             CacheConfig, ClientAuth, ClientCredentials, ClientCredentialsBuilder, ClientError,
             Dangerous, DangerousOAuthClient, Forward, IntrospectionResponse, OAuthClient,
-            OAuthClientBuilder, PrivateKey, RefreshToken, RefreshTokenBuilder, SignError,
+            OAuthClientBuilder, Pkce, PrivateKey, RefreshToken, RefreshTokenBuilder, SignError,
             SourceStats, TokenExchange, TokenExchangeBuilder, TokenResponse,
         };
     }

@@ -55,7 +55,15 @@ pub struct Options {
     pub serve: bool,
     /// Put the revocation store on this Redis.
     pub redis: Option<String>,
+    /// A web app's public URL besides `http://127.0.0.1:8080` (tests run
+    /// it on a port of their own): its `/callback` is registered for the
+    /// `web-app` client.
+    pub web_app_url: Option<String>,
 }
+
+/// Where `--serve` runs the web app: the redirect URI the development
+/// configuration registers.
+pub const WEB_APP_BIND: &str = "127.0.0.1:8080";
 
 /// One step of the scenario.
 #[derive(Debug, Clone)]
@@ -248,7 +256,14 @@ impl Demo {
             }
             None => Arc::new(MemoryRevocationStore::new()),
         };
-        let issuer = Issuer::builder(IssuerConfig::dev())
+        let mut config = IssuerConfig::dev();
+        if let Some(url) = &opts.web_app_url
+            && let Some(web) = config.clients.iter_mut().find(|c| c.id == "web-app")
+        {
+            web.redirect_uris
+                .push(format!("{}/callback", url.trim_end_matches('/')));
+        }
+        let issuer = Issuer::builder(config)
             .revocation_store(store.clone())
             .start()
             .await
@@ -359,6 +374,15 @@ impl Demo {
             inventory,
             store,
         })
+    }
+
+    /// The web app's configuration for this demo: its issuer, the gateway,
+    /// served at `public_url`.
+    pub fn web_app(&self, public_url: &str) -> example_web_app::Config {
+        example_web_app::Config::new(self.issuer.issuer())
+            .gateway(format!("http://{}", self.gateway))
+            .public_url(public_url)
+            .allow_http()
     }
 
     /// The revocation store in use.
@@ -497,7 +521,23 @@ pub async fn print_serve_info(demo: &Demo) -> Result<(), String> {
         .token(&TokenContext::default())
         .await
         .map_err(|e| e.to_string())?;
+    // The web app, at the redirect URI the development configuration
+    // registers: a person signs in as alice in their own browser.
+    let web_app = format!("http://{WEB_APP_BIND}");
+    let web = match tokio::net::TcpListener::bind(WEB_APP_BIND).await {
+        Ok(listener) => {
+            let config = demo.web_app(&web_app);
+            tokio::spawn(async move {
+                if let Err(e) = example_web_app::serve(listener, config).await {
+                    eprintln!("microservices-demo: the web app stopped: {e}");
+                }
+            });
+            web_app.clone()
+        }
+        Err(e) => format!("not started: {WEB_APP_BIND} is taken ({e})"),
+    };
     let services: BTreeMap<&str, String> = [
+        ("web app (browser)", web),
         ("issuer", demo.issuer.issuer().to_owned()),
         ("gateway", format!("http://{}", demo.gateway)),
         ("orders", format!("http://{}", demo.orders)),
@@ -510,6 +550,7 @@ pub async fn print_serve_info(demo: &Demo) -> Result<(), String> {
         println!("  {k:<17} {v}");
     }
     println!("\ntry:");
+    println!("  open {web_app} in a browser and sign in as alice / alice-password");
     println!(
         "  curl -s -H 'Authorization: Bearer {alice}' http://{}/api/stock/apple",
         demo.gateway
