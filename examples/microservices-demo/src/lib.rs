@@ -18,8 +18,6 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use example_grpc_inventory::InventoryService;
 use example_grpc_inventory::pb::GetItemRequest;
@@ -30,7 +28,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use warden::inbound::Fingerprint;
 use warden::inbound::dpop::Dpop;
@@ -401,9 +398,9 @@ impl Demo {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        // RFC 7636 §4.1: 43..128 characters of high entropy (4 x 96 random bits).
-        let verifier: String = (0..4).map(|_| warden::issuer::fresh_id()).collect();
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        // RFC 7636 §4.1: a fresh verifier; only its challenge leaves.
+        let pkce = warden::outbound::client::Pkce::generate().map_err(|e| e.to_string())?;
+        let (verifier, challenge) = (pkce.verifier(), pkce.challenge());
         let redirect = "http://127.0.0.1:8080/callback";
         let query = [
             ("response_type", "code"),
@@ -411,7 +408,7 @@ impl Demo {
             ("redirect_uri", redirect),
             ("scope", "orders:read orders:write"),
             ("state", "demo-state"),
-            ("code_challenge", challenge.as_str()),
+            ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
         ];
         let page = send(http.get(self.issuer.authorize_url()).query(&query)).await?;
@@ -458,7 +455,7 @@ impl Demo {
             ("code", code.as_str()),
             ("redirect_uri", redirect),
             ("client_id", "web-app"),
-            ("code_verifier", verifier.as_str()),
+            ("code_verifier", verifier),
         ]))
         .await?;
         let status = res.status().as_u16();

@@ -387,8 +387,7 @@ fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// the token's audience and shows the name only). `name`, then
 /// `preferred_username`, then `sub`.
 fn user_of(access_token: &str) -> Option<String> {
-    let payload = access_token.split('.').nth(1)?;
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let claims = warden::inbound::jwt::peek::claims(access_token).ok()?;
     ["name", "preferred_username", "sub"]
         .iter()
         .find_map(|c| claims.get(*c).and_then(Value::as_str))
@@ -550,16 +549,10 @@ async fn login(State(st): State<Arc<AppState>>) -> Response {
         ("code_challenge", pkce.challenge()),
         ("code_challenge_method", Pkce::METHOD),
     ];
-    let sep = if endpoint.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{endpoint}{sep}{}",
-        query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    );
-    let mut res = Redirect::to(&url).into_response();
+    let Ok(url) = reqwest::Url::parse_with_params(&endpoint, &query) else {
+        return unavailable();
+    };
+    let mut res = Redirect::to(url.as_str()).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
         cookie(
@@ -571,19 +564,6 @@ async fn login(State(st): State<Arc<AppState>>) -> Response {
         ),
     );
     res
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char);
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// `GET /callback`: the authorization server's answer. The `state` must
