@@ -632,3 +632,51 @@ async fn odd_token_endpoint_answers_are_clear_errors() {
         }
     }
 }
+
+/// #18: a revocation the server cannot record now (503, as warden-issuer
+/// answers while its Redis has no master) is asked again with backoff, and
+/// lands once the server is back; a refusal (4xx) is not retried.
+#[tokio::test]
+async fn revoke_retries_while_the_server_is_unavailable() {
+    let issuer = Issuer::start_dev().await.unwrap();
+    let auth = || ClientAuth::basic("svc-batch", "svc-batch-secret");
+    let token = orders_token_as(&issuer, auth()).await;
+    let client = warden_client::OAuthClient::builder(auth())
+        .issuer(issuer.issuer())
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    // Discovery first, so that the outage meets the revocation itself.
+    assert!(client.introspect(token.secret(), None).await.is_ok());
+    issuer.set_mode(warden_issuer::Mode::Down);
+    let hits = issuer.revocation_hits();
+    let revoking = tokio::spawn({
+        let client = client.clone();
+        let secret = token.secret().to_owned();
+        async move { client.revoke(&secret, None).await }
+    });
+    // Back after a few refused attempts.
+    let started = std::time::Instant::now();
+    while issuer.revocation_hits() < hits + 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no retries seen"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    issuer.set_mode(warden_issuer::Mode::Up);
+    assert_eq!(revoking.await.unwrap(), Ok(()));
+    let doc = client.introspect(token.secret(), None).await.unwrap();
+    assert_eq!(doc.as_json()["active"], json!(false));
+    // A 4xx is an answer: not retried.
+    let before = issuer.revocation_hits();
+    let wrong = warden_client::OAuthClient::builder(ClientAuth::basic("svc-batch", "wrong"))
+        .issuer(issuer.issuer())
+        .dangerous()
+        .allow_http()
+        .build()
+        .unwrap();
+    assert!(wrong.revoke(token.secret(), None).await.is_err());
+    assert_eq!(issuer.revocation_hits(), before + 1);
+}

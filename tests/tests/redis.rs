@@ -544,3 +544,65 @@ async fn revocation_the_store_cannot_record_is_503() {
         "{body}"
     );
 }
+
+/// #18: the staleness policy. `ServeStale`, only through the `dangerous()`
+/// door, answers from the last known list past `max_stale` for its bound,
+/// then fails closed as `FailClosed` does at once; the bound is clamped.
+#[tokio::test]
+async fn serve_stale_answers_for_its_bound_then_fails_closed() {
+    if redis_url().is_none() {
+        return;
+    }
+    use warden_redis::{MAX_SERVE_STALE, Staleness};
+    assert_eq!(RedisConfig::default().staleness(), Staleness::FailClosed);
+    let clamped = RedisConfig::default()
+        .dangerous()
+        .serve_stale(Duration::from_secs(24 * 3600));
+    assert_eq!(clamped.staleness(), Staleness::ServeStale(MAX_SERVE_STALE));
+
+    let mut server = RedisServer::start(free_port());
+    let url = server.url();
+    let clock = ManualClock::starting_now();
+    let cfg = RedisConfig::default()
+        .max_stale(Duration::from_secs(30))
+        .reconnect_min(Duration::from_millis(1500));
+    let stale_ok = RedisRevocationStore::connect_with_clock(
+        &url,
+        cfg.clone()
+            .dangerous()
+            .serve_stale(Duration::from_secs(120)),
+        clock.clone(),
+    )
+    .unwrap();
+    let closed = RedisRevocationStore::connect_with_clock(&url, cfg, clock.clone()).unwrap();
+    ready(&stale_ok).await;
+    ready(&closed).await;
+    stale_ok
+        .revoke("known", SystemTime::now() + Duration::from_secs(3600))
+        .await
+        .unwrap();
+    until(
+        "the other store to learn it",
+        Duration::from_secs(2),
+        || closed.is_revoked("known") == Ok(true),
+    )
+    .await;
+
+    server.stop();
+    until("both to notice the outage", Duration::from_secs(5), || {
+        !stale_ok.status().connected && !closed.status().connected
+    })
+    .await;
+    clock.advance(Duration::from_secs(31));
+    // Past max_stale: one fails closed, the other answers from its list.
+    assert!(closed.is_revoked("other").is_err());
+    assert_eq!(stale_ok.is_revoked("other"), Ok(false));
+    assert_eq!(stale_ok.is_revoked("known"), Ok(true));
+    let st = stale_ok.status();
+    assert!(st.ready && st.stale, "{st:?}");
+    // Past its bound it fails closed too.
+    clock.advance(Duration::from_secs(90));
+    assert!(stale_ok.is_revoked("other").is_err());
+    assert_eq!(stale_ok.is_revoked("known"), Ok(true));
+    assert!(!stale_ok.status().ready);
+}

@@ -50,7 +50,7 @@ pub use error::ClientError;
 pub use forward::Forward;
 pub use pkce::Pkce;
 pub use response::{IntrospectionResponse, TokenResponse};
-pub use server::{DangerousOAuthClient, OAuthClient, OAuthClientBuilder};
+pub use server::{DangerousOAuthClient, OAuthClient, OAuthClientBuilder, REVOKE_RETRY_FOR};
 pub use source::Dangerous;
 pub use sources::{
     ClientCredentials, ClientCredentialsBuilder, RefreshToken, RefreshTokenBuilder, TokenExchange,

@@ -20,6 +20,10 @@ use crate::response::{
     IntrospectionResponse, TokenResponse, error_of, introspection_result, token_result,
 };
 
+/// How long [`OAuthClient::revoke`] keeps asking a server that cannot
+/// record a revocation now.
+pub const REVOKE_RETRY_FOR: Duration = Duration::from_secs(10);
+
 /// The default bound on one request to the authorization server.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -422,12 +426,33 @@ impl OAuthClient {
         .await
     }
 
-    /// Revokes a token (RFC 7009 §2.1).
+    /// Revokes a token (RFC 7009 §2.1). A server that cannot record it now
+    /// (503, as warden-issuer answers while its Redis has no master, during
+    /// a failover; any 5xx or a failed connection) is asked again with
+    /// backoff, 100 ms doubling to 2 s, for up to [`REVOKE_RETRY_FOR`]: a
+    /// revocation is worth waiting for.
     ///
     /// # Errors
-    /// As [`token_request`](Self::token_request); a server without a
-    /// revocation endpoint is `Refused`.
+    /// As [`token_request`](Self::token_request), once the retries are
+    /// spent; a server without a revocation endpoint is `Refused` at once.
     pub async fn revoke(&self, token: &str, hint: Option<&str>) -> Result<(), TokenSourceError> {
+        let deadline = tokio::time::Instant::now() + REVOKE_RETRY_FOR;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.revoke_once(token, hint).await {
+                Err(TokenSourceError::Unavailable(why))
+                    if tokio::time::Instant::now() + delay < deadline =>
+                {
+                    tracing::info!(error = %why, retry_in_ms = delay.as_millis() as u64, "revocation not recorded; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn revoke_once(&self, token: &str, hint: Option<&str>) -> Result<(), TokenSourceError> {
         let mut form = vec![("token", token.to_owned())];
         if let Some(h) = hint {
             form.push(("token_type_hint", h.to_owned()));

@@ -171,6 +171,7 @@ impl IssuerBuilder {
             discovery_hits: AtomicUsize::new(0),
             token_hits: AtomicUsize::new(0),
             introspection_hits: AtomicUsize::new(0),
+            revocation_hits: AtomicUsize::new(0),
             revocations: self
                 .store
                 .unwrap_or_else(|| Arc::new(MemoryRevocationStore::with_clock(self.clock.clone()))),
@@ -428,6 +429,11 @@ impl Issuer {
     /// How many entries the issuer holds in memory.
     pub fn state_counts(&self) -> StateCounts {
         self.shared.counts()
+    }
+
+    /// Revocation endpoint requests served so far (refused ones too).
+    pub fn revocation_hits(&self) -> usize {
+        self.shared.revocation_hits.load(Ordering::SeqCst)
     }
 
     /// Token endpoint requests served so far.

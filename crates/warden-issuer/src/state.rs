@@ -105,6 +105,7 @@ pub(crate) struct Shared {
     pub(crate) discovery_hits: AtomicUsize,
     pub(crate) token_hits: AtomicUsize,
     pub(crate) introspection_hits: AtomicUsize,
+    pub(crate) revocation_hits: AtomicUsize,
     pub(crate) revocations: Arc<dyn RevocationStore>,
     pub(crate) codes: Mutex<HashMap<String, Code>>,
     pub(crate) refresh: Mutex<HashMap<String, RefreshEntry>>,

@@ -32,6 +32,8 @@
 //! accepted; a Redis that cannot answer is a 503, never a pass.
 #![forbid(unsafe_code)]
 
+mod topology;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -43,6 +45,8 @@ use warden_core::clock::unix_millis;
 use warden_core::dpop::{ReplayError, ReplayStore};
 use warden_core::sync::{OnDrop, lock};
 use warden_core::{Clock, RevocationError, RevocationStore, StoreFuture, SystemClock};
+
+use topology::Topology;
 
 const PREFIX: &str = "warden:revoked:";
 /// The prefix of seen DPoP proofs: `warden:dpop:<jkt>:<jti>`.
@@ -61,6 +65,9 @@ pub struct RedisConfig {
     /// The bound on connecting, subscribing and resynchronising, and on
     /// each command (5 s).
     pub timeout: Duration,
+    /// What lookups do past `max_stale` (fail closed unless changed through
+    /// [`dangerous`](Self::dangerous)).
+    staleness: Staleness,
 }
 
 impl Default for RedisConfig {
@@ -69,7 +76,43 @@ impl Default for RedisConfig {
             max_stale: Duration::from_secs(30),
             reconnect_min: Duration::from_millis(100),
             timeout: Duration::from_secs(5),
+            staleness: Staleness::FailClosed,
         }
+    }
+}
+
+/// What a lookup does once Redis has not been heard from for `max_stale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Staleness {
+    /// Every lookup is an error (503 at the layer) until Redis is heard
+    /// from again. The default: a revocation made meanwhile cannot be
+    /// missed, and a Redis outage longer than `max_stale` is an outage.
+    FailClosed,
+    /// Lookups keep answering from the last known list for up to this long
+    /// after Redis was last heard from (at most [`MAX_SERVE_STALE`]), then
+    /// fail closed. A token revoked meanwhile is accepted until then.
+    ServeStale(Duration),
+}
+
+/// The longest a stale list may be served ([`Staleness::ServeStale`]).
+pub const MAX_SERVE_STALE: Duration = Duration::from_secs(15 * 60);
+
+/// Settings that weaken revocation, reached through
+/// [`RedisConfig::dangerous`].
+#[derive(Debug, Clone)]
+pub struct DangerousRedisConfig(RedisConfig);
+
+impl DangerousRedisConfig {
+    /// Serve the last known list for up to `up_to` (clamped between
+    /// `max_stale` and [`MAX_SERVE_STALE`]) after Redis was last heard
+    /// from: replicas keep answering through a long Redis outage, and a
+    /// revocation made during it is not seen until Redis is back (or the
+    /// bound passes, and lookups fail closed).
+    pub fn serve_stale(mut self, up_to: Duration) -> RedisConfig {
+        let up_to = up_to.clamp(self.0.max_stale, MAX_SERVE_STALE.max(self.0.max_stale));
+        self.0.staleness = Staleness::ServeStale(up_to);
+        self.0
     }
 }
 
@@ -83,6 +126,24 @@ warden_core::field_setters! { RedisConfig {
 } }
 
 impl RedisConfig {
+    /// The door to settings that weaken revocation.
+    pub fn dangerous(self) -> DangerousRedisConfig {
+        DangerousRedisConfig(self)
+    }
+
+    /// The staleness policy.
+    pub fn staleness(&self) -> Staleness {
+        self.staleness
+    }
+
+    /// How long after Redis was last heard from lookups are answered.
+    fn answer_for(&self) -> Duration {
+        match self.staleness {
+            Staleness::FailClosed => self.max_stale,
+            Staleness::ServeStale(up_to) => up_to.max(self.max_stale),
+        }
+    }
+
     /// How often the subscriber connection is PINGed: a third of
     /// `max_stale`, so that two lost PONGs still leave time to notice.
     fn ping_every(&self) -> Duration {
@@ -101,8 +162,14 @@ pub struct RedisStatus {
     /// When the subscriber connection last proved alive (a message, a PONG
     /// or a resync).
     pub last_heard: Option<SystemTime>,
-    /// Whether lookups are answered: heard from Redis within `max_stale`.
+    /// Whether lookups are answered: heard from Redis within `max_stale`
+    /// (or within the bound of [`Staleness::ServeStale`]).
     pub ready: bool,
+    /// Whether the list is older than `max_stale` and served anyway
+    /// ([`Staleness::ServeStale`]).
+    pub stale: bool,
+    /// The Redis node in use (for Sentinel, the master last found).
+    pub node: Option<String>,
     /// Identifiers in the local copy.
     pub revoked: usize,
     /// Full resynchronisations done.
@@ -121,7 +188,9 @@ struct State {
 }
 
 struct Inner {
-    client: redis::Client,
+    topology: Topology,
+    /// The node the subscriber last synchronised with.
+    node: Mutex<Option<String>>,
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     local: RwLock<HashMap<String, SystemTime>>,
     state: Mutex<State>,
@@ -181,9 +250,14 @@ pub enum RedisStoreError {
 }
 
 impl RedisRevocationStore {
-    /// Starts a store on `url` (`redis://127.0.0.1:6379`). It connects in
-    /// the background and keeps reconnecting; until the first
-    /// synchronisation it is not ready and fails closed.
+    /// Starts a store on `url`: one node (`redis://127.0.0.1:6379`,
+    /// `rediss://` for TLS, `redis://:PASSWORD@HOST:PORT/DB`) or a
+    /// Sentinel-managed master
+    /// (`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB]`,
+    /// the password and db being the master's). It connects in the
+    /// background and keeps reconnecting (through the sentinels, to
+    /// whichever node is master now); until the first synchronisation it is
+    /// not ready and fails closed.
     ///
     /// # Errors
     /// A malformed URL, or no tokio runtime.
@@ -200,23 +274,20 @@ impl RedisRevocationStore {
         cfg: RedisConfig,
         clock: impl Clock,
     ) -> Result<Self, RedisStoreError> {
-        let info = redis::IntoConnectionInfo::into_connection_info(url)
-            .map_err(|e| RedisStoreError::Url(e.to_string()))?;
         // A backstop under the PINGs: the kernel probes an idle flow too.
         let keepalive = redis::io::tcp::socket2::TcpKeepalive::new()
             .with_time(Duration::from_secs(15))
             .with_interval(Duration::from_secs(5));
-        let info = info.set_tcp_settings(
-            redis::io::tcp::TcpSettings::default()
-                .set_nodelay(true)
-                .set_keepalive(keepalive),
-        );
-        let client = redis::Client::open(info).map_err(|e| RedisStoreError::Url(e.to_string()))?;
+        let tcp = redis::io::tcp::TcpSettings::default()
+            .set_nodelay(true)
+            .set_keepalive(keepalive);
+        let topology = Topology::parse(url, tcp)?;
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| RedisStoreError::NoRuntime)?;
         let clock: Arc<dyn Clock> = Arc::new(clock);
         let inner = Arc::new(Inner {
-            client,
+            topology,
+            node: Mutex::default(),
             conn: tokio::sync::Mutex::new(None),
             local: RwLock::default(),
             // Never heard from yet: not ready.
@@ -253,7 +324,9 @@ impl RedisRevocationStore {
             connected: st.connected,
             disconnected_since: st.disconnected_since,
             last_heard: st.last_heard,
-            ready: self.fresh(),
+            ready: self.inner.answers(),
+            stale: self.inner.answers() && !self.fresh(),
+            node: lock(&self.inner.node).clone(),
             revoked: warden_core::sync::read(&self.inner.local).len(),
             resyncs: st.resyncs,
         }
@@ -309,13 +382,26 @@ impl Inner {
         }
     }
 
+    /// The client of the node to use now (the master, under Sentinel),
+    /// found within the configured timeout.
+    async fn client(&self) -> redis::RedisResult<redis::Client> {
+        match tokio::time::timeout(self.cfg.timeout, self.topology.client()).await {
+            Ok(c) => c,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "finding the redis node timed out",
+            ))),
+        }
+    }
+
     /// A connection for commands, each bounded by the configured timeout.
     async fn command_connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
         let t = self.cfg.timeout;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(t))
             .set_response_timeout(Some(t));
-        self.client
+        self.client()
+            .await?
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
     }
@@ -343,9 +429,19 @@ impl Inner {
 
     /// Whether the local list can be trusted (see [`RedisRevocationStore::status`]).
     fn fresh(&self) -> bool {
+        self.heard_within(self.cfg.max_stale)
+    }
+
+    /// Whether lookups are answered: fresh, or stale within the bound of
+    /// [`Staleness::ServeStale`].
+    fn answers(&self) -> bool {
+        self.heard_within(self.cfg.answer_for())
+    }
+
+    fn heard_within(&self, bound: Duration) -> bool {
         let heard = lock(&self.state).last_heard;
         let now = self.clock.now();
-        heard.is_some_and(|h| now.duration_since(h).unwrap_or_default() <= self.cfg.max_stale)
+        heard.is_some_and(|h| now.duration_since(h).unwrap_or_default() <= bound)
     }
 
     /// Forgets expired entries of the local copy.
@@ -410,6 +506,19 @@ impl Inner {
     }
 }
 
+/// `host:port` of a client's node.
+fn node_name(client: &redis::Client) -> String {
+    match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(h, p)
+        | redis::ConnectionAddr::TcpTls {
+            host: h, port: p, ..
+        } => {
+            format!("{h}:{p}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// Why the subscriber left its connection.
 enum Ended {
     /// The server closed the subscription.
@@ -426,11 +535,21 @@ async fn subscriber(weak: Weak<Inner>) {
         let Some(inner) = weak.upgrade() else { return };
         let ping_every = inner.cfg.ping_every();
         let setup = async {
-            let (mut sink, stream) = inner.client.get_async_pubsub().await?.split();
+            // Under Sentinel: the master now (after a failover, the new one).
+            let client = inner.client().await?;
+            let (mut sink, stream) = client.get_async_pubsub().await?.split();
             sink.subscribe(CHANNEL).await?;
-            // Subscribed first, then resync: nothing published in between is lost.
-            let mut conn = inner.command_connection().await?;
+            // Subscribed first, then resync: nothing published in between
+            // is lost. The same node for both.
+            let t = inner.cfg.timeout;
+            let cfg = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(t))
+                .set_response_timeout(Some(t));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&cfg)
+                .await?;
             inner.resync(&mut conn).await?;
+            *lock(&inner.node) = Some(node_name(&client));
             redis::RedisResult::Ok((sink, stream))
         };
         // A silent flow must not hang the set-up either.
@@ -545,6 +664,10 @@ impl RevocationStore for RedisRevocationStore {
             return Ok(true);
         }
         if !self.fresh() {
+            if self.inner.answers() {
+                // Staleness::ServeStale, within its bound.
+                return Ok(false);
+            }
             return Err(RevocationError::Unavailable(
                 "redis unreachable for longer than max_stale; failing closed".into(),
             ));

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Form;
@@ -83,6 +84,10 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
+    shared.revocation_hits.fetch_add(1, Ordering::SeqCst);
+    if let Some(res) = crate::state::fault(&shared).await {
+        return res;
+    }
     shared.prune();
     let params = Params(form);
     let cfg = shared.config();
