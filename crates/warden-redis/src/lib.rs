@@ -519,8 +519,18 @@ fn node_name(client: &redis::Client) -> String {
     }
 }
 
+/// The next `+switch-master` announcement; never, without a subscription.
+async fn next_switch(switches: &mut Option<redis::aio::PubSubStream>) -> Option<redis::Msg> {
+    match switches {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Why the subscriber left its connection.
 enum Ended {
+    /// The sentinels announced a new master.
+    Switched,
     /// The server closed the subscription.
     Closed,
     /// No PONG within the bound: the flow went silent.
@@ -550,7 +560,14 @@ async fn subscriber(weak: Weak<Inner>) {
                 .await?;
             inner.resync(&mut conn).await?;
             *lock(&inner.node) = Some(node_name(&client));
-            redis::RedisResult::Ok((sink, stream))
+            // Under Sentinel, hear of a failover at once: an old master
+            // may keep answering (and taking writes that the new one never
+            // sees) for seconds before the sentinels demote it.
+            let switches = inner.topology.switches().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no +switch-master subscription; failovers are noticed when the connection drops");
+                None
+            });
+            redis::RedisResult::Ok((sink, stream, switches))
         };
         // A silent flow must not hang the set-up either.
         let setup = match tokio::time::timeout(inner.cfg.timeout, setup).await {
@@ -559,7 +576,7 @@ async fn subscriber(weak: Weak<Inner>) {
         };
         let result = match setup {
             Err(e) => Err(e),
-            Ok((mut sink, mut stream)) => {
+            Ok((mut sink, mut stream, mut switches)) => {
                 inner.set_connected(true);
                 delay = Duration::ZERO;
                 tracing::info!("revocation store synchronised with redis");
@@ -569,6 +586,14 @@ async fn subscriber(weak: Weak<Inner>) {
                 tick.tick().await;
                 loop {
                     tokio::select! {
+                        switch = next_switch(&mut switches) => {
+                            match switch {
+                                Some(_) => break Ok(Ended::Switched),
+                                // The sentinel went away: failovers are
+                                // still noticed when the connection drops.
+                                None => switches = None,
+                            }
+                        }
                         msg = stream.next() => {
                             let Some(msg) = msg else { break Ok(Ended::Closed) };
                             let Some(inner) = weak.upgrade() else { return };
@@ -598,7 +623,11 @@ async fn subscriber(weak: Weak<Inner>) {
         let Some(inner) = weak.upgrade() else { return };
         inner.set_connected(false);
         *inner.conn.lock().await = None;
+        let switched = matches!(result, Ok(Ended::Switched));
         match result {
+            Ok(Ended::Switched) => {
+                tracing::info!("the sentinels switched masters; following the new one");
+            }
             Ok(Ended::Closed) => tracing::warn!("redis subscription ended; reconnecting"),
             Ok(Ended::Silent) => tracing::warn!(
                 "redis did not answer a PING on the subscriber connection; reconnecting"
@@ -612,6 +641,10 @@ async fn subscriber(weak: Weak<Inner>) {
         warden_core::metrics::revocation_store_ready(inner.fresh());
         let floor = inner.cfg.reconnect_min;
         drop(inner);
+        if switched {
+            // The new master is known: no backoff.
+            continue;
+        }
         delay = delay.max(floor);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2).max(floor));

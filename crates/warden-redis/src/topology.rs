@@ -55,6 +55,18 @@ impl Topology {
             .map_err(|e| RedisStoreError::Url(e.to_string()))
     }
 
+    /// Under Sentinel, the sentinels' `+switch-master` announcements (one
+    /// message per failover they carry out); `None` for one node.
+    pub(crate) async fn switches(&self) -> redis::RedisResult<Option<redis::aio::PubSubStream>> {
+        let Topology::Sentinel { client, .. } = self else {
+            return Ok(None);
+        };
+        let sentinel = client.lock().await.async_get_sentinel_client().await?;
+        let mut pubsub = sentinel.get_async_pubsub().await?;
+        pubsub.subscribe("+switch-master").await?;
+        Ok(Some(pubsub.into_on_message()))
+    }
+
     /// A client for the node to talk to now: the one node, or the master
     /// the sentinels name (checked with `ROLE`).
     pub(crate) async fn client(&self) -> redis::RedisResult<redis::Client> {
