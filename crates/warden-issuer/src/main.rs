@@ -67,12 +67,13 @@ async fn main() {
     if let Ok(url) = std::env::var("WARDEN_REDIS_URL")
         && !url.is_empty()
     {
-        match warden_redis::RedisRevocationStore::connect(
-            &url,
-            warden_redis::RedisConfig::default(),
-        ) {
+        let cfg = warden_redis::RedisConfig::from_env().unwrap_or_else(|e| {
+            eprintln!("warden-issuer: {e}");
+            std::process::exit(2);
+        });
+        match warden_redis::RedisRevocationStore::connect(&url, cfg) {
             Ok(store) => {
-                println!("revocations go to {url}");
+                println!("revocations go to {}", warden_redis::redact_url(&url));
                 builder = builder.revocation_store(std::sync::Arc::new(store));
             }
             Err(e) => {

@@ -126,6 +126,24 @@ warden_core::field_setters! { RedisConfig {
 } }
 
 impl RedisConfig {
+    /// The defaults, with `max_stale` from `WARDEN_REDIS_MAX_STALE` (whole
+    /// seconds) when it is set: the examples' and warden-issuer's setting.
+    ///
+    /// # Errors
+    /// A message naming the variable when it is not a positive number.
+    pub fn from_env() -> Result<Self, String> {
+        let cfg = Self::default();
+        match std::env::var("WARDEN_REDIS_MAX_STALE") {
+            Ok(v) if !v.is_empty() => match v.parse::<u64>() {
+                Ok(secs) if secs > 0 => Ok(cfg.max_stale(Duration::from_secs(secs))),
+                _ => Err(format!(
+                    "WARDEN_REDIS_MAX_STALE is a number of seconds above 0, not {v:?}"
+                )),
+            },
+            _ => Ok(cfg),
+        }
+    }
+
     /// The door to settings that weaken revocation.
     pub fn dangerous(self) -> DangerousRedisConfig {
         DangerousRedisConfig(self)
@@ -503,6 +521,22 @@ impl Inner {
             }
         }
         Ok(())
+    }
+}
+
+/// A Redis URL fit to print: any user and password replaced.
+///
+/// ```
+/// assert_eq!(
+///     warden_redis::redact_url("redis+sentinel://:s3cret@h1:26379,h2:26379/m"),
+///     "redis+sentinel://[redacted]@h1:26379,h2:26379/m"
+/// );
+/// assert_eq!(warden_redis::redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://[redacted]@{}", &url[at + 1..]),
+        _ => url.to_owned(),
     }
 }
 

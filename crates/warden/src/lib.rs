@@ -117,7 +117,10 @@ pub mod revocation {
     /// The Redis revocation store ([`warden_redis`]).
     #[cfg(feature = "redis")]
     pub mod redis {
-        pub use warden_redis::{RedisConfig, RedisRevocationStore, RedisStatus, RedisStoreError};
+        pub use warden_redis::{
+            DangerousRedisConfig, MAX_SERVE_STALE, RedisConfig, RedisRevocationStore, RedisStatus,
+            RedisStoreError, Staleness, redact_url,
+        };
     }
 }
 

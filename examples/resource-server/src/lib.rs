@@ -41,8 +41,11 @@ pub struct Config {
     pub client: Option<(String, String)>,
     /// `WARDEN_INTROSPECTION_CACHE`: max seconds to cache a positive result (0 disables; default 60).
     pub introspection_cache: Duration,
-    /// `WARDEN_REDIS_URL`: revocation store and fleet invalidation.
+    /// `WARDEN_REDIS_URL`: revocation store and fleet invalidation (one
+    /// node, or `redis+sentinel://`).
     pub redis_url: Option<String>,
+    /// `WARDEN_REDIS_MAX_STALE` and the store's other settings.
+    pub redis: RedisConfig,
     /// `WARDEN_REVOCATION_WITHOUT_JTI`: `hash` (default: a token without
     /// `jti` is looked up by its hash) or `refuse`.
     pub without_jti: WithoutJti,
@@ -67,17 +70,12 @@ impl std::fmt::Debug for Config {
                 &self.client.as_ref().map(|(id, _)| (id, "[redacted]")),
             )
             .field("introspection_cache", &self.introspection_cache)
-            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(warden::revocation::redis::redact_url),
+            )
             .field("without_jti", &self.without_jti)
             .finish()
-    }
-}
-
-/// A URL with any `user:password@` part replaced.
-fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://[redacted]@{}", &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }
 
@@ -149,6 +147,7 @@ impl Config {
                 ))
             })?),
             redis_url: opt("WARDEN_REDIS_URL"),
+            redis: RedisConfig::from_env().map_err(ConfigError::Invalid)?,
             without_jti,
             public_url: opt("WARDEN_PUBLIC_URL"),
             dpop: match opt("WARDEN_DPOP").as_deref() {
@@ -207,7 +206,7 @@ impl Config {
             _ => JwtOrIntrospect::jwt_only(jwt.clone()),
         };
         let revocation = match &self.redis_url {
-            Some(url) => Some(RedisRevocationStore::connect(url, RedisConfig::default())?),
+            Some(url) => Some(RedisRevocationStore::connect(url, self.redis.clone())?),
             None => None,
         };
         Ok(Protection {
