@@ -72,7 +72,10 @@ impl std::fmt::Debug for Config {
             .field("introspection_cache", &self.introspection_cache)
             .field(
                 "redis_url",
-                &self.redis_url.as_deref().map(warden::revocation::redis::redact_url),
+                &self
+                    .redis_url
+                    .as_deref()
+                    .map(warden::revocation::redis::redact_url),
             )
             .field("without_jti", &self.without_jti)
             .finish()
