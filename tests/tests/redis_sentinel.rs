@@ -68,8 +68,11 @@ impl Drop for Proc {
     }
 }
 
-fn node(port: u16, replica_of: Option<u16>) -> Proc {
+fn node(port: u16, replica_of: Option<u16>, dir: &std::path::Path) -> Proc {
     let mut args: Vec<String> = [
+        // A replica's full sync writes an RDB file: in the test's directory.
+        "--dir",
+        &dir.display().to_string(),
         "--port",
         &port.to_string(),
         "--bind",
@@ -174,7 +177,7 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
     let dir = std::env::temp_dir().join(format!("warden-sentinel-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (free_port(), free_port());
-    let mut nodes = vec![node(a, None), node(b, Some(a))];
+    let mut nodes = vec![node(a, None, &dir), node(b, Some(a), &dir)];
     until("the replica to sync", Duration::from_secs(20), || async {
         replication(b, "master_link_status").await.as_deref() == Some("up")
     })

@@ -209,12 +209,14 @@ struct Inner {
     topology: Topology,
     /// The node the subscriber last synchronised with.
     node: Mutex<Option<String>>,
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    conn: tokio::sync::Mutex<Option<Conn>>,
     local: RwLock<HashMap<String, SystemTime>>,
     state: Mutex<State>,
     listeners: RwLock<Vec<Listener>>,
     clock: Arc<dyn Clock>,
     cfg: RedisConfig,
+    /// Woken by a `+switch-master` announcement (Sentinel only).
+    switched: Arc<tokio::sync::Notify>,
 }
 
 /// A Redis-backed [`RevocationStore`]; cheap to clone. The background
@@ -299,7 +301,7 @@ impl RedisRevocationStore {
         let tcp = redis::io::tcp::TcpSettings::default()
             .set_nodelay(true)
             .set_keepalive(keepalive);
-        let topology = Topology::parse(url, tcp)?;
+        let topology = Topology::parse(url, tcp, cfg.timeout)?;
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| RedisStoreError::NoRuntime)?;
         let clock: Arc<dyn Clock> = Arc::new(clock);
@@ -318,13 +320,24 @@ impl RedisRevocationStore {
             listeners: RwLock::default(),
             clock,
             cfg,
+            switched: Arc::default(),
         });
         let task = handle.spawn(subscriber(Arc::downgrade(&inner)));
+        let watcher = matches!(inner.topology, Topology::Sentinel { .. }).then(|| {
+            handle
+                .spawn(switch_watcher(Arc::downgrade(&inner)))
+                .abort_handle()
+        });
         Ok(Self {
             inner,
             _task: Arc::new({
                 let task = task.abort_handle();
-                OnDrop::new(move || task.abort())
+                OnDrop::new(move || {
+                    task.abort();
+                    if let Some(w) = &watcher {
+                        w.abort();
+                    }
+                })
             }),
         })
     }
@@ -368,7 +381,7 @@ impl RedisRevocationStore {
         self.inner.fresh()
     }
 
-    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, RevocationError> {
+    async fn connection(&self) -> Result<Conn, RevocationError> {
         let mut guard = self.inner.conn.lock().await;
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
@@ -412,16 +425,30 @@ impl Inner {
         }
     }
 
-    /// A connection for commands, each bounded by the configured timeout.
-    async fn command_connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    /// A connection for commands, each bounded by the configured timeout:
+    /// to the node (the master), or routed by slot in a cluster.
+    async fn command_connection(&self) -> redis::RedisResult<Conn> {
+        if let Some(cluster) = self.topology.cluster() {
+            let c = tokio::time::timeout(self.cfg.timeout, cluster.get_async_connection())
+                .await
+                .map_err(|_| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "connecting to the cluster timed out",
+                    ))
+                })??;
+            return Ok(Conn::Cluster(c));
+        }
         let t = self.cfg.timeout;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(t))
             .set_response_timeout(Some(t));
-        self.client()
-            .await?
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await
+        Ok(Conn::Node(
+            self.client()
+                .await?
+                .get_multiplexed_async_connection_with_config(&cfg)
+                .await?,
+        ))
     }
 
     fn set_connected(&self, connected: bool) {
@@ -468,11 +495,29 @@ impl Inner {
         warden_core::sync::write(&self.local).retain(|_, t| *t > now);
     }
 
-    /// Reads every revoked key into the local copy: SCAN in batches, the
-    /// TTLs of each batch in one pipeline.
-    async fn resync(&self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
+    /// Reads every revoked key into the local copy: on each master (one,
+    /// but for a cluster), SCAN in batches, the TTLs of each batch in one
+    /// pipeline.
+    async fn resync(
+        &self,
+        masters: &mut [redis::aio::MultiplexedConnection],
+    ) -> redis::RedisResult<()> {
         let now = self.clock.now();
         let mut fresh = HashMap::new();
+        for conn in masters {
+            self.scan_node(conn, now, &mut fresh).await?;
+        }
+        self.apply_resync(now, fresh);
+        Ok(())
+    }
+
+    /// One node's revoked keys and their expiries, into `fresh`.
+    async fn scan_node(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        now: SystemTime,
+        fresh: &mut HashMap<String, SystemTime>,
+    ) -> redis::RedisResult<()> {
         let mut cursor: u64 = 0;
         // Bounded: SCAN ends when the cursor comes back to 0; the count
         // guards against a server that never says so.
@@ -507,6 +552,11 @@ impl Inner {
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// Replaces the local copy's live entries with a resync's.
+    fn apply_resync(&self, now: SystemTime, fresh: HashMap<String, SystemTime>) {
         let ids: Vec<String> = fresh.keys().cloned().collect();
         {
             let mut local = warden_core::sync::write(&self.local);
@@ -520,7 +570,45 @@ impl Inner {
                 l(&id);
             }
         }
-        Ok(())
+    }
+}
+
+/// A connection for commands: to one node, or a cluster connection that
+/// routes each command by its key's slot (and follows `MOVED`).
+#[derive(Clone)]
+enum Conn {
+    Node(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Node(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
     }
 }
 
@@ -553,11 +641,33 @@ fn node_name(client: &redis::Client) -> String {
     }
 }
 
-/// The next `+switch-master` announcement; never, without a subscription.
-async fn next_switch(switches: &mut Option<redis::aio::PubSubStream>) -> Option<redis::Msg> {
-    match switches {
-        Some(s) => s.next().await,
-        None => std::future::pending().await,
+/// Under Sentinel, listens for `+switch-master` on a sentinel (any that
+/// answers; again after it goes away) and wakes the subscriber on each:
+/// connected, it leaves the old master; cut off, it stops waiting.
+async fn switch_watcher(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let switches = tokio::time::timeout(inner.cfg.timeout, inner.topology.switches()).await;
+        let switched = inner.switched.clone();
+        let retry = inner.cfg.reconnect_min.max(Duration::from_millis(500));
+        drop(inner);
+        match switches {
+            Ok(Ok(Some(mut stream))) => {
+                while stream.next().await.is_some() {
+                    if weak.strong_count() == 0 {
+                        return;
+                    }
+                    switched.notify_one();
+                }
+                tracing::info!("the sentinel connection for +switch-master ended; reconnecting");
+            }
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "no +switch-master subscription; retrying");
+            }
+            Err(_) => tracing::warn!("subscribing to +switch-master timed out; retrying"),
+        }
+        tokio::time::sleep(retry).await;
     }
 }
 
@@ -575,6 +685,9 @@ enum Ended {
 /// backoff.
 async fn subscriber(weak: Weak<Inner>) {
     let mut delay = Duration::ZERO;
+    let Some(switched) = weak.upgrade().map(|i| i.switched.clone()) else {
+        return;
+    };
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let ping_every = inner.cfg.ping_every();
@@ -592,16 +705,14 @@ async fn subscriber(weak: Weak<Inner>) {
             let mut conn = client
                 .get_multiplexed_async_connection_with_config(&cfg)
                 .await?;
-            inner.resync(&mut conn).await?;
+            // Every master's keys (one, but in a cluster).
+            let mut masters = Vec::new();
+            for m in inner.topology.masters(&client, &mut conn).await? {
+                masters.push(m.get_multiplexed_async_connection_with_config(&cfg).await?);
+            }
+            inner.resync(&mut masters).await?;
             *lock(&inner.node) = Some(node_name(&client));
-            // Under Sentinel, hear of a failover at once: an old master
-            // may keep answering (and taking writes that the new one never
-            // sees) for seconds before the sentinels demote it.
-            let switches = inner.topology.switches().await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "no +switch-master subscription; failovers are noticed when the connection drops");
-                None
-            });
-            redis::RedisResult::Ok((sink, stream, switches))
+            redis::RedisResult::Ok((sink, stream))
         };
         // A silent flow must not hang the set-up either.
         let setup = match tokio::time::timeout(inner.cfg.timeout, setup).await {
@@ -610,7 +721,7 @@ async fn subscriber(weak: Weak<Inner>) {
         };
         let result = match setup {
             Err(e) => Err(e),
-            Ok((mut sink, mut stream, mut switches)) => {
+            Ok((mut sink, mut stream)) => {
                 inner.set_connected(true);
                 delay = Duration::ZERO;
                 tracing::info!("revocation store synchronised with redis");
@@ -620,14 +731,10 @@ async fn subscriber(weak: Weak<Inner>) {
                 tick.tick().await;
                 loop {
                     tokio::select! {
-                        switch = next_switch(&mut switches) => {
-                            match switch {
-                                Some(_) => break Ok(Ended::Switched),
-                                // The sentinel went away: failovers are
-                                // still noticed when the connection drops.
-                                None => switches = None,
-                            }
-                        }
+                        // Under Sentinel, a failover at once: an old master
+                        // may keep answering (and taking writes the new one
+                        // never sees) for seconds before it is demoted.
+                        () = switched.notified() => break Ok(Ended::Switched),
                         msg = stream.next() => {
                             let Some(msg) = msg else { break Ok(Ended::Closed) };
                             let Some(inner) = weak.upgrade() else { return };
@@ -657,7 +764,7 @@ async fn subscriber(weak: Weak<Inner>) {
         let Some(inner) = weak.upgrade() else { return };
         inner.set_connected(false);
         *inner.conn.lock().await = None;
-        let switched = matches!(result, Ok(Ended::Switched));
+        let was_switch = matches!(result, Ok(Ended::Switched));
         match result {
             Ok(Ended::Switched) => {
                 tracing::info!("the sentinels switched masters; following the new one");
@@ -675,13 +782,19 @@ async fn subscriber(weak: Weak<Inner>) {
         warden_core::metrics::revocation_store_ready(inner.fresh());
         let floor = inner.cfg.reconnect_min;
         drop(inner);
-        if switched {
+        if was_switch {
             // The new master is known: no backoff.
             continue;
         }
         delay = delay.max(floor);
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2).max(floor));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {
+                delay = (delay * 2).min(Duration::from_secs(2).max(floor));
+            }
+            // A failover while cut off (the old master died): the new
+            // master is named, go now.
+            () = switched.notified() => delay = Duration::ZERO,
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! Where the store's Redis is: one node (`redis://`, `rediss://`), or the
+//! Where the store's Redis is: one node (`redis://`, `rediss://`), the
 //! master of a Sentinel-managed group, found through the sentinels
 //! (`redis+sentinel://`; the Sentinel client protocol,
 //! <https://redis.io/docs/latest/develop/reference/sentinel-clients/>, as the
 //! `redis` crate implements it: ask the sentinels, then check `ROLE` on the
-//! node). After a failover the sentinels kill the clients of the demoted
-//! master, and the next connection asks them again.
+//! node), or a Redis Cluster (`redis+cluster://`; the cluster specification,
+//! <https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/>):
+//! keys and commands routed by slot through the `redis` crate's cluster
+//! client, the subscriber on any one node (a `PUBLISH` in a cluster reaches
+//! every node's subscribers), and a resync that reads every master.
 
 use std::fmt;
 
@@ -24,6 +27,14 @@ pub(crate) enum Topology {
         describe: String,
         client: tokio::sync::Mutex<SentinelClient>,
     },
+    Cluster {
+        /// The seed nodes, for `Debug` and for the subscriber.
+        seeds: Vec<redis::ConnectionInfo>,
+        cluster: redis::cluster::ClusterClient,
+        /// Where the subscriber tries first (rotating, so that a dead seed
+        /// is left behind).
+        next: std::sync::atomic::AtomicUsize,
+    },
 }
 
 impl fmt::Debug for Topology {
@@ -31,15 +42,26 @@ impl fmt::Debug for Topology {
         match self {
             Topology::Single(c) => write!(f, "{:?}", c.get_connection_info().addr()),
             Topology::Sentinel { describe, .. } => f.write_str(describe),
+            Topology::Cluster { seeds, .. } => {
+                let seeds: Vec<String> = seeds.iter().map(|s| s.addr().to_string()).collect();
+                write!(f, "cluster {}", seeds.join(","))
+            }
         }
     }
 }
 
 impl Topology {
     /// The topology a URL names, with `tcp` for every connection.
-    pub(crate) fn parse(url: &str, tcp: TcpSettings) -> Result<Self, RedisStoreError> {
+    pub(crate) fn parse(
+        url: &str,
+        tcp: TcpSettings,
+        timeout: std::time::Duration,
+    ) -> Result<Self, RedisStoreError> {
         if let Some(rest) = url.strip_prefix("redis+sentinel://") {
             return sentinel(rest, tcp);
+        }
+        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            return cluster(rest, tcp, timeout);
         }
         if url.starts_with("rediss+sentinel://") {
             return Err(RedisStoreError::Url(
@@ -73,8 +95,134 @@ impl Topology {
         match self {
             Topology::Single(c) => Ok(c.clone()),
             Topology::Sentinel { client, .. } => client.lock().await.async_get_client().await,
+            Topology::Cluster { seeds, next, .. } => {
+                // Any node that answers: a PUBLISH reaches them all.
+                let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut last = None;
+                for i in 0..seeds.len() {
+                    let info = seeds[(start + i) % seeds.len()].clone();
+                    let client = redis::Client::open(info)?;
+                    match client.get_multiplexed_async_connection().await {
+                        Ok(mut c) => match redis::cmd("PING").query_async::<()>(&mut c).await {
+                            Ok(()) => return Ok(client),
+                            Err(e) => last = Some(e),
+                        },
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::Io, "no cluster node answered"))
+                }))
+            }
         }
     }
+
+    /// The cluster client, for commands routed by slot; `None` unless a
+    /// cluster.
+    pub(crate) fn cluster(&self) -> Option<&redis::cluster::ClusterClient> {
+        match self {
+            Topology::Cluster { cluster, .. } => Some(cluster),
+            _ => None,
+        }
+    }
+
+    /// The masters to read in a resync, as seen from `client`'s node: the
+    /// node itself, or every master of a cluster (`CLUSTER SHARDS` would
+    /// do too; `CLUSTER NODES` answers on Redis 6 as well).
+    pub(crate) async fn masters(
+        &self,
+        client: &redis::Client,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<redis::Client>> {
+        let Topology::Cluster { seeds, .. } = self else {
+            return Ok(vec![client.clone()]);
+        };
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(conn).await?;
+        let redis_settings = seeds
+            .first()
+            .map(|s| s.redis_settings().clone())
+            .unwrap_or_default();
+        let tcp = seeds
+            .first()
+            .map(|s| s.tcp_settings().clone())
+            .unwrap_or_default();
+        let mut masters = Vec::new();
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(addr), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                continue;
+            };
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master") || flags.contains(&"fail") || flags.contains(&"noaddr") {
+                continue;
+            }
+            // `ip:port@cport[,hostname]`.
+            let hostport = addr.split(['@', ',']).next().unwrap_or_default();
+            let Some((host, port)) = hostport.rsplit_once(':') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            let info = redis::ConnectionAddr::Tcp(host.to_owned(), port)
+                .into_connection_info()?
+                .set_redis_settings(redis_settings.clone())
+                .set_tcp_settings(tcp.clone());
+            masters.push(redis::Client::open(info)?);
+        }
+        if masters.is_empty() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "CLUSTER NODES named no master",
+            )));
+        }
+        Ok(masters)
+    }
+}
+
+/// `redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]`: seed
+/// nodes (a cluster has db 0 only).
+fn cluster(
+    rest: &str,
+    tcp: TcpSettings,
+    timeout: std::time::Duration,
+) -> Result<Topology, RedisStoreError> {
+    let bad = |m: &str| RedisStoreError::Url(format!("redis+cluster://: {m}"));
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return Err(bad("a cluster has no db and no path"));
+    }
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut seeds = Vec::new();
+    for h in hosts.split(',') {
+        if !h
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        {
+            return Err(bad(&format!("{h:?} is not HOST:PORT")));
+        }
+        let info = format!(
+            "redis://{}{h}",
+            userinfo.map(|u| format!("{u}@")).unwrap_or_default()
+        )
+        .into_connection_info()
+        .map_err(|e| bad(&e.to_string()))?
+        .set_tcp_settings(tcp.clone());
+        seeds.push(info);
+    }
+    let cluster = redis::cluster::ClusterClientBuilder::new(seeds.clone())
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .build()
+        .map_err(|e| bad(&e.to_string()))?;
+    Ok(Topology::Cluster {
+        seeds,
+        cluster,
+        next: std::sync::atomic::AtomicUsize::new(0),
+    })
 }
 
 /// `redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]`:
@@ -149,7 +297,11 @@ mod tests {
     use super::*;
 
     fn parse(url: &str) -> Result<Topology, RedisStoreError> {
-        Topology::parse(url, TcpSettings::default())
+        Topology::parse(
+            url,
+            TcpSettings::default(),
+            std::time::Duration::from_secs(1),
+        )
     }
 
     #[test]
@@ -171,6 +323,13 @@ mod tests {
             let t = parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
             assert!(matches!(t, Topology::Sentinel { .. }), "{ok}");
         }
+        for ok in [
+            "redis+cluster://127.0.0.1:7000",
+            "redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002/",
+        ] {
+            let t = parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(matches!(t, Topology::Cluster { .. }), "{ok}");
+        }
         let t = parse("redis+sentinel://a:1,b/m").unwrap();
         assert_eq!(format!("{t:?}"), "sentinels a:1,b, master m");
     }
@@ -184,6 +343,9 @@ mod tests {
             "redis+sentinel://,127.0.0.1/m",
             "rediss+sentinel://127.0.0.1/m",
             "redis+sentinel://127.0.0.1/m/notadb",
+            "redis+cluster://127.0.0.1",
+            "redis+cluster://127.0.0.1:7000/0",
+            "redis+cluster://127.0.0.1:7000,:7001",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
