@@ -26,6 +26,17 @@
 //!   subscriber reconnects and resynchronises.
 //! - The local copy forgets entries as they expire (on each PING tick).
 //!
+//! - Where Redis is: one node (`redis://`, `rediss://`), a Sentinel-managed
+//!   master (`redis+sentinel://`: found through the sentinels, followed on
+//!   `+switch-master` by the writer and the subscriber, which then resync
+//!   once), or a Redis Cluster (`redis+cluster://`: keys and commands routed
+//!   by slot, the subscriber on any node since a `PUBLISH` reaches every
+//!   node's subscribers, the resync across every master). See
+//!   [`RedisRevocationStore::connect`].
+//! - What happens past `max_stale` is a [`Staleness`] policy: fail closed
+//!   (the default) or, through [`RedisConfig::dangerous`], serve the stale
+//!   list for a bounded time.
+//!
 //! The store is also a DPoP replay store shared by the fleet (RFC 9449
 //! §11.1, <https://www.rfc-editor.org/rfc/rfc9449#section-11.1>): a proof is
 //! `SET NX` under `warden:dpop:<jkt>:<jti>` until it could no longer be
@@ -271,10 +282,11 @@ pub enum RedisStoreError {
 
 impl RedisRevocationStore {
     /// Starts a store on `url`: one node (`redis://127.0.0.1:6379`,
-    /// `rediss://` for TLS, `redis://:PASSWORD@HOST:PORT/DB`) or a
+    /// `rediss://` for TLS, `redis://:PASSWORD@HOST:PORT/DB`), a
     /// Sentinel-managed master
     /// (`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB]`,
-    /// the password and db being the master's). It connects in the
+    /// the password and db being the master's), or a cluster
+    /// (`redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT...]`, seed nodes). It connects in the
     /// background and keeps reconnecting (through the sentinels, to
     /// whichever node is master now); until the first synchronisation it is
     /// not ready and fails closed.
