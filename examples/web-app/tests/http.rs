@@ -12,9 +12,23 @@ struct App {
 }
 
 async fn start(public: Option<&str>) -> App {
+    start_with(public, None).await
+}
+
+/// The web app and an issuer whose gateway tokens live `lifetime` seconds.
+async fn start_with(public: Option<&str>, lifetime: Option<u64>) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = IssuerConfig::dev();
+    if let Some(secs) = lifetime {
+        for r in cfg
+            .resources
+            .iter_mut()
+            .filter(|r| r.audience == "api://gateway")
+        {
+            r.lifetime_secs = secs;
+        }
+    }
     let web = cfg.clients.iter_mut().find(|c| c.id == "web-app").unwrap();
     web.redirect_uris.push(format!("{url}/callback"));
     let issuer = Issuer::builder(cfg).start().await.unwrap();
@@ -185,4 +199,98 @@ async fn cookies_are_http_only_lax_and_secure_behind_https() {
         .unwrap();
     let c = cookies(&res).join("\n");
     assert!(c.contains("HttpOnly") && c.contains("Secure"), "{c}");
+}
+
+/// Signs alice in over HTTP, as a browser would (the sign-in page's CSRF
+/// token and cookie, the callback with the login cookie); the session
+/// cookie.
+async fn sign_in(app: &App) -> String {
+    let (location, login_cookie) = login(app).await;
+    let page = http().get(&location).send().await.unwrap();
+    let headers = page.headers().clone();
+    let form = warden_issuer::SignInForm::read(&headers, &page.text().await.unwrap()).unwrap();
+    let mut fields: Vec<(String, String)> = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    for (k, v) in [
+        ("username", "alice"),
+        ("password", "alice-password"),
+        ("decision", "allow"),
+        ("csrf", form.csrf.as_str()),
+    ] {
+        fields.push((k.into(), v.into()));
+    }
+    let res = http()
+        .post(app.issuer.authorize_url())
+        .header("cookie", form.cookie_header())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let callback = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&app.url), "{callback}");
+    let res = http()
+        .get(&callback)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && !c.contains("Max-Age=0"))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_access_token_is_refreshed_with_rotation_and_sign_out_revokes_it() {
+    // Gateway tokens live 20 s, inside the app's 30 s refresh margin: every
+    // page view refreshes.
+    let app = start_with(None, Some(20)).await;
+    let session = sign_in(&app).await;
+    for view in 0..3 {
+        let hits = app.issuer.token_hits();
+        let page = http()
+            .get(&app.url)
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"user\">alice<"), "view {view}: {page}");
+        // One refresh each time, with the rotated refresh token (the
+        // issuer's reuse detection would end the session otherwise).
+        assert_eq!(app.issuer.token_hits(), hits + 1, "view {view}");
+    }
+    // Sign-out revokes the refresh token: the session is gone, and a
+    // revocation reached the issuer.
+    let revocations = app.issuer.revocation_hits();
+    let res = http()
+        .post(format!("{}/logout", app.url))
+        .header("cookie", &session)
+        .header("origin", &app.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.issuer.revocation_hits(), revocations + 1);
+    let page = http()
+        .get(&app.url)
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("not signed in"), "{page}");
 }
