@@ -343,3 +343,106 @@ pub fn ensure_installed(
     }
     found
 }
+
+/// A loopback port free at the time of asking (for servers the tests start
+/// as processes).
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Polls `cond` every 50 ms until it holds, at most `limit`.
+///
+/// # Panics
+/// When `limit` passes first, naming `what`.
+pub async fn eventually<F, Fut>(what: &str, limit: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Redis servers the tests start as processes (`redis-server` from the
+/// distribution's packages), on loopback ports they pick.
+pub mod redis_servers {
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+
+    /// A `redis-server` process, killed when dropped.
+    #[derive(Debug)]
+    pub struct RedisProcess(Option<Child>);
+
+    impl RedisProcess {
+        /// Starts `redis-server` with `args`.
+        ///
+        /// # Panics
+        /// When `redis-server` is not installed.
+        pub fn start(args: &[String]) -> Self {
+            let child = Command::new("redis-server")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed for this test");
+            Self(Some(child))
+        }
+
+        /// Kills the process now.
+        pub fn kill(&mut self) {
+            if let Some(mut c) = self.0.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    impl Drop for RedisProcess {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+
+    /// The arguments of a test node on `port`: loopback only, nothing
+    /// saved, and any file it writes (a replica's RDB, a cluster's node
+    /// table) in `dir`.
+    pub fn node_args(port: u16, dir: &Path) -> Vec<String> {
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir.display().to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    }
+
+    /// Sends `cmd` to the node on `port`.
+    ///
+    /// # Errors
+    /// The node's error, or a failed connection.
+    pub async fn ask<T: redis::FromRedisValue>(
+        port: u16,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        cmd.query_async(&mut conn).await
+    }
+}

@@ -3,7 +3,6 @@
 //! answers); without it they say so and pass. The fault test starts its own
 //! `redis-server` on a free port so that it can stop and restart it.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,7 +13,8 @@ use warden::revocation::RevocationStore;
 use warden::testing::{Clock, ManualClock};
 use warden_issuer::Issuer;
 use warden_redis::{RedisConfig, RedisRevocationStore};
-use warden_tests::{get_bearer, redis_url, serve};
+use warden_tests::redis_servers::{RedisProcess, node_args};
+use warden_tests::{free_port, get_bearer, redis_url, serve};
 
 async fn ready(store: &RedisRevocationStore) {
     assert!(
@@ -108,58 +108,27 @@ async fn two_resource_servers_reject_a_token_revoked_at_the_issuer() {
     );
 }
 
+/// A Redis of this test's own, stopped and restarted on the same port.
 struct RedisServer {
     port: u16,
-    child: Option<Child>,
+    process: Option<RedisProcess>,
 }
 
 impl RedisServer {
     fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed to run the redis fault test");
         Self {
             port,
-            child: Some(child),
+            process: Some(RedisProcess::start(&node_args(port, &std::env::temp_dir()))),
         }
     }
 
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        drop(self.process.take());
     }
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -8,86 +8,37 @@
 //! Runs when `WARDEN_TEST_REDIS_URL` is set (the Redis tests' switch;
 //! `.ci/run` sets it), with `redis-server` installed.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use warden::revocation::RevocationStore;
 use warden_client::{ClientAuth, OAuthClient};
 use warden_issuer::Issuer;
 use warden_redis::{RedisConfig, RedisRevocationStore};
-use warden_tests::redis_url;
+use warden_tests::redis_servers::{RedisProcess, ask, node_args};
+use warden_tests::{eventually, free_port, redis_url};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A cluster node, killed when dropped.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+fn node(port: u16, dir: &std::path::Path) -> RedisProcess {
+    let mut args = node_args(port, dir);
+    for a in [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        "5000",
+        "--cluster-config-file",
+        &dir.join(format!("nodes-{port}.conf")).display().to_string(),
+    ] {
+        args.push(a.to_owned());
     }
-}
-
-fn node(port: u16, dir: &std::path::Path) -> Node {
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-node-timeout",
-            "5000",
-            "--cluster-config-file",
-            &dir.join(format!("nodes-{port}.conf")).display().to_string(),
-            // Any file a node writes stays in the test's own directory.
-            "--dir",
-            &dir.display().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed for the Cluster test");
-    Node(child)
-}
-
-async fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    cmd.query_async(&mut conn).await
-}
-
-async fn until<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    RedisProcess::start(&args)
 }
 
 /// Three masters sharing the 16384 slots, met and agreed.
-async fn cluster(dir: &std::path::Path) -> (Vec<Node>, Vec<u16>) {
+async fn cluster(dir: &std::path::Path) -> (Vec<RedisProcess>, Vec<u16>) {
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let nodes: Vec<Node> = ports.iter().map(|p| node(*p, dir)).collect();
+    let nodes: Vec<RedisProcess> = ports.iter().map(|p| node(*p, dir)).collect();
     for p in &ports {
-        until("a node to answer", Duration::from_secs(10), || async {
+        eventually("a node to answer", Duration::from_secs(10), || async {
             ask::<String>(*p, &redis::cmd("PING")).await.is_ok()
         })
         .await;
@@ -110,7 +61,7 @@ async fn cluster(dir: &std::path::Path) -> (Vec<Node>, Vec<u16>) {
         .unwrap();
     }
     for p in &ports {
-        until("the cluster to agree", Duration::from_secs(30), || async {
+        eventually("the cluster to agree", Duration::from_secs(30), || async {
             let info: String = ask(*p, redis::cmd("CLUSTER").arg("INFO"))
                 .await
                 .unwrap_or_default();
@@ -157,7 +108,7 @@ async fn revocations_over_many_slots_reach_every_replica_and_a_restarted_one_res
         writer.revoke(id, until_t).await.unwrap();
     }
     for r in &replicas {
-        until(
+        eventually(
             "every revocation to reach a replica",
             Duration::from_secs(10),
             || {
@@ -216,7 +167,7 @@ async fn revocations_over_many_slots_reach_every_replica_and_a_restarted_one_res
     .revoke(&token, None)
     .await
     .unwrap();
-    until(
+    eventually(
         "the replica to refuse the token",
         Duration::from_secs(5),
         || {

@@ -13,7 +13,6 @@
 //! Runs when `WARDEN_TEST_REDIS_URL` is set (the Redis tests' switch;
 //! `.ci/run` sets it), with `redis-server` installed.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,73 +24,23 @@ use warden::revocation::RevocationStore;
 use warden_client::{ClientAuth, OAuthClient};
 use warden_issuer::Issuer;
 use warden_redis::{RedisConfig, RedisRevocationStore};
-use warden_tests::{get_bearer, redis_url, serve};
+use warden_tests::redis_servers::{RedisProcess, ask, node_args};
+use warden_tests::{eventually, free_port, get_bearer, redis_url, serve};
 
 /// Sentinel's `down-after-milliseconds` here: a killed master is noticed
 /// within it (the failover then takes about as long again).
 const DOWN_AFTER_MS: u64 = 2000;
 const MASTER: &str = "warden";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `redis-server` process, killed when dropped.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn start(args: &[String]) -> Self {
-        let child = Command::new("redis-server")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed for the Sentinel test");
-        Self(Some(child))
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn node(port: u16, replica_of: Option<u16>, dir: &std::path::Path) -> Proc {
-    let mut args: Vec<String> = [
-        // A replica's full sync writes an RDB file: in the test's directory.
-        "--dir",
-        &dir.display().to_string(),
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+fn node(port: u16, replica_of: Option<u16>, dir: &std::path::Path) -> RedisProcess {
+    let mut args = node_args(port, dir);
     if let Some(m) = replica_of {
         args.extend(["--replicaof".into(), "127.0.0.1".into(), m.to_string()]);
     }
-    Proc::start(&args)
+    RedisProcess::start(&args)
 }
 
-fn sentinel(port: u16, master: u16, dir: &std::path::Path) -> Proc {
+fn sentinel(port: u16, master: u16, dir: &std::path::Path) -> RedisProcess {
     let conf = dir.join(format!("sentinel-{port}.conf"));
     std::fs::write(
         &conf,
@@ -105,26 +54,7 @@ fn sentinel(port: u16, master: u16, dir: &std::path::Path) -> Proc {
         ),
     )
     .unwrap();
-    Proc::start(&[conf.display().to_string(), "--sentinel".into()])
-}
-
-async fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    cmd.query_async(&mut conn).await
-}
-
-/// Polls `cond` every 50 ms until it holds, at most `limit`.
-async fn until<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    RedisProcess::start(&[conf.display().to_string(), "--sentinel".into()])
 }
 
 /// `INFO replication`'s `field`.
@@ -178,17 +108,17 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (free_port(), free_port());
     let mut nodes = vec![node(a, None, &dir), node(b, Some(a), &dir)];
-    until("the replica to sync", Duration::from_secs(20), || async {
+    eventually("the replica to sync", Duration::from_secs(20), || async {
         replication(b, "master_link_status").await.as_deref() == Some("up")
     })
     .await;
     let sentinel_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let _sentinels: Vec<Proc> = sentinel_ports
+    let _sentinels: Vec<RedisProcess> = sentinel_ports
         .iter()
         .map(|p| sentinel(*p, a, &dir))
         .collect();
     let s0 = sentinel_ports[0];
-    until(
+    eventually(
         "the sentinels to know the replica and each other",
         Duration::from_secs(30),
         || async {
@@ -304,7 +234,7 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
         let replicas = replicas.clone();
         async move {
             for url in &replicas {
-                until(
+                eventually(
                     "a replica to refuse a revoked token",
                     Duration::from_secs(5),
                     || {
@@ -320,7 +250,7 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
         let stores = stores.clone();
         async move {
             let want = Some(format!("127.0.0.1:{port}"));
-            until(
+            eventually(
                 "both replicas to follow the new master",
                 Duration::from_secs(30),
                 || {
@@ -343,7 +273,7 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
         .await
         .unwrap();
     let (during, during_ack) = revoke(token().await).await;
-    until(
+    eventually(
         "the sentinels to name the new master",
         Duration::from_secs(30),
         || async { master_port(s0).await == Some(b) },
@@ -387,7 +317,7 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
     );
 
     // --- The new master killed: the sentinels notice and promote the old one.
-    until(
+    eventually(
         "the old master to replicate the new one",
         Duration::from_secs(30),
         || async {
@@ -402,7 +332,7 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
     let t1 = Instant::now();
     nodes[1].kill();
     let (during, during_ack) = revoke(token().await).await;
-    until(
+    eventually(
         "the sentinels to promote the old master",
         Duration::from_secs(60),
         || async { master_port(s0).await == Some(a) },

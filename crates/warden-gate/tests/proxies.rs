@@ -9,7 +9,6 @@
 //! installed or started fails the test; without it the test says it was
 //! skipped and passes, so `cargo test` works on a machine without them.
 
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,13 +34,7 @@ fn ensure(bin: &str, package: &str) -> Option<PathBuf> {
     warden_tests::ensure_installed(bin, &[package], required(), "WARDEN_TEST_PROXIES=1")
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use warden_tests::free_port;
 
 /// A child process killed when dropped.
 struct Running(Child);

@@ -12,7 +12,7 @@
 //! installed or started fails the test; otherwise the test says it was
 //! skipped. Screenshots of every page go to `target/screenshots/`.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,13 +52,7 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use warden_tests::free_port;
 
 /// Chromium and chromedriver, installed when missing; `None` when they
 /// cannot be had and the test is not required.
