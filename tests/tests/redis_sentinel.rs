@@ -280,6 +280,24 @@ async fn revocations_survive_a_sentinel_failover_and_a_killed_master() {
     )
     .await;
     let switched = t0.elapsed();
+    // Every sentinel has the new configuration (they spread it within a
+    // moment of the switch): a write now must not land on the old master.
+    eventually(
+        "every sentinel to name the new master",
+        Duration::from_secs(10),
+        || {
+            let ports = sentinel_ports.clone();
+            async move {
+                for p in ports {
+                    if master_port(p).await != Some(b) {
+                        return false;
+                    }
+                }
+                true
+            }
+        },
+    )
+    .await;
     // Right after the switch: the old master may still take writes for
     // seconds (the sentinels demote it later); the writer and the
     // subscribers must be on the new one already.

@@ -220,7 +220,8 @@ struct Inner {
     topology: Topology,
     /// The node the subscriber last synchronised with.
     node: Mutex<Option<String>>,
-    conn: tokio::sync::Mutex<Option<Conn>>,
+    /// The write connection, and under Sentinel the node it reaches.
+    conn: tokio::sync::Mutex<Option<(Conn, Option<String>)>>,
     local: RwLock<HashMap<String, SystemTime>>,
     state: Mutex<State>,
     listeners: RwLock<Vec<Listener>>,
@@ -393,18 +394,34 @@ impl RedisRevocationStore {
         self.inner.fresh()
     }
 
-    async fn connection(&self) -> Result<Conn, RevocationError> {
+    /// The connection for writes, and the node it reaches (under
+    /// Sentinel). Under Sentinel the cached connection is used only while
+    /// the sentinels still name its node: a demoted master may take writes
+    /// for seconds, and they would be lost.
+    async fn connection(&self) -> Result<(Conn, Option<String>), RevocationError> {
+        let unavailable =
+            |e: redis::RedisError| RevocationError::Unavailable(format!("redis: {e}"));
+        let master_now = self.inner.master_now().await.map_err(unavailable)?;
         let mut guard = self.inner.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
+        if let Some((c, node)) = guard.as_ref()
+            && (master_now.is_none() || *node == master_now)
+        {
+            return Ok((c.clone(), node.clone()));
         }
-        let c = self
-            .inner
-            .command_connection()
-            .await
-            .map_err(|e| RevocationError::Unavailable(format!("redis: {e}")))?;
+        let c = self.inner.command_connection().await.map_err(unavailable)?;
         *guard = Some(c.clone());
         Ok(c)
+    }
+
+    /// Under Sentinel, whether `node` is still the master the sentinels
+    /// name (after a write: if not, the write may be lost and is made
+    /// again). Anything else: true.
+    async fn still_master(&self, node: &Option<String>) -> bool {
+        match self.inner.master_now().await {
+            Ok(None) => true,
+            Ok(now) => now == *node,
+            Err(_) => false,
+        }
     }
 }
 
@@ -437,9 +454,19 @@ impl Inner {
         }
     }
 
+    /// Under Sentinel, the master the sentinels name now (`host:port`);
+    /// `None` for the other topologies.
+    async fn master_now(&self) -> redis::RedisResult<Option<String>> {
+        match self.topology {
+            Topology::Sentinel { .. } => Ok(Some(node_name(&self.client().await?))),
+            _ => Ok(None),
+        }
+    }
+
     /// A connection for commands, each bounded by the configured timeout:
-    /// to the node (the master), or routed by slot in a cluster.
-    async fn command_connection(&self) -> redis::RedisResult<Conn> {
+    /// to the node (the master; its name under Sentinel), or routed by slot
+    /// in a cluster.
+    async fn command_connection(&self) -> redis::RedisResult<(Conn, Option<String>)> {
         if let Some(cluster) = self.topology.cluster() {
             let c = tokio::time::timeout(self.cfg.timeout, cluster.get_async_connection())
                 .await
@@ -449,17 +476,21 @@ impl Inner {
                         "connecting to the cluster timed out",
                     ))
                 })??;
-            return Ok(Conn::Cluster(c));
+            return Ok((Conn::Cluster(c), None));
         }
         let t = self.cfg.timeout;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(t))
             .set_response_timeout(Some(t));
-        Ok(Conn::Node(
-            self.client()
-                .await?
-                .get_multiplexed_async_connection_with_config(&cfg)
-                .await?,
+        let client = self.client().await?;
+        let node = matches!(self.topology, Topology::Sentinel { .. }).then(|| node_name(&client));
+        Ok((
+            Conn::Node(
+                client
+                    .get_multiplexed_async_connection_with_config(&cfg)
+                    .await?,
+            ),
+            node,
         ))
     }
 
@@ -822,28 +853,43 @@ impl RevocationStore for RedisRevocationStore {
             if ttl.is_zero() {
                 return Ok(());
             }
-            let mut conn = self.connection().await?;
             let key = format!("{PREFIX}{id}");
             let payload = format!("{id}\t{}", unix_millis(until));
-            let res: redis::RedisResult<()> = async {
-                self.inner.prune();
-                let _: () = redis::cmd("SET")
-                    .arg(&key)
-                    .arg("1")
-                    .arg("PX")
-                    .arg(ttl.as_millis().max(1) as u64)
-                    .query_async(&mut conn)
-                    .await?;
-                let _: i64 = conn.publish(CHANNEL, payload).await?;
-                Ok(())
-            }
-            .await;
-            if let Err(e) = res {
+            self.inner.prune();
+            // Under Sentinel a write is confirmed against the sentinels
+            // afterwards: one that raced a failover onto the old master is
+            // made again on the new one (the same SET, the same message).
+            for attempt in 0..3 {
+                let (mut conn, node) = self.connection().await?;
+                let res: redis::RedisResult<()> = async {
+                    let _: () = redis::cmd("SET")
+                        .arg(&key)
+                        .arg("1")
+                        .arg("PX")
+                        .arg(ttl.as_millis().max(1) as u64)
+                        .query_async(&mut conn)
+                        .await?;
+                    let _: i64 = conn.publish(CHANNEL, &payload).await?;
+                    Ok(())
+                }
+                .await;
+                if let Err(e) = res {
+                    *self.inner.conn.lock().await = None;
+                    return Err(RevocationError::Unavailable(format!("redis: {e}")));
+                }
+                if self.still_master(&node).await {
+                    self.inner.learn(id, until);
+                    return Ok(());
+                }
+                tracing::info!(
+                    attempt,
+                    "the master changed during a revocation; writing it again"
+                );
                 *self.inner.conn.lock().await = None;
-                return Err(RevocationError::Unavailable(format!("redis: {e}")));
             }
-            self.inner.learn(id, until);
-            Ok(())
+            Err(RevocationError::Unavailable(
+                "redis: the master kept changing during the revocation".into(),
+            ))
         })
     }
 
@@ -884,7 +930,7 @@ impl ReplayStore for RedisRevocationStore {
                 .duration_since(self.inner.clock.now())
                 .unwrap_or_default()
                 .max(Duration::from_millis(1));
-            let mut conn = self
+            let (mut conn, _) = self
                 .connection()
                 .await
                 .map_err(|e| ReplayError::Unavailable(e.to_string()))?;
